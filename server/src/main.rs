@@ -1,0 +1,66 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing::info;
+use tracing_subscriber::EnvFilter;
+use wsbench_server::{Server, ServerArgs};
+
+fn main() -> ExitCode {
+    let args = ServerArgs::parse();
+    let filter = match EnvFilter::try_new(&args.log) {
+        Ok(filter) => filter,
+        Err(e) => {
+            eprintln!("wsbench-server: bad --log filter {:?}: {e}", args.log);
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = args.threads {
+        runtime.worker_threads(threads.into());
+    }
+    let runtime = match runtime.enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("wsbench-server: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = args.to_config();
+    runtime.block_on(async {
+        let server = match Server::bind(config.clone()).await {
+            Ok(server) => server,
+            Err(e) => {
+                eprintln!("wsbench-server: cannot listen on {}: {e}", config.listen);
+                return ExitCode::FAILURE;
+            }
+        };
+        info!(
+            "listening on ws://{}{} (default mode {}, max message {} bytes)",
+            server.local_addr(),
+            config.path,
+            config.default_mode,
+            config.max_message_size
+        );
+        server.serve(shutdown_signal()).await;
+        info!("stopped");
+        ExitCode::SUCCESS
+    })
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,316 @@
+//! The listener: accepts TCP connections, serves HTTP on them, upgrades the
+//! WebSocket path, and shuts down gracefully.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, watch, Notify};
+use tokio::task::JoinHandle;
+use tracing::{debug, error, info, warn};
+
+use crate::config::Config;
+use crate::connection::{Connection, ConnectionLimits, ShutdownSignal};
+use crate::handshake::{check_upgrade, text_response, Refusal};
+use crate::metrics::Metrics;
+use crate::mode::ConnectionParams;
+
+/// A bound server, not yet serving.
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    config: Config,
+    metrics: Arc<Metrics>,
+    registry: Arc<Registry>,
+    /// Tells HTTP connections not yet upgraded to finish up.
+    http_shutdown: watch::Receiver<bool>,
+    http_shutdown_tx: watch::Sender<bool>,
+}
+
+impl Server {
+    /// Binds the listening socket; port 0 picks a free port.
+    pub async fn bind(config: Config) -> io::Result<Server> {
+        let listener = TcpListener::bind(config.listen).await?;
+        let (http_shutdown_tx, http_shutdown) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            config,
+            metrics: Arc::new(Metrics::default()),
+            registry: Arc::new(Registry::default()),
+            http_shutdown,
+            http_shutdown_tx,
+        });
+        Ok(Server { listener, shared })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.shared.metrics.clone()
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting, tells every
+    /// WebSocket connection 1001 Going Away and waits for them to close, at
+    /// most the configured shutdown timeout.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) {
+        let Server { listener, shared } = self;
+        tokio::pin!(shutdown);
+        loop {
+            let accepted = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    // Latency is what is measured here: never wait to fill a segment.
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(serve_http(stream, peer, shared.clone()));
+                }
+                Err(e) => {
+                    // Out of descriptors, most likely: back off instead of spinning.
+                    error!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        drop(listener);
+        let open = shared.registry.shutdown_all();
+        let _ = shared.http_shutdown_tx.send(true);
+        info!(open, "shutting down: closing connections with 1001");
+        let timeout = shared.config.shutdown_timeout;
+        if tokio::time::timeout(timeout, shared.registry.wait_idle()).await.is_err() {
+            warn!(left = shared.registry.open(), "shutdown timeout passed with connections still open");
+        }
+    }
+
+    /// Serves on the current runtime in a task of its own.
+    pub fn spawn(self) -> ServerHandle {
+        let addr = self.local_addr();
+        let metrics = self.metrics();
+        let (trigger, stop) = oneshot::channel::<()>();
+        let task = tokio::spawn(self.serve(async move {
+            let _ = stop.await;
+        }));
+        ServerHandle { addr, metrics, trigger: Some(trigger), task }
+    }
+}
+
+/// Binds and serves in the background: how the loadgen and the tests embed
+/// the server.
+pub async fn spawn(config: Config) -> io::Result<ServerHandle> {
+    Ok(Server::bind(config).await?.spawn())
+}
+
+/// A server running in a background task.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    trigger: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl ServerHandle {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Shuts down gracefully and waits until the server has stopped.
+    pub async fn shutdown(mut self) {
+        if let Some(trigger) = self.trigger.take() {
+            let _ = trigger.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if self.trigger.is_some() {
+            self.task.abort();
+        }
+    }
+}
+
+async fn serve_http(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let mut http_shutdown = shared.http_shutdown.clone();
+    let service = {
+        let shared = shared.clone();
+        service_fn(move |req| {
+            let shared = shared.clone();
+            async move { Ok::<_, Infallible>(route(req, peer, &shared)) }
+        })
+    };
+    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades();
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = async { let _ = http_shutdown.wait_for(|stop| *stop).await; } => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        debug!(%peer, error = %e, "HTTP connection ended with an error");
+    }
+}
+
+fn route(mut req: Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Response<Full<Bytes>> {
+    let path = req.uri().path();
+    if path == shared.config.path {
+        return match upgrade(&mut req, peer, shared) {
+            Ok(response) => response,
+            Err(refusal) => {
+                shared.metrics.upgrade_refused();
+                debug!(%peer, status = %refusal.status(), reason = %refusal.message(), "upgrade refused");
+                refusal.into_response()
+            }
+        };
+    }
+    match (req.method(), path) {
+        (&Method::GET, "/healthz") => text_response(StatusCode::OK, "ok"),
+        (&Method::GET, "/metrics") => {
+            let mut r = text_response(StatusCode::OK, shared.metrics.snapshot().to_prometheus());
+            r.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            r
+        }
+        _ => text_response(StatusCode::NOT_FOUND, format!("no such endpoint; WebSocket upgrades go to {}", shared.config.path)),
+    }
+}
+
+fn upgrade(req: &mut Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Result<Response<Full<Bytes>>, Refusal> {
+    let params = check_upgrade(req, &shared.config)?;
+    if shared.registry.open() >= shared.config.max_connections {
+        return Err(Refusal::Overloaded);
+    }
+    let Some((registration, shutdown)) = shared.registry.register() else {
+        return Err(Refusal::Overloaded);
+    };
+    let (response, upgrade) = fastwebsockets::upgrade::upgrade(&mut *req).map_err(|_| Refusal::BadKey)?;
+    let metrics = shared.metrics.clone();
+    let limits = ConnectionLimits { max_message_size: shared.config.max_message_size };
+    tokio::spawn(async move {
+        let _registration = registration;
+        metrics.connection_opened();
+        match upgrade.await {
+            Ok(ws) => run_upgraded(ws.into_inner().into_inner(), peer, params, limits, metrics.clone(), shutdown).await,
+            Err(e) => warn!(%peer, error = %e, "upgrade failed"),
+        }
+        metrics.connection_closed();
+    });
+    let (parts, _) = response.into_parts();
+    Ok(Response::from_parts(parts, Full::new(Bytes::new())))
+}
+
+async fn run_upgraded(
+    upgraded: hyper::upgrade::Upgraded,
+    peer: SocketAddr,
+    params: ConnectionParams,
+    limits: ConnectionLimits,
+    metrics: Arc<Metrics>,
+    shutdown: ShutdownSignal,
+) {
+    // The plain TcpStream, without hyper's boxed IO in the way of every read.
+    match upgraded.downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => {
+            let conn = Connection::new(parts.io.into_inner(), peer, &parts.read_buf, params, limits, metrics);
+            conn.run(shutdown).await;
+        }
+        Err(upgraded) => {
+            let conn = Connection::new(TokioIo::new(upgraded), peer, &[], params, limits, metrics);
+            conn.run(shutdown).await;
+        }
+    }
+}
+
+/// The open WebSocket connections, each with its own shutdown signal: a
+/// oneshot per connection costs nothing to poll, where a shared channel
+/// would put a lock on every read.
+#[derive(Default)]
+struct Registry {
+    state: Mutex<RegistryState>,
+    idle: Notify,
+}
+
+#[derive(Default)]
+struct RegistryState {
+    next_id: u64,
+    open: HashMap<u64, oneshot::Sender<()>>,
+    closing: bool,
+}
+
+struct Registration {
+    registry: Arc<Registry>,
+    id: u64,
+}
+
+impl Registry {
+    fn open(&self) -> usize {
+        self.state.lock().expect("registry lock").open.len()
+    }
+
+    fn register(self: &Arc<Self>) -> Option<(Registration, ShutdownSignal)> {
+        let mut state = self.state.lock().expect("registry lock");
+        if state.closing {
+            return None;
+        }
+        let id = state.next_id;
+        state.next_id += 1;
+        let (tx, rx) = oneshot::channel();
+        state.open.insert(id, tx);
+        Some((Registration { registry: self.clone(), id }, ShutdownSignal::new(rx)))
+    }
+
+    /// Signals every connection; returns how many were open.
+    fn shutdown_all(&self) -> usize {
+        let mut state = self.state.lock().expect("registry lock");
+        state.closing = true;
+        let open = state.open.len();
+        for (_, tx) in state.open.iter_mut() {
+            let (replacement, _) = oneshot::channel();
+            let _ = std::mem::replace(tx, replacement).send(());
+        }
+        open
+    }
+
+    async fn wait_idle(&self) {
+        loop {
+            let idle = self.idle.notified();
+            if self.open() == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut state = self.registry.state.lock().expect("registry lock");
+        state.open.remove(&self.id);
+        if state.open.is_empty() {
+            self.registry.idle.notify_waiters();
+        }
+    }
+}
