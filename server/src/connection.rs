@@ -75,7 +75,10 @@ pub enum Ending {
     /// The peer closed; the server answered with the same code.
     ClosedByPeer(Option<u16>),
     /// The server failed the connection with this close code.
-    Failed { code: u16, reason: &'static str },
+    Failed {
+        code: u16,
+        reason: &'static str,
+    },
     /// The server was shutting down (1001 sent).
     Shutdown,
     /// The peer went away without a close frame.

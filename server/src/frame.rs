@@ -134,23 +134,12 @@ pub fn parse_client_header(buf: &[u8]) -> Result<Option<ClientHeader>, HeaderErr
     let Some(mask) = buf.get(header_len - 4..header_len) else {
         return Ok(None);
     };
-    Ok(Some(ClientHeader {
-        fin,
-        opcode,
-        header_len,
-        payload_len,
-        mask: mask.try_into().expect("4 bytes"),
-    }))
+    Ok(Some(ClientHeader { fin, opcode, header_len, payload_len, mask: mask.try_into().expect("4 bytes") }))
 }
 
 /// Encodes an unmasked (server) frame header into `out`; returns its length.
 #[inline]
-pub fn encode_server_header(
-    out: &mut [u8; MAX_SERVER_HEADER],
-    fin: bool,
-    opcode: OpCode,
-    payload_len: usize,
-) -> usize {
+pub fn encode_server_header(out: &mut [u8; MAX_SERVER_HEADER], fin: bool, opcode: OpCode, payload_len: usize) -> usize {
     out[0] = (fin as u8) << 7 | opcode as u8;
     if payload_len < 126 {
         out[1] = payload_len as u8;

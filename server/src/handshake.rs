@@ -46,7 +46,9 @@ impl Refusal {
     pub fn message(&self) -> String {
         match self {
             Refusal::MethodNotAllowed => "the WebSocket endpoint takes GET only".into(),
-            Refusal::NotAnUpgrade => "this endpoint needs a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)".into(),
+            Refusal::NotAnUpgrade => {
+                "this endpoint needs a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)".into()
+            }
             Refusal::BadVersion => "unsupported Sec-WebSocket-Version: this server speaks 13".into(),
             Refusal::BadKey => "Sec-WebSocket-Key must be 16 bytes in base64".into(),
             Refusal::Origin(why) => why.clone(),
@@ -85,9 +87,7 @@ pub fn text_response(status: StatusCode, body: impl Into<String>) -> Response<Fu
     body.push('\n');
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     response
 }
 
@@ -119,10 +119,7 @@ pub fn check_upgrade<B>(req: &Request<B>, config: &Config) -> Result<ConnectionP
 fn valid_key(key: Option<&HeaderValue>) -> bool {
     let Some(key) = key else { return false };
     let mut decoded = [0u8; 18];
-    matches!(
-        base64::engine::general_purpose::STANDARD.decode_slice(key.as_bytes(), &mut decoded),
-        Ok(16)
-    )
+    matches!(base64::engine::general_purpose::STANDARD.decode_slice(key.as_bytes(), &mut decoded), Ok(16))
 }
 
 /// The seed's `CheckOrigin`, made a policy: no `Origin` (a non-browser

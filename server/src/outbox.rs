@@ -219,11 +219,11 @@ mod tests {
         let input: Vec<u8> = (0..200u8).collect();
         let mut out = Outbox::new();
         let mut expected = Vec::new();
-        for i in 0..150usize {
+        for (i, &byte) in input.iter().enumerate().take(150) {
             out.extend(&[i as u8]);
             out.input(i..i + 1);
             out.extend(b"|");
-            expected.extend_from_slice(&[i as u8, input[i], b'|']);
+            expected.extend_from_slice(&[i as u8, byte, b'|']);
         }
         let reader = tokio::spawn(async move {
             let mut got = Vec::new();

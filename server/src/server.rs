@@ -195,7 +195,10 @@ fn route(mut req: Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Respo
             );
             r
         }
-        _ => text_response(StatusCode::NOT_FOUND, format!("no such endpoint; WebSocket upgrades go to {}", shared.config.path)),
+        _ => text_response(
+            StatusCode::NOT_FOUND,
+            format!("no such endpoint; WebSocket upgrades go to {}", shared.config.path),
+        ),
     }
 }
 
