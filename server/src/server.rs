@@ -14,7 +14,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
@@ -25,6 +25,9 @@ use crate::connection::{Connection, ConnectionLimits, ShutdownSignal};
 use crate::handshake::{check_upgrade, text_response, Refusal};
 use crate::metrics::Metrics;
 use crate::mode::ConnectionParams;
+
+/// How long a client may take to send its request head.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A bound server, not yet serving.
 pub struct Server {
@@ -159,7 +162,13 @@ async fn serve_http(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             async move { Ok::<_, Infallible>(route(req, peer, &shared)) }
         })
     };
-    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades();
+    // A client that never finishes its request head must not hold a
+    // connection (and a descriptor) forever.
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
     tokio::pin!(conn);
     let result = tokio::select! {
         result = conn.as_mut() => result,
