@@ -1,0 +1,40 @@
+//! wsbench-loadgen: parses the command line and hands over to the library.
+//! Every error ends as one line on stderr and an exit status: 2 for usage,
+//! 1 for a failed run, 130 for an interrupted one.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use wsbench_loadgen::cli::{Cli, Command};
+use wsbench_loadgen::{run, Error, RunConfig};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help, --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.to_string();
+            let line = text.lines().next().unwrap_or("bad arguments").trim_start_matches("error: ");
+            eprintln!("wsbench-loadgen: {line} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => RunConfig::from_args(&args).and_then(run::execute),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("wsbench-loadgen: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+// Keeps `Error` in the binary's public vocabulary for docs.
+#[allow(dead_code)]
+fn _error_is_used(_: Error) {}

@@ -1,0 +1,256 @@
+//! What a message carries, and how each reply is checked against it.
+//!
+//! Every message starts with a stamp, `CCCCCCCCSSSSSSSSSSSS`: the
+//! connection id (8 hex digits) and the sequence number (12 hex digits),
+//! as tcpkali's markers do, so every reply is matched to the message it
+//! answers. The rest, up to `--size`, is a filler fixed per connection:
+//! ASCII for text, all byte values for binary. The stamp is ASCII so that
+//! text messages stay UTF-8 and pass through JSON without escapes.
+//!
+//! Send times are not in the message: the connection keeps them, by
+//! sequence number, which keeps the stamp small enough for 32-byte messages.
+
+use std::borrow::Cow;
+
+use base64::Engine;
+use serde::Deserialize;
+use wsbench_server::reply::{REPLY_PREFIX, REPLY_SUFFIX};
+use wsbench_server::ReplyMode;
+
+use crate::cli::MessageType;
+use crate::frame::OpCode;
+
+/// Bytes of the stamp at the start of every message.
+pub const STAMP_LEN: usize = 20;
+/// Where the sequence number starts in the stamp.
+pub const SEQ_OFFSET: usize = 8;
+const HEX: &[u8; 16] = b"0123456789abcdef";
+const ALNUM: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// Writes the 12 hex digits of `seq` into `out[..12]`.
+#[inline]
+pub fn write_seq(out: &mut [u8], seq: u64) {
+    for (i, b) in out[..STAMP_LEN - SEQ_OFFSET].iter_mut().enumerate() {
+        *b = HEX[((seq >> (4 * (11 - i))) & 0xF) as usize];
+    }
+}
+
+/// Writes a whole stamp into `out[..STAMP_LEN]`.
+pub fn write_stamp(out: &mut [u8], conn: u32, seq: u64) {
+    for (i, b) in out[..SEQ_OFFSET].iter_mut().enumerate() {
+        *b = HEX[((conn >> (4 * (7 - i))) & 0xF) as usize];
+    }
+    write_seq(&mut out[SEQ_OFFSET..], seq);
+}
+
+/// Reads a stamp back; `None` if it is not one.
+#[inline]
+pub fn read_stamp(b: &[u8]) -> Option<(u32, u64)> {
+    if b.len() < STAMP_LEN {
+        return None;
+    }
+    let mut conn = 0u32;
+    for &c in &b[..SEQ_OFFSET] {
+        conn = (conn << 4) | u32::from(hex_value(c)?);
+    }
+    let mut seq = 0u64;
+    for &c in &b[SEQ_OFFSET..STAMP_LEN] {
+        seq = (seq << 4) | u64::from(hex_value(c)?);
+    }
+    Some((conn, seq))
+}
+
+#[inline]
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// The message `seq` of connection `conn` would be this, with the stamp
+/// for sequence number 0: the template that is prepared once.
+pub fn message_template(conn: u32, kind: MessageType, size: usize) -> Vec<u8> {
+    let mut m = vec![0u8; size];
+    write_stamp(&mut m, conn, 0);
+    for (i, b) in m.iter_mut().enumerate().skip(STAMP_LEN) {
+        *b = match kind {
+            MessageType::Text => ALNUM[(i + conn as usize) % ALNUM.len()],
+            MessageType::Binary => (i.wrapping_mul(131).wrapping_add(conn as usize * 7)) as u8,
+        };
+    }
+    m
+}
+
+/// Why a reply is not the one expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Corrupt(pub Cow<'static, str>);
+
+impl Corrupt {
+    fn new(s: &'static str) -> Self {
+        Corrupt(Cow::Borrowed(s))
+    }
+}
+
+/// The `json` reply, borrowed from the read buffer where it can be.
+#[derive(Deserialize)]
+struct JsonRef<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    length: u64,
+    seq: u64,
+    #[serde(borrow)]
+    message: Cow<'a, str>,
+}
+
+/// Checks the replies of one connection.
+#[derive(Debug)]
+pub struct Checker {
+    mode: ReplyMode,
+    kind: MessageType,
+    conn: u32,
+    template: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+impl Checker {
+    pub fn new(mode: ReplyMode, kind: MessageType, conn: u32, size: usize) -> Self {
+        Checker { mode, kind, conn, template: message_template(conn, kind, size), scratch: Vec::new() }
+    }
+
+    fn opcode(&self) -> OpCode {
+        match self.kind {
+            MessageType::Text => OpCode::Text,
+            MessageType::Binary => OpCode::Binary,
+        }
+    }
+
+    /// Checks one whole reply message; returns the sequence number of the
+    /// message it answers.
+    pub fn check(&mut self, opcode: OpCode, reply: &[u8]) -> Result<u64, Corrupt> {
+        match self.mode {
+            ReplyMode::Echo => {
+                self.check_type(opcode)?;
+                check_body(&self.template, self.conn, reply)
+            }
+            ReplyMode::Reply | ReplyMode::Stream => {
+                self.check_type(opcode)?;
+                let body = reply
+                    .strip_prefix(REPLY_PREFIX.as_bytes())
+                    .and_then(|r| r.strip_suffix(REPLY_SUFFIX.as_bytes()))
+                    .ok_or_else(|| Corrupt::new("not the seed's reply format (prefix/suffix)"))?;
+                check_body(&self.template, self.conn, body)
+            }
+            ReplyMode::Json => {
+                if opcode != OpCode::Text {
+                    return Err(Corrupt::new("json reply is not a text message"));
+                }
+                let json: JsonRef<'_> =
+                    serde_json::from_slice(reply).map_err(|_| Corrupt::new("json reply does not parse"))?;
+                let expected_kind = match self.kind {
+                    MessageType::Text => "text",
+                    MessageType::Binary => "binary",
+                };
+                if json.kind != expected_kind {
+                    return Err(Corrupt::new("json reply has the wrong \"type\""));
+                }
+                if json.length != self.template.len() as u64 {
+                    return Err(Corrupt::new("json reply has the wrong \"length\""));
+                }
+                let seq = match self.kind {
+                    MessageType::Text => check_body(&self.template, self.conn, json.message.as_bytes())?,
+                    MessageType::Binary => {
+                        self.scratch.clear();
+                        base64::engine::general_purpose::STANDARD
+                            .decode_vec(json.message.as_bytes(), &mut self.scratch)
+                            .map_err(|_| Corrupt::new("json reply's message is not base64"))?;
+                        check_body(&self.template, self.conn, &self.scratch)?
+                    }
+                };
+                if json.seq != seq {
+                    return Err(Corrupt(Cow::Owned(format!("json reply's \"seq\" is {} for message {seq}", json.seq))));
+                }
+                Ok(seq)
+            }
+        }
+    }
+
+    fn check_type(&self, opcode: OpCode) -> Result<(), Corrupt> {
+        if opcode == self.opcode() {
+            Ok(())
+        } else {
+            Err(Corrupt::new("reply's message type differs from the message's"))
+        }
+    }
+}
+
+/// The message inside a reply: the stamp of this connection, the filler.
+#[inline]
+fn check_body(template: &[u8], conn: u32, body: &[u8]) -> Result<u64, Corrupt> {
+    if body.len() != template.len() {
+        return Err(Corrupt(Cow::Owned(format!("message of {} bytes where {} were sent", body.len(), template.len()))));
+    }
+    let (c, seq) = read_stamp(body).ok_or_else(|| Corrupt::new("no stamp at the start of the message"))?;
+    if c != conn {
+        return Err(Corrupt(Cow::Owned(format!("stamp of connection {c} on connection {conn}"))));
+    }
+    if body[STAMP_LEN..] != template[STAMP_LEN..] {
+        return Err(Corrupt::new("message bytes differ from those sent"));
+    }
+    Ok(seq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wsbench_server::reply::seed_reply;
+
+    fn message(conn: u32, kind: MessageType, seq: u64) -> Vec<u8> {
+        let mut m = message_template(conn, kind, 40);
+        write_seq(&mut m[SEQ_OFFSET..], seq);
+        m
+    }
+
+    #[test]
+    fn stamps_round_trip() {
+        let mut b = [0u8; STAMP_LEN];
+        write_stamp(&mut b, 0xdead_beef, 0x0123_4567_89ab);
+        assert_eq!(&b, b"deadbeef0123456789ab");
+        assert_eq!(read_stamp(&b), Some((0xdead_beef, 0x0123_4567_89ab)));
+        assert!(std::str::from_utf8(&message_template(7, MessageType::Text, 100)).is_ok());
+    }
+
+    #[test]
+    fn each_mode_checks() {
+        for kind in [MessageType::Text, MessageType::Binary] {
+            let op = if kind == MessageType::Text { OpCode::Text } else { OpCode::Binary };
+            let m = message(3, kind, 42);
+            let mut c = Checker::new(ReplyMode::Echo, kind, 3, 40);
+            assert_eq!(c.check(op, &m), Ok(42));
+            let mut c = Checker::new(ReplyMode::Reply, kind, 3, 40);
+            assert_eq!(c.check(op, &seed_reply(&m)), Ok(42));
+            assert!(c.check(op, &m).is_err());
+            let mut c = Checker::new(ReplyMode::Json, kind, 3, 40);
+            let text = match kind {
+                MessageType::Text => String::from_utf8(m.clone()).unwrap(),
+                MessageType::Binary => base64::engine::general_purpose::STANDARD.encode(&m),
+            };
+            let json = serde_json::json!({"type": format!("{kind:?}").to_lowercase(), "length": 40, "seq": 42, "message": text});
+            assert_eq!(c.check(OpCode::Text, json.to_string().as_bytes()), Ok(42));
+        }
+    }
+
+    #[test]
+    fn corruption_is_caught() {
+        let m = message(3, MessageType::Binary, 1);
+        let mut c = Checker::new(ReplyMode::Echo, MessageType::Binary, 3, 40);
+        let mut bad = m.clone();
+        bad[30] ^= 1;
+        assert!(c.check(OpCode::Binary, &bad).is_err());
+        assert!(c.check(OpCode::Text, &m).is_err(), "type");
+        assert!(c.check(OpCode::Binary, &m[..39]).is_err(), "length");
+        let other = message(4, MessageType::Binary, 1);
+        assert!(c.check(OpCode::Binary, &other).is_err(), "other connection");
+    }
+}

@@ -1,0 +1,154 @@
+//! The summary printed at the end of a run: what was loaded and how, the
+//! latency percentiles of each histogram, throughput each way, errors by
+//! kind, close codes, whether the loadgen was the limit, and the verdict.
+
+use std::fmt::Write;
+
+use crate::config::LoadModel;
+use crate::live::{bytes, count, micros};
+use crate::output::{RunResult, PERCENTILES};
+use crate::stats::Series;
+
+pub fn summary(r: &RunResult) -> String {
+    let mut s = String::new();
+    let c = &r.config;
+    let load = match c.load {
+        LoadModel::Closed { pipeline } => format!("closed loop, {pipeline} in flight per connection"),
+        LoadModel::Open { rate, max_in_flight: None } => format!("open loop at {rate} msg/s"),
+        LoadModel::Open { rate, max_in_flight: Some(k) } => {
+            format!("open loop at {rate} msg/s, at most {k} in flight per connection")
+        }
+    };
+    let _ = writeln!(
+        s,
+        "\nwsbench-loadgen {} -> {}{}",
+        r.loadgen_version,
+        r.target.url,
+        if r.target.embedded { " (embedded wsbench server)" } else { "" }
+    );
+    let _ = writeln!(
+        s,
+        "  {} connections, {load}; {} B {} messages, mode {}; {:.1} s measured after {:.1} s ramp-up and {:.1} s warmup; {} thread(s)",
+        c.connections,
+        c.size,
+        serde_json::to_value(c.message_type).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+        r.target.mode,
+        r.timing.measured_s,
+        r.timing.ramp_s,
+        r.timing.warmup_s,
+        c.threads
+    );
+
+    let _ = write!(s, "\n{:<16} {:>9}", "latency", "count");
+    for p in PERCENTILES {
+        let _ = write!(s, " {:>8}", format!("p{p}"));
+    }
+    let _ = writeln!(s, " {:>8}", "max");
+    for series in Series::ALL {
+        let h = r.histogram(series);
+        let _ = write!(s, "{:<16} {:>9}", series.title(), h.count);
+        if h.count == 0 {
+            let why = match series {
+                Series::SendLag if !c.load.is_open() => "(closed loop: no schedule)",
+                _ => "(none)",
+            };
+            let _ = writeln!(s, " {why}");
+            continue;
+        }
+        for p in PERCENTILES {
+            let _ = write!(s, " {:>8}", micros(h.percentile(p).unwrap_or(0)));
+        }
+        let _ = writeln!(s, " {:>8}", micros(h.max));
+    }
+    if !c.load.is_open() {
+        let _ =
+            writeln!(s, "  (closed loop: each message's intended time is its send time, so corrected = uncorrected)");
+    }
+
+    let t = &r.throughput;
+    let _ = writeln!(s, "\n{:<16} {:>10} {:>12}", "throughput", "msg/s", "bytes/s");
+    let _ = writeln!(s, "{:<16} {:>10} {:>12}", "sent", count(t.sent_msgs_per_s), bytes(t.sent_bytes_per_s));
+    let _ =
+        writeln!(s, "{:<16} {:>10} {:>12}", "received", count(t.received_msgs_per_s), bytes(t.received_bytes_per_s));
+    if let Some(rate) = t.target_msgs_per_s {
+        let _ = writeln!(s, "{:<16} {:>10}", "target", count(rate));
+    }
+
+    let k = &r.counters;
+    let _ = writeln!(
+        s,
+        "\nconnections: {} attempted, {} opened; messages: {} sent, {} replies (all phases)",
+        k.connections_attempted, k.connections_opened, k.messages_sent_total, k.replies_received_total
+    );
+    let mut errors = Vec::new();
+    let ce = &k.connect_errors;
+    for (name, v) in [
+        ("connect refused", ce.refused),
+        ("connect timeout", ce.timeout),
+        ("out of ports/descriptors", ce.resources),
+        ("TLS", ce.tls),
+        ("bad handshake", ce.bad_handshake),
+        ("connect other", ce.other),
+    ] {
+        if v > 0 {
+            errors.push(format!("{name} {v}"));
+        }
+    }
+    for (code, v) in &ce.http_status {
+        errors.push(format!("HTTP {code} {v}"));
+    }
+    let re = &k.reply_errors;
+    for (name, v) in [
+        ("missing replies", re.missing),
+        ("corrupt replies", re.corrupt),
+        ("duplicate replies", re.duplicate),
+        ("out-of-order replies", re.out_of_order),
+    ] {
+        if v > 0 {
+            errors.push(format!("{name} {v}"));
+        }
+    }
+    let xe = &k.connection_errors;
+    for (name, v) in [
+        ("closed by server", xe.closed_by_server),
+        ("connection lost (no close frame)", xe.eof),
+        ("protocol error", xe.protocol),
+        ("I/O error", xe.io),
+        ("close handshake timeout", xe.close_timeout),
+    ] {
+        if v > 0 {
+            errors.push(format!("{name} {v}"));
+        }
+    }
+    let _ = writeln!(
+        s,
+        "errors: {}",
+        if errors.is_empty() {
+            "none".to_string()
+        } else {
+            format!("{} (rate {:.4}%)", errors.join(", "), r.outcome.error_rate * 100.0)
+        }
+    );
+    let codes: Vec<String> = k.close_codes.iter().map(|(c, n)| format!("{c} x{n}")).collect();
+    let _ = writeln!(s, "close codes received: {}", if codes.is_empty() { "none".into() } else { codes.join(", ") });
+    for sample in r.samples.iter().take(5) {
+        let _ = writeln!(s, "  e.g. {sample}");
+    }
+
+    let busy: Vec<String> = r.loadgen.worker_cpu_busy.iter().map(|b| format!("{:.0}%", b * 100.0)).collect();
+    let _ = writeln!(s, "\nloadgen worker CPU: {}", busy.join(" "));
+    if r.loadgen.limited {
+        for f in &r.loadgen.findings {
+            let _ = writeln!(s, "LOADGEN LIMIT: {f}");
+        }
+    } else {
+        let _ = writeln!(s, "the loadgen kept up: the figures above are the server's");
+    }
+    let o = &r.outcome;
+    if o.passed {
+        let _ = writeln!(s, "result: PASS");
+    } else {
+        let _ = writeln!(s, "result: FAIL: {}", o.reasons.join("; "));
+    }
+    s
+}

@@ -1,0 +1,214 @@
+//! The server to load: its URL, with the query parameters the flags add,
+//! its addresses, and the TLS client configuration for `wss://`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls_pki_types::pem::PemObject;
+use wsbench_server::ReplyMode;
+
+use crate::error::Error;
+
+/// A parsed `ws://` or `wss://` target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The URL connected to, query parameters added.
+    pub url: String,
+    pub secure: bool,
+    /// Host name or address, for DNS and TLS (no IPv6 brackets).
+    pub host: String,
+    pub port: u16,
+    /// The `Host` header: the URL's authority.
+    pub host_header: String,
+    pub path_and_query: String,
+    /// The reply mode replies are checked against: `--mode`, else the
+    /// URL's `mode` parameter, else the wsbench server's default.
+    pub mode: ReplyMode,
+}
+
+impl Target {
+    /// Parses `url`; `mode` and `chunk` are added as query parameters,
+    /// after any query the URL already carries.
+    pub fn parse(url: &str, mode: Option<ReplyMode>, chunk: Option<u32>) -> Result<Target, Error> {
+        let bad = |why: &str| Error::usage(format!("bad URL {url:?}: {why}"));
+        let uri: http::Uri = url.parse().map_err(|e| bad(&format!("{e}")))?;
+        let secure = match uri.scheme_str() {
+            Some("ws") => false,
+            Some("wss") => true,
+            Some(other) => return Err(bad(&format!("scheme {other:?} is not ws or wss"))),
+            None => return Err(bad("expected ws://host[:port]/path or wss://...")),
+        };
+        let authority = uri.authority().ok_or_else(|| bad("no host"))?;
+        if authority.as_str().contains('@') {
+            return Err(bad("user info is not supported; use --auth-token or -H"));
+        }
+        let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_string();
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        let port = authority.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        let path = if uri.path().is_empty() { "/" } else { uri.path() };
+        let mut query: Vec<String> =
+            uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()).map(String::from).collect();
+        let existing = |query: &[String], name: &str| {
+            query.iter().find_map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (k == name).then(|| v.to_string())
+            })
+        };
+        let url_mode = existing(&query, "mode");
+        let checked_mode = match (mode, &url_mode) {
+            (Some(m), Some(u)) if m.as_str() != u => {
+                return Err(Error::usage(format!("--mode {m} contradicts mode={u} in the URL")));
+            }
+            (Some(m), _) => m,
+            (None, Some(u)) => u.parse().map_err(|e: String| bad(&e))?,
+            (None, None) => ReplyMode::default(),
+        };
+        if let (Some(m), None) = (mode, &url_mode) {
+            query.push(format!("mode={m}"));
+        }
+        if let Some(c) = chunk {
+            match existing(&query, "chunk") {
+                Some(u) if u != c.to_string() => {
+                    return Err(Error::usage(format!("--chunk {c} contradicts chunk={u} in the URL")));
+                }
+                Some(_) => {}
+                None => query.push(format!("chunk={c}")),
+            }
+        }
+        let path_and_query = if query.is_empty() { path.to_string() } else { format!("{path}?{}", query.join("&")) };
+        let scheme = if secure { "wss" } else { "ws" };
+        Ok(Target {
+            url: format!("{scheme}://{}{path_and_query}", authority.as_str()),
+            secure,
+            host,
+            port,
+            host_header: authority.as_str().to_string(),
+            path_and_query,
+            mode: checked_mode,
+        })
+    }
+
+    /// Resolves the host once, before the run.
+    pub async fn resolve(&self) -> Result<Vec<SocketAddr>, Error> {
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((self.host.as_str(), self.port))
+            .await
+            .map_err(|e| Error::Unreachable {
+                url: self.url.clone(),
+                reason: format!("cannot resolve {}: {e}", self.host),
+            })?
+            .collect();
+        if addrs.is_empty() {
+            return Err(Error::Unreachable { url: self.url.clone(), reason: format!("{} has no address", self.host) });
+        }
+        Ok(addrs)
+    }
+
+    pub fn server_name(&self) -> Result<ServerName<'static>, Error> {
+        ServerName::try_from(self.host.clone())
+            .map_err(|_| Error::usage(format!("{:?} is not a valid TLS server name", self.host)))
+    }
+}
+
+/// The TLS client configuration: the webpki roots plus `ca`, or no
+/// verification at all with `insecure`.
+pub fn tls_config(insecure: bool, ca: Option<&Path>) -> Result<Arc<ClientConfig>, Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::failed(format!("TLS setup: {e}")))?;
+    let mut config = if insecure {
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerification(provider))).with_no_client_auth()
+    } else {
+        let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        if let Some(ca) = ca {
+            let mut added = 0;
+            for cert in
+                CertificateDer::pem_file_iter(ca).map_err(|e| Error::usage(format!("--ca {}: {e}", ca.display())))?
+            {
+                let cert = cert.map_err(|e| Error::usage(format!("--ca {}: {e}", ca.display())))?;
+                roots.add(cert).map_err(|e| Error::usage(format!("--ca {}: {e}", ca.display())))?;
+                added += 1;
+            }
+            if added == 0 {
+                return Err(Error::usage(format!("--ca {}: no certificate in the file", ca.display())));
+            }
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// `--insecure`: accepts any certificate, still checking signatures so the
+/// handshake itself is sound.
+#[derive(Debug)]
+struct NoVerification(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let t = Target::parse("ws://127.0.0.1:9000/upgradews", Some(ReplyMode::Echo), None).unwrap();
+        assert_eq!(t.url, "ws://127.0.0.1:9000/upgradews?mode=echo");
+        assert_eq!((t.host.as_str(), t.port, t.secure, t.mode), ("127.0.0.1", 9000, false, ReplyMode::Echo));
+        let t = Target::parse("wss://example.com/x?a=1", Some(ReplyMode::Stream), Some(7)).unwrap();
+        assert_eq!(t.path_and_query, "/x?a=1&mode=stream&chunk=7");
+        assert_eq!((t.port, t.host_header.as_str()), (443, "example.com"));
+        let t = Target::parse("ws://[::1]:80?mode=json", None, None).unwrap();
+        assert_eq!((t.host.as_str(), t.mode, t.path_and_query.as_str()), ("::1", ReplyMode::Json, "/?mode=json"));
+        assert_eq!(Target::parse("ws://h/", None, None).unwrap().mode, ReplyMode::Reply);
+    }
+
+    #[test]
+    fn bad_urls() {
+        for bad in ["http://h/", "h:80", "ws://", "ws://u:p@h/", "not a url"] {
+            let e = Target::parse(bad, None, None).unwrap_err();
+            assert!(matches!(e, Error::Usage(_)), "{bad}: {e}");
+        }
+        assert!(Target::parse("ws://h/?mode=json", Some(ReplyMode::Echo), None).is_err());
+    }
+}

@@ -1,0 +1,125 @@
+//! Worker threads: each runs a current-thread tokio runtime with its share
+//! of the connections, and its own [`WorkerStats`]. Once a second it hands
+//! the second's histograms to the collector (live view, interval log); at
+//! the end it returns its totals, which the collector merges.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::client::{run_connection, RunPlan, StopSignal, WorkerCtx};
+use crate::stats::{Counters, Histograms, LiveCounters, WorkerStats};
+
+/// One second (or the last part of one) of one worker.
+#[derive(Debug)]
+pub struct IntervalReport {
+    pub worker: usize,
+    /// The interval covers `[index, index + 1)` seconds after the epoch.
+    pub index: u64,
+    /// Nanoseconds after the epoch that the interval really ended.
+    pub end_ns: u64,
+    pub histograms: Histograms,
+    pub live: LiveCounters,
+    pub open: u64,
+}
+
+/// A worker's totals.
+#[derive(Debug)]
+pub struct WorkerResult {
+    pub worker: usize,
+    pub histograms: Histograms,
+    pub counters: Counters,
+    pub samples: Vec<String>,
+    /// CPU time of the worker thread, and its wall time.
+    pub cpu: Duration,
+    pub wall: Duration,
+}
+
+#[derive(Debug)]
+pub enum Report {
+    Interval(Box<IntervalReport>),
+    Done(Box<WorkerResult>),
+}
+
+/// Starts worker `worker` on its own thread with the connections `ids`,
+/// connection `i` starting at `starts_ns[i]`.
+pub fn spawn(
+    worker: usize,
+    plan: Arc<RunPlan>,
+    conns: Vec<(u32, u64)>,
+    reports: mpsc::UnboundedSender<Report>,
+    stop: watch::Receiver<bool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new().name(format!("loadgen-{worker}")).spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("worker runtime");
+        let local = tokio::task::LocalSet::new();
+        let cpu0 = thread_cpu_time();
+        let wall0 = std::time::Instant::now();
+        let ctx = Rc::new(WorkerCtx { plan: plan.clone(), stats: Default::default(), stop: StopSignal::default() });
+        local.block_on(&runtime, async {
+            let handles: Vec<_> = conns
+                .iter()
+                .map(|&(id, start)| tokio::task::spawn_local(run_connection(ctx.clone(), id, start)))
+                .collect();
+            // Stop requests (Ctrl-C, a dead target) from the collector.
+            let stopper = {
+                let ctx = ctx.clone();
+                let mut stop = stop.clone();
+                tokio::task::spawn_local(async move {
+                    if stop.wait_for(|s| *s).await.is_ok() {
+                        ctx.stop.stop();
+                    }
+                })
+            };
+            // Once a second, aligned to the epoch.
+            let ticker = {
+                let ctx = ctx.clone();
+                let reports = reports.clone();
+                tokio::task::spawn_local(async move {
+                    let mut index = 0u64;
+                    loop {
+                        let end_ns = (index + 1) * 1_000_000_000;
+                        tokio::time::sleep_until(ctx.plan.instant(end_ns)).await;
+                        let report = interval(worker, index, end_ns, &mut ctx.stats.borrow_mut());
+                        let _ = reports.send(Report::Interval(Box::new(report)));
+                        index += 1;
+                    }
+                })
+            };
+            for h in handles {
+                let _ = h.await;
+            }
+            ticker.abort();
+            stopper.abort();
+        });
+        let now_ns = plan.now_ns();
+        let mut st = ctx.stats.borrow_mut();
+        let _ = reports.send(Report::Interval(Box::new(interval(worker, now_ns / 1_000_000_000, now_ns, &mut st))));
+        let result = WorkerResult {
+            worker,
+            histograms: std::mem::take(&mut st.total),
+            counters: std::mem::take(&mut st.counters),
+            samples: std::mem::take(&mut st.samples),
+            cpu: thread_cpu_time().saturating_sub(cpu0),
+            wall: wall0.elapsed(),
+        };
+        let _ = reports.send(Report::Done(Box::new(result)));
+    })
+}
+
+fn interval(worker: usize, index: u64, end_ns: u64, st: &mut WorkerStats) -> IntervalReport {
+    let (histograms, live) = st.take_interval();
+    IntervalReport { worker, index, end_ns, histograms, live, open: st.open }
+}
+
+/// CPU time this thread has used.
+pub fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes to a local timespec.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
