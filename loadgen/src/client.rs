@@ -423,12 +423,15 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
     async fn drive(&mut self) -> Ending {
         loop {
             let now = self.plan.now_ns();
-            // Phase changes.
-            if self.phase == Phase::Running && (now >= self.plan.measure_end_ns || self.ctx.stop.is_stopped()) {
-                self.phase =
-                    Phase::Draining { until_ns: now.max(self.plan.measure_end_ns) + self.plan.drain_timeout_ns };
-                if self.ctx.stop.is_stopped() {
-                    self.phase = Phase::Draining { until_ns: now + self.plan.drain_timeout_ns };
+            // Phase changes. An open loop first sends, late, every message
+            // whose intended time fell in the window.
+            if self.phase == Phase::Running {
+                let end = self.plan.measure_end_ns;
+                let behind = self.plan.load.is_open() && self.intended(self.next_index) < end;
+                let stopped = self.ctx.stop.is_stopped();
+                if stopped || now >= end + self.plan.drain_timeout_ns || (now >= end && !behind) {
+                    let from = if stopped { now } else { now.max(end) };
+                    self.phase = Phase::Draining { until_ns: from + self.plan.drain_timeout_ns };
                 }
             }
             if let Phase::Draining { until_ns } = self.phase {
@@ -458,12 +461,18 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             }
             // The next thing to wake up for.
             let deadline = match self.phase {
-                Phase::Running => match self.plan.load {
-                    LoadModel::Open { .. } if self.writing.is_none() && self.outstanding < self.cap => {
-                        self.intended(self.next_index).min(self.plan.measure_end_ns)
+                Phase::Running => {
+                    let end = self.plan.measure_end_ns;
+                    let can_send = self.writing.is_none() && self.outstanding < self.cap;
+                    if self.plan.load.is_open() && can_send {
+                        self.intended(self.next_index).min(end)
+                    } else if now < end {
+                        end
+                    } else {
+                        // Waiting on a write or on replies, which wake us.
+                        end + self.plan.drain_timeout_ns
                     }
-                    _ => self.plan.measure_end_ns,
-                },
+                }
                 Phase::Draining { until_ns } | Phase::Closing { until_ns } => until_ns,
             };
             if deadline != self.sleep_at {
