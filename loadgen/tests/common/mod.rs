@@ -53,24 +53,27 @@ pub fn spawn_server(behavior: Behavior) -> TestServer {
         rt.block_on(async move {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
-            let started = tokio::time::Instant::now();
+            // Timing starts at the first connection (the loadgen's probe):
+            // runs may wait for their turn after the server starts.
+            let started: Arc<Mutex<Option<tokio::time::Instant>>> = Arc::new(Mutex::new(None));
             let first_message: Arc<Mutex<Option<tokio::time::Instant>>> = Arc::new(Mutex::new(None));
-            let stop_at = match behavior {
-                Behavior::CloseAfter { after, .. } => Some(started + after),
+            let after = match behavior {
+                Behavior::CloseAfter { after, .. } => Some(after),
                 _ => None,
             };
+            let dies = matches!(behavior, Behavior::CloseAfter { code: None, .. });
             loop {
-                let accepted = match stop_at {
-                    Some(at) => tokio::select! {
-                        a = listener.accept() => a,
-                        _ = tokio::time::sleep_until(at), if matches!(behavior, Behavior::CloseAfter { code: None, .. }) => {
-                            // The server "dies": no more accepts, and existing connections drop.
-                            tokio::time::sleep(Duration::from_secs(3600)).await;
-                            continue;
-                        }
-                    },
-                    None => listener.accept().await,
+                let death = started.lock().unwrap().zip(after).map(|(s, a)| s + a);
+                let accepted = tokio::select! {
+                    a = listener.accept() => a,
+                    _ = tokio::time::sleep_until(death.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600))), if dies && death.is_some() => {
+                        // The server dies: the listener closes, and returning
+                        // drops the runtime with every connection.
+                        return;
+                    }
                 };
+                started.lock().unwrap().get_or_insert_with(tokio::time::Instant::now);
+                let stop_at = started.lock().unwrap().zip(after).map(|(s, a)| s + a);
                 let Ok((stream, peer)) = accepted else { continue };
                 peers2.lock().unwrap().push(peer);
                 let behavior = behavior.clone();
@@ -78,7 +81,7 @@ pub fn spawn_server(behavior: Behavior) -> TestServer {
                 tokio::spawn(async move {
                     let _ = stream.set_nodelay(true);
                     let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else { return };
-                    let deadline = stop_at.unwrap_or(started + Duration::from_secs(3600));
+                    let deadline = stop_at.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
                     loop {
                         let msg = tokio::select! {
                             m = ws.next() => m,

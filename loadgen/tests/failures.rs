@@ -1,0 +1,158 @@
+//! Failures are counted by kind, and runs that fail say so: a server that
+//! closes or dies mid-run, a refused connection, a bad URL, TLS.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{assert_clean, config, run, spawn_server, temp_dir, Behavior};
+use wsbench_loadgen::Error;
+
+#[test]
+fn a_server_that_closes_mid_run_ends_the_run_early() {
+    let server = spawn_server(Behavior::CloseAfter { after: Duration::from_millis(1500), code: Some(1001) });
+    let started = Instant::now();
+    let r = run(&[&server.url(), "--mode", "echo", "-c", "10", "-d", "10", "-w", "0.2", "-q"]);
+    assert!(started.elapsed() < Duration::from_secs(5), "stopped within seconds: {:?}", started.elapsed());
+    assert!(!r.outcome.passed);
+    assert_eq!(r.counters.connection_errors.closed_by_server, 10);
+    assert_eq!(r.counters.close_codes.get(&1001), Some(&10));
+    assert!(r.counters.messages_received > 0, "what was measured before is kept");
+    assert!(r.outcome.stopped_early.as_deref().is_some_and(|s| s.contains("connections lost")), "{:?}", r.outcome);
+}
+
+#[test]
+fn a_server_that_dies_mid_run_ends_the_run_early() {
+    let server = spawn_server(Behavior::CloseAfter { after: Duration::from_millis(1500), code: None });
+    let started = Instant::now();
+    let r = run(&[&server.url(), "--mode", "echo", "-c", "10", "-d", "10", "-w", "0.2", "-q"]);
+    assert!(started.elapsed() < Duration::from_secs(5), "stopped within seconds: {:?}", started.elapsed());
+    assert!(!r.outcome.passed);
+    let e = &r.counters.connection_errors;
+    assert_eq!(e.eof + e.io, 10, "{e:?}");
+    assert!(r.counters.messages_received > 0);
+}
+
+#[test]
+fn refused_and_bad_urls_are_one_clear_error() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let err = wsbench_loadgen::run::run(config(&[&format!("ws://127.0.0.1:{port}/"), "-q"])).err().unwrap();
+    assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
+    assert!(err.to_string().contains("connection refused"), "{err}");
+    assert_eq!(err.exit_code(), 1);
+
+    for bad in ["http://127.0.0.1/", "ws://", "127.0.0.1:80"] {
+        let err = wsbench_loadgen::run::run(config(&[bad, "-q"])).err().unwrap();
+        assert!(matches!(err, Error::Usage(_)), "{bad}: {err:?}");
+        assert_eq!(err.exit_code(), 2);
+    }
+}
+
+#[test]
+fn refused_connections_are_counted_by_kind() {
+    use wsbench_loadgen::connect::{tcp_connect, ConnectFailure};
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let failure = rt.block_on(tcp_connect(format!("127.0.0.1:{port}").parse().unwrap(), None)).unwrap_err();
+    assert!(matches!(failure, ConnectFailure::Refused));
+    let mut counts = Default::default();
+    failure.count(&mut counts);
+    assert_eq!(counts.refused, 1);
+}
+
+#[test]
+fn an_http_refusal_is_named_with_its_status() {
+    // The embedded server requires a token that is not sent: 401.
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let server = rt
+        .block_on(wsbench_server::spawn(wsbench_server::Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            auth_token: Some("s3cret".into()),
+            ..Default::default()
+        }))
+        .unwrap();
+    let url = format!("ws://{}/upgradews", server.local_addr());
+    let err = wsbench_loadgen::run::run(config(&[&url, "-q"])).err().unwrap();
+    assert!(err.to_string().contains("HTTP 401"), "{err}");
+    // With the token, it loads.
+    let r = run(&[&url, "--auth-token", "s3cret", "-c", "5", "-d", "0.5", "-w", "0", "-q"]);
+    assert_clean(&r, 5);
+    rt.block_on(server.shutdown());
+}
+
+/// A wss:// echo server with a certificate made here, for `localhost`.
+fn spawn_tls_server(dir: &std::path::Path) -> (std::net::SocketAddr, std::path::PathBuf) {
+    use std::sync::Arc;
+
+    use futures_util::{SinkExt, StreamExt};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let ca_path = dir.join("cert.pem");
+    std::fs::write(&ca_path, cert.cert.pem()).unwrap();
+    let der = CertificateDer::from(cert.cert.der().to_vec());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key_pair.serialize_der()));
+    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![der], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            loop {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await else { return };
+                    while let Some(Ok(msg)) = ws.next().await {
+                        if msg.is_text() || msg.is_binary() {
+                            if ws.send(msg).await.is_err() {
+                                return;
+                            }
+                        } else if msg.is_close() {
+                            let _ = ws.close(None).await;
+                        }
+                    }
+                });
+            }
+        });
+    });
+    (rx.recv().unwrap(), ca_path)
+}
+
+#[test]
+fn tls_with_a_test_certificate() {
+    let dir = temp_dir("tls");
+    let (addr, ca) = spawn_tls_server(&dir);
+    let url = format!("wss://localhost:{}/ws", addr.port());
+    let ca = ca.to_str().unwrap();
+    // Trusted through --ca.
+    let r = run(&[&url, "--ca", ca, "--mode", "echo", "-c", "10", "-d", "0.5", "-w", "0", "-q"]);
+    assert_clean(&r, 10);
+    // Not verified at all with --insecure.
+    let r = run(&[&url, "--insecure", "--mode", "echo", "-c", "10", "-d", "0.5", "-w", "0", "-q"]);
+    assert_clean(&r, 10);
+    // Neither: the certificate is refused, in one line.
+    let err = wsbench_loadgen::run::run(config(&[&url, "--mode", "echo", "-q"])).err().unwrap();
+    assert!(err.to_string().contains("TLS"), "{err}");
+    assert_eq!(err.exit_code(), 1);
+}
+
+#[test]
+fn connections_bound_to_a_source_address() {
+    let server = spawn_server(Behavior::Echo { delay: Duration::ZERO });
+    let r =
+        run(&[&server.url(), "--local-addr", "127.0.0.2", "--mode", "echo", "-c", "20", "-d", "0.5", "-w", "0", "-q"]);
+    assert_clean(&r, 20);
+    let peers = server.peers.lock().unwrap();
+    assert_eq!(peers.len(), 21, "20 and the probe");
+    assert!(peers.iter().all(|p| p.ip().to_string() == "127.0.0.2"), "{peers:?}");
+}
