@@ -1,21 +1,36 @@
-//! The loadgen's per-message path.
+//! The loadgen's per-message path, with its own functions.
 //!
-//! - `loadgen/record_histogram`: recording one latency into an HDR
-//!   histogram of the loadgen's range (1 µs to 1 h, 3 significant digits),
-//!   the values spread from 20 µs to 50 ms as a run's are.
-//!
-//! Stamping a message and checking a reply join this group once the
-//! loadgen library exposes them.
+//! - `loadgen/stamp/seq`: stamping an outgoing message, as `client.rs` does
+//!   in place in its prepared frames: the 12 hex digits of the sequence
+//!   number written (`payload::write_seq`), then masked
+//!   (`frame::apply_mask`).
+//! - `loadgen/check_<mode>/<message bytes>`: checking one reply of each
+//!   reply mode against the message it answers (`payload::Checker::check`).
+//! - `loadgen/record/rtt`: recording one latency into the worker's
+//!   histograms (`stats::Histograms::record_ns`), values spread from 20 µs
+//!   to 50 ms so that recording walks many buckets, as in a run.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use hdrhistogram::Histogram;
-use wsbench_benches::criterion_config;
+use wsbench_benches::{criterion_config, MASK};
+use wsbench_loadgen::cli::MessageType;
+use wsbench_loadgen::frame::{apply_mask, OpCode};
+use wsbench_loadgen::payload::{message_template, write_seq, write_stamp, Checker, SEQ_OFFSET, STAMP_LEN};
+use wsbench_loadgen::stats::{Histograms, Series};
+use wsbench_server::mode::{ConnectionParams, ReplyMode, DEFAULT_CHUNK};
+use wsbench_server::outbox::Outbox;
+use wsbench_server::reply::{seed_reply, MessageKind, Payload, Responder};
 
-/// Latencies recorded in turn, in microseconds: log-uniform from 20 µs to
-/// 50 ms, so that recording walks many buckets as in a real run.
-fn latencies_us(n: usize) -> Vec<u64> {
+/// Message sizes of the reply checks (the stamp takes the first 20 bytes).
+const CHECK_SIZES: [usize; 3] = [32, 1 << 10, 64 << 10];
+
+/// Connection id stamped into the messages.
+const CONN: u32 = 7;
+
+/// Latencies recorded in turn, in nanoseconds: log-uniform from 20 µs to
+/// 50 ms.
+fn latencies_ns(n: usize) -> Vec<u64> {
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
     (0..n)
         .map(|_| {
@@ -23,30 +38,77 @@ fn latencies_us(n: usize) -> Vec<u64> {
             x ^= x >> 7;
             x ^= x << 17;
             let unit = (x >> 11) as f64 / (1u64 << 53) as f64;
-            (20.0 * (2500f64).powf(unit)) as u64
+            (20_000.0 * 2500f64.powf(unit)) as u64
         })
         .collect()
 }
 
-fn record(c: &mut Criterion) {
+/// The payload of the server's `json` reply to `message`, its first.
+fn json_reply(message: &[u8]) -> Vec<u8> {
+    let mut out = Outbox::new();
+    let mut responder = Responder::new(ConnectionParams { mode: ReplyMode::Json, chunk: DEFAULT_CHUNK });
+    let range = 0..message.len();
+    responder.respond(&mut out, MessageKind::Text, Payload::Input { bytes: message, range });
+    let wire = out.to_vec(message);
+    let header = match wire[1] {
+        126 => 4,
+        127 => 10,
+        _ => 2,
+    };
+    wire[header..].to_vec()
+}
+
+fn per_message(c: &mut Criterion) {
     let mut group = c.benchmark_group("loadgen");
+
     group.throughput(Throughput::Elements(1));
-    let values = latencies_us(4096);
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
-    let mut i = 0;
-    group.bench_function(BenchmarkId::new("record_histogram", "1us_1h_3sigfig"), |b| {
+    let mut message = message_template(CONN, MessageType::Text, 125);
+    let mut seq = 0u64;
+    group.bench_function(BenchmarkId::new("stamp", "seq"), |b| {
         b.iter(|| {
-            i = (i + 1) % values.len();
-            histogram.saturating_record(black_box(values[i]));
+            seq += 1;
+            let digits = &mut message[SEQ_OFFSET..STAMP_LEN];
+            write_seq(digits, black_box(seq));
+            apply_mask(digits, MASK, 0);
         })
     });
-    assert!(!histogram.is_empty());
+
+    for size in CHECK_SIZES {
+        group.throughput(Throughput::Bytes(size as u64));
+        // The server's `json` reply carries seq 1: the first message.
+        let mut message = message_template(CONN, MessageType::Text, size);
+        write_stamp(&mut message, CONN, 1);
+        let replies = [
+            ("check_echo", ReplyMode::Echo, message.clone()),
+            ("check_reply", ReplyMode::Reply, seed_reply(&message)),
+            ("check_json", ReplyMode::Json, json_reply(&message)),
+        ];
+        for (name, mode, reply) in replies {
+            let mut checker = Checker::new(mode, MessageType::Text, CONN, size);
+            assert_eq!(checker.check(OpCode::Text, &reply), Ok(1), "{name} accepts the server's reply");
+            group.bench_function(BenchmarkId::new(name, size), |b| {
+                b.iter(|| checker.check(OpCode::Text, black_box(&reply)).unwrap())
+            });
+        }
+    }
+
+    group.throughput(Throughput::Elements(1));
+    let values = latencies_ns(4096);
+    let mut histograms = Histograms::default();
+    let mut i = 0;
+    group.bench_function(BenchmarkId::new("record", "rtt"), |b| {
+        b.iter(|| {
+            i = (i + 1) % values.len();
+            histograms.record_ns(Series::RttCorrected, black_box(values[i]));
+        })
+    });
+    assert!(!histograms.get(Series::RttCorrected).is_empty());
     group.finish();
 }
 
 criterion_group! {
     name = benches;
     config = criterion_config();
-    targets = record
+    targets = per_message
 }
 criterion_main!(benches);
