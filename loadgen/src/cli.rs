@@ -1,6 +1,7 @@
-//! The command line (clap derive). Subcommands share nothing yet; `run` is
-//! the first, and compare/merge/plot/suite will sit beside it, reading the
-//! JSON that `run --json` writes.
+//! The command line (clap derive). `run` loads a server; the others read
+//! or produce the JSON that `run --json` writes: `merge` (workers of one
+//! distributed run into one result). Each subcommand's arguments live here
+//! or beside its code.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -20,6 +21,9 @@ pub struct Cli {
 pub enum Command {
     /// Load a server (or, without a URL, an in-process wsbench server) and report.
     Run(Box<RunArgs>),
+    /// Merge the results of loadgens that ran one scenario at the same time
+    /// (a distributed run) into one result: histograms added exactly.
+    Merge(crate::merge::MergeArgs),
 }
 
 /// The message type sent.
@@ -35,6 +39,11 @@ pub struct RunArgs {
     /// ws:// or wss:// URL to load. Without one, a wsbench server is started
     /// in this process on 127.0.0.1 at a free port, and loaded.
     pub url: Option<String>,
+
+    /// Name of what is run, recorded in the result: compare matches results
+    /// by it, and refuses to hold different scenarios against each other.
+    #[arg(long, default_value = crate::output::DEFAULT_SCENARIO, value_parser = scenario_name)]
+    pub scenario: String,
 
     /// Open connections.
     #[arg(short, long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -159,6 +168,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration ({e}); try 10s, 500ms or 1m"))
 }
 
+/// Scenario names become file names (`suite` writes `<name>.json`): letters,
+/// digits, `-`, `_` and `.`, not starting with `.`, at most 64.
+pub fn scenario_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && !s.starts_with('.')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!("{s:?} is not a scenario name: use 1-64 letters, digits, '-', '_' or '.', not starting with '.'"))
+    }
+}
+
 fn positive_f64(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
@@ -190,5 +213,13 @@ mod tests {
     fn cli_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn scenario_names() {
+        assert!(scenario_name("small-closed_1.x").is_ok());
+        for bad in ["", ".hidden", "a/b", "a b", &"x".repeat(65)] {
+            assert!(scenario_name(bad).is_err(), "{bad:?}");
+        }
     }
 }

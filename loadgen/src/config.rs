@@ -36,6 +36,10 @@ impl LoadModel {
 /// Everything a run needs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunConfig {
+    /// The result's name. Recorded once, as the result's top-level
+    /// `scenario`, not again here.
+    #[serde(skip, default = "default_scenario")]
+    pub scenario: String,
     /// The URL as given; `None` runs the embedded server.
     pub url: Option<String>,
     pub connections: u32,
@@ -125,6 +129,7 @@ impl RunConfig {
         let threads = args.threads.map_or(default_threads, usize::from).min(args.connections as usize).max(1);
         let server_threads = embedded.then(|| args.server_threads.map_or((cores - cores / 2).max(1), usize::from));
         Ok(RunConfig {
+            scenario: args.scenario.clone(),
             url: args.url.clone(),
             connections: args.connections,
             connect_rate: args.connect_rate,
@@ -158,6 +163,10 @@ impl RunConfig {
     pub fn ramp(&self) -> Duration {
         Duration::from_secs_f64(f64::from(self.connections.saturating_sub(1)) / self.connect_rate)
     }
+}
+
+fn default_scenario() -> String {
+    crate::output::DEFAULT_SCENARIO.to_string()
 }
 
 fn parse_header(h: &str) -> Result<(String, String), Error> {
@@ -207,7 +216,7 @@ mod tests {
 
     fn config(args: &[&str]) -> Result<RunConfig, Error> {
         let cli = Cli::try_parse_from(["wsbench-loadgen", "run"].iter().chain(args)).unwrap();
-        let Command::Run(run) = cli.command;
+        let Command::Run(run) = cli.command else { panic!("not run") };
         RunConfig::from_args(&run)
     }
 

@@ -15,6 +15,7 @@
 //! - [`client`]: one connection's open or closed loop; [`worker`]: a thread of
 //!   connections with its own histograms; [`stats`]: histograms and counters.
 //! - [`live`]: the progress line; [`report`]: the summary; [`output`]: JSON and hlog.
+//! - Results read back: [`merge`] adds up the workers of a distributed run.
 
 pub mod cli;
 pub mod client;
@@ -24,6 +25,7 @@ pub mod error;
 pub mod frame;
 pub mod limits;
 pub mod live;
+pub mod merge;
 pub mod output;
 pub mod payload;
 pub mod report;

@@ -18,13 +18,21 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             let text = e.to_string();
-            let line = text.lines().next().unwrap_or("bad arguments").trim_start_matches("error: ");
+            let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+            let mut line = lines.next().unwrap_or("bad arguments").trim_start_matches("error: ").to_string();
+            // "the following required arguments were not provided:" names them on the next line.
+            if line.ends_with(':') {
+                if let Some(next) = lines.next() {
+                    line = format!("{line} {next}");
+                }
+            }
             eprintln!("wsbench-loadgen: {line} (see --help)");
             return ExitCode::from(2);
         }
     };
     let result = match cli.command {
         Command::Run(args) => RunConfig::from_args(&args).and_then(run::execute),
+        Command::Merge(args) => wsbench_loadgen::merge::execute(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -20,7 +20,13 @@ use crate::stats::{Counters, Histograms, Series};
 /// Names this kind of document.
 pub const SCHEMA: &str = "wsbench-loadgen/run";
 /// Bumped on any change that a reader of the previous version would misread.
+/// Fields added with a default (`scenario`, the window's absolute times,
+/// `merged`) are not such a change: a v1 reader ignores them, and this
+/// reader fills them in for v1 files written before them.
 pub const SCHEMA_VERSION: u32 = 1;
+/// The scenario name of a run not given one (`run` without `--scenario`,
+/// and results written before the field existed).
+pub const DEFAULT_SCENARIO: &str = "default";
 /// Percentiles reported for every histogram.
 pub const PERCENTILES: [f64; 5] = [50.0, 90.0, 99.0, 99.9, 99.99];
 
@@ -116,6 +122,13 @@ pub struct Timing {
     pub measured_s: f64,
     /// From the start of the ramp to the last connection's end.
     pub elapsed_s: f64,
+    /// The measured window in Unix seconds, so that results of loadgens
+    /// that ran at the same time can be lined up (merge). Absent from
+    /// results written before these fields: see [`RunResult::window`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_start_unix: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_end_unix: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,11 +163,27 @@ pub struct Outcome {
     pub reasons: Vec<String>,
 }
 
+/// Where a merged result came from: one entry per worker's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergedFrom {
+    pub file: String,
+    pub host: HostInfo,
+    pub started_at: String,
+    pub window_start_unix: f64,
+    pub window_end_unix: f64,
+    pub connections: u32,
+    pub messages_received: u64,
+    pub passed: bool,
+}
+
 /// Everything one run measured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResult {
     pub schema: String,
     pub schema_version: u32,
+    /// What was run, by name: compare and suite match results on it.
+    #[serde(default = "default_scenario")]
+    pub scenario: String,
     pub loadgen_version: String,
     /// RFC 3339, UTC.
     pub started_at: String,
@@ -170,9 +199,34 @@ pub struct RunResult {
     /// The first few bad replies and failed handshakes, described.
     pub samples: Vec<String>,
     pub histograms: BTreeMap<Series, HistogramData>,
+    /// Set by `merge`: the workers' results this one adds up. `host` and
+    /// `started_at` above are then the first worker's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_from: Option<Vec<MergedFrom>>,
+}
+
+fn default_scenario() -> String {
+    DEFAULT_SCENARIO.to_string()
 }
 
 impl RunResult {
+    /// The measured window, `(start, end)` in Unix seconds. For results
+    /// written before the explicit fields, derived from the run's start and
+    /// phases: the same instants, as `run` computes them.
+    pub fn window(&self) -> (f64, f64) {
+        let t = &self.timing;
+        let start = t.window_start_unix.unwrap_or(self.started_at_unix + t.ramp_s + t.warmup_s);
+        let end = t.window_end_unix.unwrap_or(start + t.measured_s);
+        (start, end)
+    }
+
+    /// The latency that the figures of a run stand for: RTT from each
+    /// message's intended send time (in a closed loop, its send time, so
+    /// the two RTTs are equal there).
+    pub fn latency(&self) -> &HistogramData {
+        self.histogram(Series::RttCorrected)
+    }
+
     pub fn histogram(&self, s: Series) -> &HistogramData {
         &self.histograms[&s]
     }
@@ -188,24 +242,37 @@ pub fn write_json(result: &RunResult, path: &Path) -> Result<(), Error> {
     std::fs::write(path, json).map_err(|e| Error::failed(format!("cannot write {}: {e}", path.display())))
 }
 
-/// Reads a result back, refusing other schemas and newer versions.
+/// Reads a result back, refusing other schemas and newer versions. A file
+/// that is not a result is the caller's mistake: a usage error (exit 2).
 pub fn read_json(path: &Path) -> Result<RunResult, Error> {
-    let bytes = std::fs::read(path).map_err(|e| Error::failed(format!("cannot read {}: {e}", path.display())))?;
-    let head: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| Error::failed(format!("{}: not JSON: {e}", path.display())))?;
-    if head.get("schema").and_then(|v| v.as_str()) != Some(SCHEMA) {
-        return Err(Error::failed(format!("{}: not a {SCHEMA} document", path.display())));
+    let bytes = std::fs::read(path).map_err(|e| Error::usage(format!("cannot read {}: {e}", path.display())))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| Error::usage(format!("{}: not JSON: {e}", path.display())))?;
+    from_value(path, value)
+}
+
+/// Whether a JSON document claims to be a run result (whatever its version):
+/// a directory of results may hold other JSON (benches.json) to pass over.
+pub fn is_run_document(value: &serde_json::Value) -> bool {
+    value.get("schema").and_then(|v| v.as_str()) == Some(SCHEMA)
+}
+
+/// A parsed document as a result; `path` names it in errors.
+pub fn from_value(path: &Path, value: serde_json::Value) -> Result<RunResult, Error> {
+    if !is_run_document(&value) {
+        return Err(Error::usage(format!("{}: not a {SCHEMA} document", path.display())));
     }
-    match head.get("schema_version").and_then(|v| v.as_u64()) {
+    match value.get("schema_version").and_then(|v| v.as_u64()) {
         Some(v) if v <= u64::from(SCHEMA_VERSION) => {}
         other => {
-            return Err(Error::failed(format!(
-                "{}: schema version {other:?}; this loadgen reads up to {SCHEMA_VERSION}",
+            let found = other.map_or("none".to_string(), |v| v.to_string());
+            return Err(Error::usage(format!(
+                "{}: schema version {found}; this loadgen reads up to {SCHEMA_VERSION}",
                 path.display()
-            )))
+            )));
         }
     }
-    serde_json::from_value(head).map_err(|e| Error::failed(format!("{}: {e}", path.display())))
+    serde_json::from_value(value).map_err(|e| Error::usage(format!("{}: not a valid result: {e}", path.display())))
 }
 
 /// An HdrHistogram interval log, built as the run goes and written at the
@@ -266,6 +333,76 @@ impl IntervalLog {
     }
 }
 
+/// Results made up for unit tests of the readers (merge, compare, plot).
+#[cfg(test)]
+pub(crate) mod testing {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use crate::stats::Counters;
+
+    /// A result of `scenario` that measured `window` (Unix seconds), with
+    /// `latencies_us` as its RTTs and one received message per latency.
+    pub fn synthetic(scenario: &str, run_args: &[&str], window: (f64, f64), latencies_us: &[u64]) -> RunResult {
+        let cli = Cli::try_parse_from(["wsbench-loadgen", "run"].iter().chain(run_args)).unwrap();
+        let Command::Run(args) = cli.command else { panic!("not run") };
+        let config = RunConfig::from_args(&args).unwrap();
+        let mut h = Histograms::default();
+        for &us in latencies_us {
+            h.record_ns(Series::RttCorrected, us * 1000);
+            h.record_ns(Series::RttUncorrected, us * 1000);
+        }
+        h.record_ns(Series::Connect, 100_000);
+        let n = latencies_us.len() as u64;
+        let counters = Counters {
+            connections_attempted: u64::from(config.connections),
+            connections_opened: u64::from(config.connections),
+            messages_sent: n,
+            messages_received: n,
+            messages_sent_total: n,
+            replies_received_total: n,
+            bytes_sent: n * config.size as u64,
+            bytes_received: n * config.size as u64,
+            ..Default::default()
+        };
+        let measured_s = window.1 - window.0;
+        let per_s = |v: u64| v as f64 / measured_s;
+        RunResult {
+            schema: SCHEMA.into(),
+            schema_version: SCHEMA_VERSION,
+            scenario: scenario.into(),
+            loadgen_version: crate::VERSION.into(),
+            started_at: "2026-01-01T00:00:00.000Z".into(),
+            started_at_unix: window.0 - 1.0,
+            target: TargetInfo { url: "ws://127.0.0.1:9/ws".into(), embedded: false, mode: "reply".into() },
+            host: HostInfo::current(),
+            timing: Timing {
+                ramp_s: 0.0,
+                warmup_s: 1.0,
+                measured_s,
+                elapsed_s: measured_s + 1.0,
+                window_start_unix: Some(window.0),
+                window_end_unix: Some(window.1),
+            },
+            throughput: Throughput {
+                sent_msgs_per_s: per_s(n),
+                received_msgs_per_s: per_s(n),
+                sent_bytes_per_s: per_s(counters.bytes_sent),
+                received_bytes_per_s: per_s(counters.bytes_received),
+                target_msgs_per_s: None,
+            },
+            config,
+            counters,
+            loadgen: LoadgenHealth { limited: false, findings: vec![], worker_cpu_busy: vec![0.5] },
+            outcome: Outcome { passed: true, stopped_early: None, errors: 0, error_rate: 0.0, reasons: vec![] },
+            samples: vec![],
+            histograms: RunResult::histograms_from(&h),
+            merged_from: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
@@ -307,5 +444,32 @@ mod tests {
         assert_eq!(intervals.len(), 4);
         assert_eq!(intervals[0].tag().unwrap().as_str(), "connect");
         assert!(entries.iter().any(|e| matches!(e, LogEntry::StartTime(_))));
+    }
+
+    #[test]
+    fn older_v1_results_read_with_defaults() {
+        // A v1 result written before `scenario` and the window's absolute times.
+        let r = testing::synthetic("x", &["-d", "10"], (1000.0, 1010.0), &[5, 6]);
+        let mut v = serde_json::to_value(&r).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.remove("scenario");
+        let t = o["timing"].as_object_mut().unwrap();
+        t.remove("window_start_unix");
+        t.remove("window_end_unix");
+        let old = from_value(Path::new("old.json"), v).unwrap();
+        assert_eq!(old.scenario, DEFAULT_SCENARIO);
+        // started 999, no ramp, 1 s warmup, 10 s measured.
+        assert_eq!(old.window(), (1000.0, 1010.0));
+    }
+
+    #[test]
+    fn newer_versions_and_other_documents_are_refused() {
+        let r = testing::synthetic("x", &[], (0.0, 1.0), &[5]);
+        let mut v = serde_json::to_value(&r).unwrap();
+        v["schema_version"] = serde_json::json!(SCHEMA_VERSION + 1);
+        let e = from_value(Path::new("new.json"), v).unwrap_err();
+        assert!(matches!(e, Error::Usage(_)) && e.to_string().contains("reads up to"), "{e}");
+        let e = from_value(Path::new("b.json"), serde_json::json!({"schema": 1})).unwrap_err();
+        assert!(e.to_string().contains("not a wsbench-loadgen/run document"), "{e}");
     }
 }

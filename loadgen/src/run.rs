@@ -406,8 +406,7 @@ fn evaluate(
 
     // The verdict.
     let errors = counters.errors();
-    let denominator = (counters.connections_attempted + counters.messages_sent_total).max(1);
-    let error_rate = errors as f64 / denominator as f64;
+    let error_rate = counters.error_rate();
     let mut reasons = Vec::new();
     let mut stopped_early = collected.interrupted_ns.map(|_| "interrupted".to_string());
     if stopped_early.is_none() && collected.last_end_ns < measure_end_ns && counters.connection_errors.total() > 0 {
@@ -435,6 +434,7 @@ fn evaluate(
     RunResult {
         schema: SCHEMA.to_string(),
         schema_version: SCHEMA_VERSION,
+        scenario: config.scenario.clone(),
         loadgen_version: crate::VERSION.to_string(),
         started_at: humantime::format_rfc3339_millis(start_time).to_string(),
         started_at_unix: unix.as_secs_f64(),
@@ -446,6 +446,8 @@ fn evaluate(
             warmup_s: config.warmup.as_secs_f64(),
             measured_s,
             elapsed_s,
+            window_start_unix: Some(unix.as_secs_f64() + measure_start_ns as f64 / 1e9),
+            window_end_unix: Some(unix.as_secs_f64() + window_end_ns.max(measure_start_ns) as f64 / 1e9),
         },
         counters,
         throughput,
@@ -453,6 +455,7 @@ fn evaluate(
         outcome: Outcome { passed: reasons.is_empty(), stopped_early, errors, error_rate, reasons },
         samples,
         histograms: RunResult::histograms_from(&histograms),
+        merged_from: None,
     }
 }
 

@@ -197,6 +197,13 @@ impl Counters {
         self.connect_errors.total() + self.connection_errors.total() + self.reply_errors.total()
     }
 
+    /// Errors over connection attempts plus messages sent (all phases): the
+    /// rate `--max-error-rate` bounds.
+    pub fn error_rate(&self) -> f64 {
+        let denominator = (self.connections_attempted + self.messages_sent_total).max(1);
+        self.errors() as f64 / denominator as f64
+    }
+
     pub fn add(&mut self, o: &Counters) {
         self.connections_attempted += o.connections_attempted;
         self.connections_opened += o.connections_opened;

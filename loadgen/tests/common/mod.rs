@@ -132,7 +132,7 @@ pub fn spawn_server(behavior: Behavior) -> TestServer {
 /// A config from command-line arguments after `run`.
 pub fn config(args: &[&str]) -> RunConfig {
     let cli = Cli::try_parse_from(["wsbench-loadgen", "run"].iter().chain(args)).expect("valid test arguments");
-    let Command::Run(run) = cli.command;
+    let Command::Run(run) = cli.command else { panic!("not run") };
     RunConfig::from_args(&run).expect("valid test configuration")
 }
 
