@@ -19,9 +19,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tracing::{debug, error, warn};
 
-use crate::frame::{close_code, is_control, parse_client_header, unmask_at, OpCode};
+use crate::frame::{close_code, echo_in_place, is_control, parse_client_header, unmask_at, OpCode};
 use crate::metrics::Metrics;
-use crate::mode::ConnectionParams;
+use crate::mode::{ConnectionParams, ReplyMode};
 use crate::outbox::Outbox;
 use crate::reply::{MessageKind, Payload, Responder};
 use crate::utf8::Utf8Validator;
@@ -253,12 +253,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             self.start = frame_end;
             self.done = 0;
             self.pending_frame = 0;
-            self.on_frame(header.opcode, header.fin, payload_start..frame_end)?;
+            self.on_frame(header.opcode, header.fin, frame_end - frame_len, payload_start..frame_end)?;
         }
     }
 
-    /// Acts on one whole, unmasked, checked frame.
-    fn on_frame(&mut self, opcode: OpCode, fin: bool, payload: Range<usize>) -> Result<(), Closing> {
+    /// Acts on one whole, unmasked, checked frame starting at `frame_start`.
+    fn on_frame(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        frame_start: usize,
+        payload: Range<usize>,
+    ) -> Result<(), Closing> {
         let invalid_text = Closing::Fail { code: close_code::INVALID_PAYLOAD, reason: "text ends inside a code point" };
         match opcode {
             OpCode::Text | OpCode::Binary => {
@@ -267,8 +273,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     if kind == MessageKind::Text {
                         self.utf8.finish().map_err(|_| invalid_text)?;
                     }
-                    let bytes = &self.buf[payload.clone()];
-                    self.responder.respond(&mut self.out, kind, Payload::Input { bytes, range: payload.clone() });
+                    // Echo: the frame read becomes the frame sent, header and
+                    // payload one contiguous slice of the read buffer.
+                    let echoed = (self.responder.mode() == ReplyMode::Echo)
+                        .then(|| echo_in_place(&mut self.buf, frame_start, payload.clone()))
+                        .flatten();
+                    match echoed {
+                        Some(frame) => self.out.input_frame(frame),
+                        None => {
+                            let bytes = &self.buf[payload.clone()];
+                            self.responder.respond(
+                                &mut self.out,
+                                kind,
+                                Payload::Input { bytes, range: payload.clone() },
+                            );
+                        }
+                    }
                     self.answered(false, payload);
                 } else {
                     self.assembly.clear();

@@ -6,6 +6,8 @@
 //! parses headers itself and keeps fastwebsockets for the handshake, the
 //! opcode type and the unmasking kernel.
 
+use std::ops::Range;
+
 pub use fastwebsockets::OpCode;
 
 /// The largest header a server frame needs: 2 bytes, plus 8 of extended length.
@@ -155,6 +157,27 @@ pub fn encode_server_header(out: &mut [u8; MAX_SERVER_HEADER], fin: bool, opcode
     }
 }
 
+/// Turns a whole, unmasked client data frame, `buf[frame_start..payload.end]`,
+/// into the server frame that echoes it, in place: the header moves four
+/// bytes up, over the masking key, without its MASK bit. Returns where the
+/// server frame lies, or `None` when the client did not encode the length
+/// minimally (RFC 6455 requires the server's to be).
+pub fn echo_in_place(buf: &mut [u8], frame_start: usize, payload: Range<usize>) -> Option<Range<usize>> {
+    let header_len = payload.start.checked_sub(frame_start + 4)?;
+    let minimal = match header_len {
+        2 => true,
+        4 => payload.len() >= 126,
+        _ => payload.len() > u16::MAX as usize,
+    };
+    if !minimal {
+        return None;
+    }
+    let start = frame_start + 4;
+    buf.copy_within(frame_start..frame_start + header_len, start);
+    buf[start + 1] &= 0x7f;
+    Some(start..payload.end)
+}
+
 /// Unmasks `payload`, whose first byte sits `offset` bytes into its frame's
 /// payload: the key is rotated so that a payload can be unmasked piecewise
 /// as it arrives.
@@ -203,6 +226,25 @@ mod tests {
         assert_eq!(parse_client_header(&[0x89, 0xfe]), Err(HeaderError::BadControlFrame));
         let huge = [0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0];
         assert_eq!(parse_client_header(&huge), Err(HeaderError::BadLength));
+    }
+
+    #[test]
+    fn echo_in_place_makes_the_server_frame() {
+        for len in [0usize, 5, 125, 126, 65535, 65536] {
+            let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mut buf = masked(0x82, len);
+            let header_len = buf.len();
+            buf.extend_from_slice(&payload);
+            let frame = echo_in_place(&mut buf, 0, header_len..header_len + len).unwrap();
+            let mut expected = vec![0u8; MAX_SERVER_HEADER];
+            let n = encode_server_header((&mut expected[..]).try_into().unwrap(), true, OpCode::Binary, len);
+            expected.truncate(n);
+            expected.extend_from_slice(&payload);
+            assert_eq!(&buf[frame], &expected[..], "len {len}");
+        }
+        // A 5-byte payload announced in the 16-bit form is not echoed as is.
+        let mut buf = vec![0x81, 0x80 | 126, 0, 5, 1, 2, 3, 4, b'h', b'e', b'l', b'l', b'o'];
+        assert_eq!(echo_in_place(&mut buf, 0, 8..13), None);
     }
 
     #[test]

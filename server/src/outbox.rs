@@ -110,6 +110,12 @@ impl Outbox {
         }
     }
 
+    /// Queues a whole frame that lies in the read buffer at `range`.
+    pub fn input_frame(&mut self, range: Range<usize>) {
+        self.input(range);
+        self.frames += 1;
+    }
+
     /// Offset the next owned byte will have; with [`set_fin`](Self::set_fin)
     /// this lets a streaming writer decide a frame's FIN bit after the fact.
     pub(crate) fn owned_len(&self) -> usize {

@@ -15,7 +15,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
@@ -25,6 +25,9 @@ use crate::connection::{Connection, ConnectionLimits, ShutdownSignal};
 use crate::handshake::{check_upgrade, text_response, Refusal};
 use crate::metrics::Metrics;
 use crate::mode::ConnectionParams;
+
+/// Pending connections the kernel may queue (it caps this at somaxconn).
+const LISTEN_BACKLOG: u32 = 8192;
 
 /// How long a client may take to send its request head.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -47,7 +50,7 @@ struct Shared {
 impl Server {
     /// Binds the listening socket; port 0 picks a free port.
     pub async fn bind(config: Config) -> io::Result<Server> {
-        let listener = TcpListener::bind(config.listen).await?;
+        let listener = listen(config.listen)?;
         let (http_shutdown_tx, http_shutdown) = watch::channel(false);
         let shared = Arc::new(Shared {
             config,
@@ -111,6 +114,17 @@ impl Server {
         }));
         ServerHandle { addr, metrics, trigger: Some(trigger), task }
     }
+}
+
+/// A listening socket with a backlog sized for load tests: thousands of
+/// clients connecting at once must queue, not see their SYNs dropped
+/// (std's and tokio's `bind` use 128 and 1024).
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    // A restarted server can take its port back while old connections linger.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Binds and serves in the background: how the loadgen and the tests embed

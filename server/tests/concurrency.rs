@@ -14,11 +14,16 @@ async fn a_thousand_connections_all_answered_correctly() {
     let server = start_default().await;
     let url = ws_url(server.local_addr(), "?mode=reply");
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(CONNECTIONS));
+    // Connect in waves: the point is 1000 connections open at once, not
+    // 1000 SYNs in the same millisecond on a loaded 2-core machine.
+    let connecting = std::sync::Arc::new(tokio::sync::Semaphore::new(100));
     let clients: Vec<_> = (0..CONNECTIONS)
         .map(|c| {
-            let (url, barrier) = (url.clone(), barrier.clone());
+            let (url, barrier, connecting) = (url.clone(), barrier.clone(), connecting.clone());
             tokio::spawn(async move {
+                let permit = connecting.acquire().await.unwrap();
                 let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+                drop(permit);
                 // All connections are open at once before any message flows.
                 barrier.wait().await;
                 for m in 0..MESSAGES {

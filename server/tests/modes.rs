@@ -16,7 +16,7 @@ fn text_of(len: usize) -> String {
     let mut s = String::with_capacity(len);
     let mut i = 0u32;
     while s.len() < len {
-        let c = if i.is_multiple_of(7) && s.len() + 3 <= len { '接' } else { char::from(b'a' + (i % 26) as u8) };
+        let c = if i % 7 == 0 && s.len() + 3 <= len { '接' } else { char::from(b'a' + (i % 26) as u8) };
         s.push(c);
         i += 1;
     }
