@@ -1,6 +1,6 @@
 //! The command line (clap derive). `run` loads a server; the others read
 //! or produce the JSON that `run --json` writes: `merge` (workers of one
-//! distributed run into one result). Each subcommand's arguments live here
+//! distributed run into one result), `compare` (against a baseline). Each subcommand's arguments live here
 //! or beside its code.
 
 use std::net::IpAddr;
@@ -24,6 +24,9 @@ pub enum Command {
     /// Merge the results of loadgens that ran one scenario at the same time
     /// (a distributed run) into one result: histograms added exactly.
     Merge(crate::merge::MergeArgs),
+    /// Hold results against a baseline's, side by side; with
+    /// --fail-if-worse, a CI gate.
+    Compare(crate::compare::CompareArgs),
 }
 
 /// The message type sent.

@@ -15,10 +15,12 @@
 //! - [`client`]: one connection's open or closed loop; [`worker`]: a thread of
 //!   connections with its own histograms; [`stats`]: histograms and counters.
 //! - [`live`]: the progress line; [`report`]: the summary; [`output`]: JSON and hlog.
-//! - Results read back: [`merge`] adds up the workers of a distributed run.
+//! - Results read back: [`merge`] adds up the workers of a distributed run;
+//!   [`compare`] holds them against a baseline.
 
 pub mod cli;
 pub mod client;
+pub mod compare;
 pub mod config;
 pub mod connect;
 pub mod error;

@@ -33,6 +33,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => RunConfig::from_args(&args).and_then(run::execute),
         Command::Merge(args) => wsbench_loadgen::merge::execute(&args),
+        Command::Compare(args) => wsbench_loadgen::compare::execute(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

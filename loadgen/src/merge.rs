@@ -86,26 +86,13 @@ pub fn execute(args: &MergeArgs) -> Result<u8, Error> {
 }
 
 /// What must be the same in every input for their sum to mean something,
-/// as `(field, value)`: the scenario, the target, what a message is, and
-/// how load is applied. Connections, rates, threads and hosts may differ:
-/// a worker carries its share of the load.
+/// as `(field, value)`: the schema version, the scenario, and the setup
+/// but for connections and rate, which may differ: a worker carries its
+/// share of the load.
 fn identity(r: &RunResult) -> Vec<(&'static str, String)> {
-    let c = &r.config;
-    let load = match c.load {
-        LoadModel::Closed { pipeline } => format!("closed loop, pipeline {pipeline}"),
-        LoadModel::Open { max_in_flight, .. } => format!("open loop, max in flight {max_in_flight:?}"),
-    };
-    vec![
-        ("schema version", r.schema_version.to_string()),
-        ("scenario", r.scenario.clone()),
-        ("target", r.target.url.clone()),
-        ("mode", r.target.mode.clone()),
-        ("size", c.size.to_string()),
-        ("type", format!("{:?}", c.message_type).to_lowercase()),
-        ("chunk", format!("{:?}", c.chunk)),
-        ("load model", load),
-        ("duration", format!("{}s", c.duration.as_secs_f64())),
-    ]
+    let mut fields = vec![("schema version", r.schema_version.to_string()), ("scenario", r.scenario.clone())];
+    fields.extend(r.setup().into_iter().filter(|(f, _)| !matches!(*f, "connections" | "rate")));
+    fields
 }
 
 fn name(path: &Path) -> String {

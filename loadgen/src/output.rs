@@ -220,6 +220,33 @@ impl RunResult {
         (start, end)
     }
 
+    /// How the run was set up, as `(field, value)` pairs, for readers that
+    /// must decide whether two results measured the same thing: merge
+    /// (which lets connections and rate differ: a worker's share) and
+    /// compare (which lets the target URL differ: an embedded server's port).
+    pub fn setup(&self) -> Vec<(&'static str, String)> {
+        let c = &self.config;
+        let (load, rate) = match c.load {
+            crate::config::LoadModel::Closed { pipeline } => (format!("closed loop, pipeline {pipeline}"), None),
+            crate::config::LoadModel::Open { rate, max_in_flight } => {
+                let cap = max_in_flight.map_or("no cap".to_string(), |k| format!("at most {k} in flight"));
+                (format!("open loop, {cap}"), Some(rate))
+            }
+        };
+        vec![
+            ("target", self.target.url.clone()),
+            ("embedded server", self.target.embedded.to_string()),
+            ("mode", self.target.mode.clone()),
+            ("size", c.size.to_string()),
+            ("type", format!("{:?}", c.message_type).to_lowercase()),
+            ("chunk", c.chunk.map_or("none".into(), |v| v.to_string())),
+            ("load model", load),
+            ("rate", rate.map_or("none".into(), |r| format!("{r} msg/s"))),
+            ("connections", c.connections.to_string()),
+            ("duration", format!("{}s", c.duration.as_secs_f64())),
+        ]
+    }
+
     /// The latency that the figures of a run stand for: RTT from each
     /// message's intended send time (in a closed loop, its send time, so
     /// the two RTTs are equal there).
