@@ -1,6 +1,7 @@
 //! The command line (clap derive). `run` loads a server; the others read
 //! or produce the JSON that `run --json` writes: `merge` (workers of one
-//! distributed run into one result), `compare` (against a baseline). Each subcommand's arguments live here
+//! distributed run into one result), `compare` (against a baseline), `suite`
+//! (named scenarios, one result each). Each subcommand's arguments live here
 //! or beside its code.
 
 use std::net::IpAddr;
@@ -27,6 +28,8 @@ pub enum Command {
     /// Hold results against a baseline's, side by side; with
     /// --fail-if-worse, a CI gate.
     Compare(crate::compare::CompareArgs),
+    /// Run the named scenarios of a TOML file, one result file each.
+    Suite(crate::suite::SuiteArgs),
 }
 
 /// The message type sent.

@@ -16,7 +16,7 @@
 //!   connections with its own histograms; [`stats`]: histograms and counters.
 //! - [`live`]: the progress line; [`report`]: the summary; [`output`]: JSON and hlog.
 //! - Results read back: [`merge`] adds up the workers of a distributed run;
-//!   [`compare`] holds them against a baseline.
+//!   [`compare`] holds them against a baseline; [`suite`] runs named scenarios.
 
 pub mod cli;
 pub mod client;
@@ -33,6 +33,7 @@ pub mod payload;
 pub mod report;
 pub mod run;
 pub mod stats;
+pub mod suite;
 pub mod target;
 pub mod worker;
 

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         Command::Run(args) => RunConfig::from_args(&args).and_then(run::execute),
         Command::Merge(args) => wsbench_loadgen::merge::execute(&args),
         Command::Compare(args) => wsbench_loadgen::compare::execute(&args),
+        Command::Suite(args) => wsbench_loadgen::suite::execute(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
