@@ -1,7 +1,7 @@
 //! The command line (clap derive). `run` loads a server; the others read
 //! or produce the JSON that `run --json` writes: `merge` (workers of one
 //! distributed run into one result), `compare` (against a baseline), `suite`
-//! (named scenarios, one result each). Each subcommand's arguments live here
+//! (named scenarios, one result each), `plot` (SVG). Each subcommand's arguments live here
 //! or beside its code.
 
 use std::net::IpAddr;
@@ -30,6 +30,9 @@ pub enum Command {
     Compare(crate::compare::CompareArgs),
     /// Run the named scenarios of a TOML file, one result file each.
     Suite(crate::suite::SuiteArgs),
+    /// Draw results as SVG: latency percentile spectra (.json), throughput
+    /// and p99 over time (.hlog).
+    Plot(crate::plot::PlotArgs),
 }
 
 /// The message type sent.

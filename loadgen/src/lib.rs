@@ -16,7 +16,8 @@
 //!   connections with its own histograms; [`stats`]: histograms and counters.
 //! - [`live`]: the progress line; [`report`]: the summary; [`output`]: JSON and hlog.
 //! - Results read back: [`merge`] adds up the workers of a distributed run;
-//!   [`compare`] holds them against a baseline; [`suite`] runs named scenarios.
+//!   [`compare`] holds them against a baseline; [`suite`] runs named scenarios;
+//!   [`plot`] draws them.
 
 pub mod cli;
 pub mod client;
@@ -30,6 +31,7 @@ pub mod live;
 pub mod merge;
 pub mod output;
 pub mod payload;
+pub mod plot;
 pub mod report;
 pub mod run;
 pub mod stats;

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         Command::Merge(args) => wsbench_loadgen::merge::execute(&args),
         Command::Compare(args) => wsbench_loadgen::compare::execute(&args),
         Command::Suite(args) => wsbench_loadgen::suite::execute(&args),
+        Command::Plot(args) => wsbench_loadgen::plot::execute(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,349 @@
+//! `plot FILES... -o OUT.svg`: results drawn for people (plotters, SVG only:
+//! no font files, no image libraries; text is SVG text, drawn by the viewer).
+//!
+//! - From results (`.json`): the latency percentile spectrum of each, as
+//!   HdrHistogram's plotter draws it: x is the percentile on the
+//!   1/(1-p) log scale (each tick one more nine: 90%, 99%, 99.9%, ...), so
+//!   the tail gets as much room as the median; y is the RTT in
+//!   milliseconds. One line per file, labelled by scenario and file.
+//! - From interval logs (`.hlog`): replies per second and the p99 RTT of
+//!   each second, over time. One line per file and tag.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+use hdrhistogram::serialization::Deserializer;
+use hdrhistogram::Histogram;
+use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
+use plotters::prelude::{
+    ChartBuilder, Color, DrawingArea, IntoDrawingArea, LineSeries, PathElement, RGBColor, SVGBackend,
+    SeriesLabelPosition, BLACK, WHITE,
+};
+
+use crate::error::Error;
+use crate::output::{self, RunResult};
+use crate::stats::Series;
+
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// Results (`.json`: percentile spectra) and interval logs (`.hlog`:
+    /// throughput and p99 over time).
+    #[arg(required = true, value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+
+    /// The SVG to write.
+    #[arg(short, long, value_name = "OUT.svg")]
+    pub output: PathBuf,
+}
+
+/// Image width, and the height of each panel.
+const WIDTH: u32 = 1100;
+const SPECTRUM_HEIGHT: u32 = 600;
+const TIME_HEIGHT: u32 = 380;
+
+/// Line colors that stay apart on white and from each other (no yellow).
+const COLORS: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(23, 190, 207),
+];
+
+fn color(i: usize) -> RGBColor {
+    COLORS[i % COLORS.len()]
+}
+
+/// Rates on an axis: 5.0k, 20.0k, 1.2M.
+fn rate_label(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1}k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+/// One line of the spectrum: `(1/(1-p), milliseconds)` points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// The spectrum of `h` as HdrHistogram's percentile output lists it (5
+/// steps per halving of the distance to 100%), out to `x_max`: the last
+/// value (the max) is held to the right edge.
+pub fn spectrum(h: &Histogram<u64>, x_max: f64) -> Vec<(f64, f64)> {
+    let mut points = Vec::new();
+    if h.is_empty() {
+        return points;
+    }
+    for v in h.iter_quantiles(5) {
+        let q = v.quantile_iterated_to();
+        let x = if q >= 1.0 { x_max } else { (1.0 / (1.0 - q)).min(x_max) };
+        points.push((x, v.value_iterated_to() as f64 / 1000.0));
+    }
+    let last = points.last().map(|p| p.1).unwrap_or(0.0);
+    if points.last().is_some_and(|p| p.0 < x_max) {
+        points.push((x_max, last));
+    }
+    points
+}
+
+/// "90%", "99%", "99.9%", ... for 10, 100, 1000, ...
+pub fn percentile_label(x: f64) -> String {
+    if x <= 1.0 {
+        return "0%".into();
+    }
+    let nines = x.log10().round() as i32;
+    let decimals = (nines - 2).max(0) as usize;
+    format!("{:.*}%", decimals, 100.0 * (1.0 - 1.0 / x))
+}
+
+/// The x range: a power of ten covering the most messages of any input
+/// (beyond it, percentiles are the max), from 99.9% to 99.9999%.
+fn x_max(counts: impl Iterator<Item = u64>) -> f64 {
+    let n = counts.max().unwrap_or(1).max(1) as f64;
+    10f64.powi((n.log10().ceil() as i32).clamp(3, 6))
+}
+
+/// A short, distinguishing name of a file: its directory and name.
+fn short(path: &Path) -> String {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    match path.parent().and_then(|p| p.file_name()) {
+        Some(dir) => format!("{}/{name}", dir.to_string_lossy()),
+        None => name,
+    }
+}
+
+/// One second of one tag of an interval log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interval {
+    pub tag: String,
+    /// Seconds since the log's start, of the interval's end.
+    pub end_s: f64,
+    pub per_s: f64,
+    pub p99_ms: f64,
+}
+
+/// The intervals of an hlog, decoded.
+pub fn read_hlog(path: &Path) -> Result<Vec<Interval>, Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::usage(format!("cannot read {}: {e}", path.display())))?;
+    let mut out = Vec::new();
+    let mut decoder = Deserializer::new();
+    for entry in IntervalLogIterator::new(&bytes) {
+        let entry = entry.map_err(|e| Error::usage(format!("{}: not an interval log: {e:?}", path.display())))?;
+        let LogEntry::Interval(i) = entry else { continue };
+        let encoded = {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(i.encoded_histogram())
+                .map_err(|e| Error::usage(format!("{}: histogram is not base64: {e}", path.display())))?
+        };
+        let h: Histogram<u64> = decoder
+            .deserialize(&mut std::io::Cursor::new(encoded))
+            .map_err(|e| Error::usage(format!("{}: histogram does not decode: {e:?}", path.display())))?;
+        let len = i.duration().as_secs_f64();
+        out.push(Interval {
+            tag: i.tag().map_or("untagged".to_string(), |t| t.as_str().to_string()),
+            end_s: i.start_timestamp().as_secs_f64() + len,
+            per_s: if len > 0.0 { h.len() as f64 / len } else { 0.0 },
+            p99_ms: h.value_at_quantile(0.99) as f64 / 1000.0,
+        });
+    }
+    if out.is_empty() {
+        return Err(Error::usage(format!("{}: no interval in this log", path.display())));
+    }
+    Ok(out)
+}
+
+fn drawing(e: impl std::fmt::Display) -> Error {
+    Error::failed(format!("drawing: {e}"))
+}
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+
+fn draw_spectrum(area: &Area<'_>, lines: &[Line], x_max: f64) -> Result<(), Error> {
+    let y_max = lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)).fold(0.0, f64::max).max(0.001) * 1.08;
+    let keys: Vec<f64> = (0..=(x_max.log10().round() as i32)).map(|k| 10f64.powi(k)).collect();
+    let mut chart = ChartBuilder::on(area)
+        .caption("RTT by percentile (from intended send time)", ("sans-serif", 24))
+        .margin(20)
+        .margin_right(60)
+        .x_label_area_size(55)
+        .y_label_area_size(80)
+        .build_cartesian_2d((1f64..x_max).log_scale().with_key_points(keys), 0f64..y_max)
+        .map_err(drawing)?;
+    chart
+        .configure_mesh()
+        .x_desc("percentile (log scale of 1/(1-p))")
+        .y_desc("latency (ms)")
+        .x_label_formatter(&|x| percentile_label(*x))
+        .y_label_formatter(&|y| format!("{y}"))
+        .label_style(("sans-serif", 16))
+        .axis_desc_style(("sans-serif", 18))
+        .light_line_style(WHITE)
+        .draw()
+        .map_err(drawing)?;
+    for (i, line) in lines.iter().enumerate() {
+        let color = color(i);
+        chart
+            .draw_series(LineSeries::new(line.points.iter().copied(), color.stroke_width(2)))
+            .map_err(drawing)?
+            .label(&line.label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font(("sans-serif", 16))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(drawing)
+}
+
+/// One panel over time: `value` of each interval, one line per (file, tag).
+fn draw_over_time(
+    area: &Area<'_>,
+    logs: &[(String, Vec<Interval>)],
+    tags: &[&str],
+    caption: &str,
+    y_desc: &str,
+    rates: bool,
+    value: impl Fn(&Interval) -> f64,
+) -> Result<(), Error> {
+    let mut lines: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for (name, intervals) in logs {
+        for tag in tags {
+            let points: Vec<(f64, f64)> =
+                intervals.iter().filter(|i| i.tag == *tag).map(|i| (i.end_s, value(i))).collect();
+            if !points.is_empty() {
+                let what = if rates { "replies" } else { tag };
+                let label = if logs.len() > 1 { format!("{name} {what}") } else { what.to_string() };
+                lines.push((label, points));
+            }
+        }
+    }
+    let x_max = lines.iter().flat_map(|l| l.1.iter().map(|p| p.0)).fold(1.0, f64::max);
+    let y_max = lines.iter().flat_map(|l| l.1.iter().map(|p| p.1)).fold(0.0, f64::max).max(0.001) * 1.1;
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 22))
+        .margin(20)
+        .margin_right(60)
+        .x_label_area_size(50)
+        .y_label_area_size(90)
+        .build_cartesian_2d(0f64..x_max, 0f64..y_max)
+        .map_err(drawing)?;
+    chart
+        .configure_mesh()
+        .x_desc("time since the run started (s)")
+        .y_desc(y_desc)
+        .y_label_formatter(&|y| if rates { rate_label(*y) } else { format!("{y}") })
+        .label_style(("sans-serif", 16))
+        .axis_desc_style(("sans-serif", 18))
+        .light_line_style(WHITE)
+        .draw()
+        .map_err(drawing)?;
+    for (i, (label, points)) in lines.iter().enumerate() {
+        let color = color(i);
+        chart
+            .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
+            .map_err(drawing)?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font(("sans-serif", 16))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(drawing)
+}
+
+/// Reads the inputs, draws, writes the SVG.
+pub fn execute(args: &PlotArgs) -> Result<u8, Error> {
+    let mut results: Vec<(PathBuf, RunResult)> = Vec::new();
+    let mut logs: Vec<(String, Vec<Interval>)> = Vec::new();
+    for path in &args.inputs {
+        if path.extension().is_some_and(|e| e == "hlog") {
+            logs.push((short(path), read_hlog(path)?));
+        } else {
+            results.push((path.clone(), output::read_json(path)?));
+        }
+    }
+    let x_max = x_max(results.iter().map(|(_, r)| r.latency().count));
+    let mut lines = Vec::new();
+    for (path, r) in &results {
+        let h = r.histogram(Series::RttCorrected).decode()?;
+        if h.is_empty() {
+            return Err(Error::usage(format!("{}: no RTT was recorded: nothing to plot", path.display())));
+        }
+        lines.push(Line { label: format!("{} ({})", r.scenario, short(path)), points: spectrum(&h, x_max) });
+    }
+
+    let height = if lines.is_empty() { 0 } else { SPECTRUM_HEIGHT } + if logs.is_empty() { 0 } else { 2 * TIME_HEIGHT };
+    let root = SVGBackend::new(&args.output, (WIDTH, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(drawing)?;
+    let mut rest = root.clone();
+    if !lines.is_empty() {
+        let (top, bottom) = rest.split_vertically(SPECTRUM_HEIGHT);
+        draw_spectrum(&top, &lines, x_max)?;
+        rest = bottom;
+    }
+    if !logs.is_empty() {
+        let (top, bottom) = rest.split_vertically(TIME_HEIGHT);
+        draw_over_time(&top, &logs, &["rtt_corrected"], "Throughput over time", "replies per second", true, |i| {
+            i.per_s
+        })?;
+        let tags = ["rtt_corrected", "rtt_uncorrected", "send_lag"];
+        draw_over_time(&bottom, &logs, &tags, "p99 of each second", "p99 (ms)", false, |i| i.p99_ms)?;
+    }
+    root.present().map_err(|e| Error::failed(format!("cannot write {}: {e}", args.output.display())))?;
+    println!("wrote {}", args.output.display());
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_labels() {
+        assert_eq!(
+            [rate_label(5000.0), rate_label(20_000.0), rate_label(1.25e6), rate_label(50.0)],
+            ["5.0k", "20.0k", "1.2M", "50"]
+        );
+    }
+
+    #[test]
+    fn percentile_labels_count_nines() {
+        let labels: Vec<String> = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6].into_iter().map(percentile_label).collect();
+        assert_eq!(labels, ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%", "99.9999%"]);
+    }
+
+    #[test]
+    fn spectrum_rises_to_the_max_at_the_right_edge() {
+        let mut h = crate::stats::new_histogram();
+        for v in 1..=1000u64 {
+            h.record(v * 10).unwrap();
+        }
+        let x_max = x_max(std::iter::once(h.len()));
+        assert_eq!(x_max, 1e3);
+        let points = spectrum(&h, x_max);
+        assert_eq!(points.first().unwrap().0, 1.0);
+        assert_eq!(*points.last().unwrap(), (1e3, h.max() as f64 / 1000.0));
+        assert!(points.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1), "monotone: {points:?}");
+        // p50 sits at x = 2.
+        let p50 = points.iter().find(|p| (p.0 - 2.0).abs() < 1e-9).unwrap();
+        assert!((p50.1 - 5.0).abs() < 0.01, "{p50:?}");
+    }
+}
