@@ -85,11 +85,23 @@ pub fn message_template(conn: u32, kind: MessageType, size: usize) -> Vec<u8> {
 
 /// Why a reply is not the one expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Corrupt(pub Cow<'static, str>);
+pub struct Corrupt(pub Cow<'static, str>, pub Option<u64>);
 
 impl Corrupt {
     fn new(s: &'static str) -> Self {
-        Corrupt(Cow::Borrowed(s))
+        Corrupt(Cow::Borrowed(s), None)
+    }
+
+    /// The message this corrupt reply answers, when its stamp still says:
+    /// the caller then marks that message answered (badly) rather than
+    /// missing too.
+    pub fn seq(&self) -> Option<u64> {
+        self.1
+    }
+
+    fn answering(mut self, seq: u64) -> Self {
+        self.1 = Some(seq);
+        self
     }
 }
 
@@ -131,16 +143,18 @@ impl Checker {
     pub fn check(&mut self, opcode: OpCode, reply: &[u8]) -> Result<u64, Corrupt> {
         match self.mode {
             ReplyMode::Echo => {
-                self.check_type(opcode)?;
-                check_body(&self.template, self.conn, reply)
+                let seq = check_body(&self.template, self.conn, reply)?;
+                self.check_type(opcode).map_err(|e| e.answering(seq))?;
+                Ok(seq)
             }
             ReplyMode::Reply | ReplyMode::Stream => {
-                self.check_type(opcode)?;
                 let body = reply
                     .strip_prefix(REPLY_PREFIX.as_bytes())
                     .and_then(|r| r.strip_suffix(REPLY_SUFFIX.as_bytes()))
                     .ok_or_else(|| Corrupt::new("not the seed's reply format (prefix/suffix)"))?;
-                check_body(&self.template, self.conn, body)
+                let seq = check_body(&self.template, self.conn, body)?;
+                self.check_type(opcode).map_err(|e| e.answering(seq))?;
+                Ok(seq)
             }
             ReplyMode::Json => {
                 if opcode != OpCode::Text {
@@ -169,7 +183,8 @@ impl Checker {
                     }
                 };
                 if json.seq != seq {
-                    return Err(Corrupt(Cow::Owned(format!("json reply's \"seq\" is {} for message {seq}", json.seq))));
+                    let why = format!("json reply's \"seq\" is {} for message {seq}", json.seq);
+                    return Err(Corrupt(Cow::Owned(why), Some(seq)));
                 }
                 Ok(seq)
             }
@@ -189,14 +204,15 @@ impl Checker {
 #[inline]
 fn check_body(template: &[u8], conn: u32, body: &[u8]) -> Result<u64, Corrupt> {
     if body.len() != template.len() {
-        return Err(Corrupt(Cow::Owned(format!("message of {} bytes where {} were sent", body.len(), template.len()))));
+        let why = format!("message of {} bytes where {} were sent", body.len(), template.len());
+        return Err(Corrupt(Cow::Owned(why), read_stamp(body).filter(|&(c, _)| c == conn).map(|(_, seq)| seq)));
     }
     let (c, seq) = read_stamp(body).ok_or_else(|| Corrupt::new("no stamp at the start of the message"))?;
     if c != conn {
-        return Err(Corrupt(Cow::Owned(format!("stamp of connection {c} on connection {conn}"))));
+        return Err(Corrupt(Cow::Owned(format!("stamp of connection {c} on connection {conn}")), None));
     }
     if body[STAMP_LEN..] != template[STAMP_LEN..] {
-        return Err(Corrupt::new("message bytes differ from those sent"));
+        return Err(Corrupt::new("message bytes differ from those sent").answering(seq));
     }
     Ok(seq)
 }
@@ -247,10 +263,12 @@ mod tests {
         let mut c = Checker::new(ReplyMode::Echo, MessageType::Binary, 3, 40);
         let mut bad = m.clone();
         bad[30] ^= 1;
-        assert!(c.check(OpCode::Binary, &bad).is_err());
-        assert!(c.check(OpCode::Text, &m).is_err(), "type");
-        assert!(c.check(OpCode::Binary, &m[..39]).is_err(), "length");
+        // Where the stamp still reads, the corrupt reply names its message.
+        assert_eq!(c.check(OpCode::Binary, &bad).unwrap_err().seq(), Some(1));
+        assert_eq!(c.check(OpCode::Text, &m).unwrap_err().seq(), Some(1), "type");
+        assert_eq!(c.check(OpCode::Binary, &m[..39]).unwrap_err().seq(), Some(1), "length");
         let other = message(4, MessageType::Binary, 1);
-        assert!(c.check(OpCode::Binary, &other).is_err(), "other connection");
+        assert_eq!(c.check(OpCode::Binary, &other).unwrap_err().seq(), None, "other connection");
+        assert_eq!(c.check(OpCode::Binary, b"garbage").unwrap_err().seq(), None, "no stamp");
     }
 }

@@ -216,6 +216,9 @@ async fn probe_upgrade<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// What the collector gathered.
 struct Collected {
+    /// Worker threads started; a thread that ended without its result
+    /// (a panic) leaves `results` short.
+    workers: usize,
     results: Vec<WorkerResult>,
     interrupted_ns: Option<u64>,
     last_end_ns: u64,
@@ -324,7 +327,7 @@ async fn collect(
             break;
         }
     }
-    Ok(Collected { results, interrupted_ns, last_end_ns })
+    Ok(Collected { workers, results, interrupted_ns, last_end_ns })
 }
 
 /// Merges the workers' results and judges the run.
@@ -428,6 +431,13 @@ fn evaluate(
     }
     if let Some(why) = &stopped_early {
         reasons.push(format!("the run stopped early: {why}"));
+    }
+    if results.len() < collected.workers {
+        reasons.push(format!(
+            "{} of {} worker threads ended without their results (a panic): their connections' numbers are missing",
+            collected.workers - results.len(),
+            collected.workers
+        ));
     }
     let elapsed_s = collected.last_end_ns.max(epoch.elapsed().as_nanos() as u64) as f64 / 1e9;
     let unix = start_time.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
