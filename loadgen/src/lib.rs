@@ -14,6 +14,7 @@
 //!   [`payload`]: message stamps and the per-mode reply check.
 //! - [`client`]: one connection's open or closed loop; [`worker`]: a thread of
 //!   connections with its own histograms; [`stats`]: histograms and counters.
+//! - [`timer`]: a precise per-thread timer (timerfd) for the open loop's schedule.
 //! - [`live`]: the progress line; [`report`]: the summary; [`output`]: JSON and hlog.
 //! - Results read back: [`merge`] adds up the workers of a distributed run;
 //!   [`compare`] holds them against a baseline; [`suite`] runs named scenarios;
@@ -37,6 +38,7 @@ pub mod run;
 pub mod stats;
 pub mod suite;
 pub mod target;
+pub mod timer;
 pub mod worker;
 
 pub use config::RunConfig;
