@@ -11,6 +11,11 @@
 //!
 //! The send and receive times of each message in flight are kept here, by
 //! sequence number, not in the message.
+//!
+//! Timers: an open loop waits for each message's intended time on the
+//! worker's [`PreciseTimer`] (tokio's timer is only good to a millisecond,
+//! which every send would add to the corrected RTT); the coarse deadlines
+//! (end of the run, drain and close timeouts) stay on tokio's timer.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -20,7 +25,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
@@ -32,6 +37,7 @@ use crate::frame::{self, apply_mask, encode_client_header, parse_header, OpCode}
 use crate::payload::{message_template, write_seq, Checker, SEQ_OFFSET, STAMP_LEN};
 use crate::stats::{Series, WorkerStats};
 use crate::target::Target;
+use crate::timer::{PreciseTimer, TimerSlot};
 
 /// Read buffer of a new connection; it grows to hold the largest frame.
 const INITIAL_READ_BUFFER: usize = 4 << 10;
@@ -135,6 +141,8 @@ pub struct WorkerCtx {
     pub plan: Arc<RunPlan>,
     pub stats: RefCell<WorkerStats>,
     pub stop: StopSignal,
+    /// The open loop's send times; driven by a task of the worker.
+    pub timer: Rc<PreciseTimer>,
 }
 
 /// Opens connection `id` at `start_ns`, loads it until the end of the run,
@@ -309,7 +317,13 @@ struct Session<'a, S> {
 
     sleep: Pin<Box<Sleep>>,
     sleep_at: u64,
+    /// The next intended send time being waited for, or `NO_PACE`.
+    pace: TimerSlot,
+    pace_at: u64,
 }
+
+/// No send time waited for.
+const NO_PACE: u64 = u64::MAX;
 
 impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
     fn new(io: S, ctx: &'a WorkerCtx, id: u32, stop_slot: usize, leftover: Vec<u8>, rng: &mut Rng) -> Self {
@@ -324,7 +338,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             LoadModel::Closed { pipeline } => (u64::from(pipeline), 0.0, pipeline as usize),
             LoadModel::Open { rate, max_in_flight } => {
                 let per_conn = rate / f64::from(plan.connections);
-                // Enough slots for the messages due in 2 ms, the timer's slack.
+                // Enough slots for the messages due in 2 ms, should the thread fall behind.
                 let wanted = (per_conn * 0.002).ceil() as usize + 1;
                 let cap = max_in_flight.map_or(u64::MAX, u64::from);
                 (cap, 1e9 / per_conn, wanted.min(cap.min(MAX_SLOTS as u64) as usize))
@@ -378,6 +392,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             next_index: 0,
             sleep: Box::pin(tokio::time::sleep_until(plan.instant(plan.measure_end_ns))),
             sleep_at: plan.measure_end_ns,
+            pace: ctx.timer.slot(),
+            pace_at: NO_PACE,
         }
     }
 
@@ -459,25 +475,28 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                     self.wend = self.cbuf.len();
                 }
             }
-            // The next thing to wake up for.
-            let deadline = match self.phase {
+            // The next things to wake up for: the next send time of an open
+            // loop, to the microsecond; the rest, to tokio's millisecond.
+            let (deadline, pace_at) = match self.phase {
                 Phase::Running => {
                     let end = self.plan.measure_end_ns;
                     let can_send = self.writing.is_none() && self.outstanding < self.cap;
-                    if self.plan.load.is_open() && can_send {
-                        self.intended(self.next_index).min(end)
-                    } else if now < end {
-                        end
-                    } else {
-                        // Waiting on a write or on replies, which wake us.
-                        end + self.plan.drain_timeout_ns
-                    }
+                    let next = self.intended(self.next_index);
+                    // Waiting on a write or on replies, which wake us, once past the end.
+                    let coarse = if now < end { end } else { end + self.plan.drain_timeout_ns };
+                    let pace = self.plan.load.is_open() && can_send && next < end;
+                    (coarse, if pace { next } else { NO_PACE })
                 }
-                Phase::Draining { until_ns } | Phase::Closing { until_ns } => until_ns,
+                Phase::Draining { until_ns } | Phase::Closing { until_ns } => (until_ns, NO_PACE),
             };
             if deadline != self.sleep_at {
                 self.sleep_at = deadline;
                 self.sleep.as_mut().reset(self.plan.instant(deadline));
+            }
+            if pace_at != self.pace_at {
+                self.pace_at = pace_at;
+                // A time already past fires at once: a late connection sends at once.
+                self.pace.set((pace_at != NO_PACE).then(|| self.plan.epoch + Duration::from_nanos(pace_at)));
             }
             match poll_fn(|cx| self.poll_io(cx)).await {
                 Event::Read => {
@@ -611,6 +630,11 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             }
             Poll::Ready(Err(e)) => return Poll::Ready(Event::Error(e)),
             Poll::Pending => {}
+        }
+        if self.pace_at != NO_PACE && self.pace.poll_expired(cx).is_ready() {
+            // Set again on the next turn, whatever it is.
+            self.pace_at = NO_PACE;
+            return Poll::Ready(Event::Timer);
         }
         if self.sleep.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Event::Timer);

@@ -1,7 +1,8 @@
 //! Worker threads: each runs a current-thread tokio runtime with its share
 //! of the connections, and its own [`WorkerStats`]. Once a second it hands
 //! the second's histograms to the collector (live view, interval log); at
-//! the end it returns its totals, which the collector merges.
+//! the end it returns its totals, which the collector merges. A task of
+//! each worker drives its [`PreciseTimer`], the open loop's send times.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::client::{run_connection, RunPlan, StopSignal, WorkerCtx};
 use crate::stats::{Counters, Histograms, LiveCounters, WorkerStats};
+use crate::timer::PreciseTimer;
 
 /// One second (or the last part of one) of one worker.
 #[derive(Debug)]
@@ -57,12 +59,23 @@ pub fn spawn(
         let local = tokio::task::LocalSet::new();
         let cpu0 = thread_cpu_time();
         let wall0 = std::time::Instant::now();
-        let ctx = Rc::new(WorkerCtx { plan: plan.clone(), stats: Default::default(), stop: StopSignal::default() });
+        // The timer registers its timerfd with this runtime.
+        let timer = {
+            let _runtime = runtime.enter();
+            PreciseTimer::new()
+        };
+        let ctx = Rc::new(WorkerCtx {
+            plan: plan.clone(),
+            stats: Default::default(),
+            stop: StopSignal::default(),
+            timer: timer.clone(),
+        });
         local.block_on(&runtime, async {
             let handles: Vec<_> = conns
                 .iter()
                 .map(|&(id, start)| tokio::task::spawn_local(run_connection(ctx.clone(), id, start)))
                 .collect();
+            let timer_driver = tokio::task::spawn_local(timer.drive());
             // Stop requests (Ctrl-C, a dead target) from the collector.
             let stopper = {
                 let ctx = ctx.clone();
@@ -93,6 +106,7 @@ pub fn spawn(
             }
             ticker.abort();
             stopper.abort();
+            timer_driver.abort();
         });
         let now_ns = plan.now_ns();
         let mut st = ctx.stats.borrow_mut();
