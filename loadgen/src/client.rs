@@ -439,6 +439,9 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
     async fn drive(&mut self) -> Ending {
         loop {
             let now = self.plan.now_ns();
+            if self.phase == Phase::Running {
+                self.expire_lost(now);
+            }
             // Phase changes. An open loop first sends, late, every message
             // whose intended time fell in the window.
             if self.phase == Phase::Running {
@@ -484,6 +487,11 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                     let next = self.intended(self.next_index);
                     // Waiting on a write or on replies, which wake us, once past the end.
                     let coarse = if now < end { end } else { end + self.plan.drain_timeout_ns };
+                    // And when the oldest reply awaited counts as lost.
+                    let coarse = self
+                        .inflight
+                        .front()
+                        .map_or(coarse, |h| coarse.min(h.sent_ns + self.plan.drain_timeout_ns + 1));
                     let pace = self.plan.load.is_open() && can_send && next < end;
                     (coarse, if pace { next } else { NO_PACE })
                 }
@@ -513,6 +521,19 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                 Event::Error(e) => return Ending::Io(e),
             }
         }
+    }
+
+    /// Counts replies awaited past the drain timeout as missing and frees
+    /// their slots, even when no other reply comes to trigger it.
+    fn expire_lost(&mut self, now: u64) {
+        let mut st = self.ctx.stats.borrow_mut();
+        let mut tracker = Tracker {
+            inflight: &mut self.inflight,
+            base: &mut self.base,
+            outstanding: &mut self.outstanding,
+            next_seq: self.next_seq,
+        };
+        expire(&mut tracker, &mut st, self.plan, now);
     }
 
     #[inline]
@@ -789,36 +810,52 @@ fn on_message(
 ) {
     st.counters.replies_received_total += 1;
     st.live.received += 1;
-    let seq = match checker.check(opcode, payload) {
-        Ok(seq) => seq,
+    let (seq, corrupt) = match checker.check(opcode, payload) {
+        Ok(seq) => (seq, false),
         Err(why) => {
             st.counters.reply_errors.corrupt += 1;
             st.live.errors += 1;
             st.sample(|| format!("connection {id}: corrupt reply ({}): {}", why.0, preview(payload)));
-            return;
+            match why.seq() {
+                // Its message was answered, if badly: not missing too.
+                Some(seq) => (seq, true),
+                None => return,
+            }
         }
     };
     if seq >= tracker.next_seq || seq < *tracker.base {
-        if seq >= tracker.next_seq {
+        if corrupt {
+            // Counted once, above.
+        } else if seq >= tracker.next_seq {
             st.counters.reply_errors.corrupt += 1;
+            st.live.errors += 1;
             st.sample(|| format!("connection {id}: reply to message {seq}, never sent"));
         } else {
             st.counters.reply_errors.duplicate += 1;
+            st.live.errors += 1;
         }
-        st.live.errors += 1;
+        expire(tracker, st, plan, now);
         return;
     }
     let index = (seq - *tracker.base) as usize;
     let sent = &mut tracker.inflight[index];
     if sent.done {
-        st.counters.reply_errors.duplicate += 1;
-        st.live.errors += 1;
+        if !corrupt {
+            st.counters.reply_errors.duplicate += 1;
+            st.live.errors += 1;
+        }
         return;
     }
     sent.done = true;
     let sent = *sent;
     *tracker.outstanding -= 1;
-    if index != 0 {
+    if corrupt {
+        expire(tracker, st, plan, now);
+        return;
+    }
+    // Out of order: a later message was answered first. (Not merely "not the
+    // oldest in flight": one lost reply would make every later one count.)
+    if tracker.inflight.iter().skip(index + 1).any(|s| s.done) {
         st.counters.reply_errors.out_of_order += 1;
         st.live.errors += 1;
     }
@@ -827,7 +864,23 @@ fn on_message(
         st.interval.record_ns(Series::RttCorrected, now.saturating_sub(sent.intended_ns));
         st.interval.record_ns(Series::RttUncorrected, now.saturating_sub(sent.sent_ns));
     }
-    while tracker.inflight.front().is_some_and(|s| s.done) {
+    expire(tracker, st, plan, now);
+}
+
+/// Drops answered messages from the head of the queue, and counts missing
+/// those unanswered for longer than the drain timeout, freeing their slots:
+/// a lost reply must neither stall a closed loop nor grow the queue forever.
+fn expire(tracker: &mut Tracker<'_>, st: &mut WorkerStats, plan: &RunPlan, now: u64) {
+    while let Some(head) = tracker.inflight.front() {
+        let expired = !head.done && now.saturating_sub(head.sent_ns) > plan.drain_timeout_ns;
+        if !head.done && !expired {
+            break;
+        }
+        if expired {
+            st.counters.reply_errors.missing += 1;
+            st.live.errors += 1;
+            *tracker.outstanding -= 1;
+        }
         tracker.inflight.pop_front();
         *tracker.base += 1;
     }

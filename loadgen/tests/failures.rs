@@ -156,3 +156,39 @@ fn connections_bound_to_a_source_address() {
     assert_eq!(peers.len(), 21, "20 and the probe");
     assert!(peers.iter().all(|p| p.ip().to_string() == "127.0.0.2"), "{peers:?}");
 }
+
+#[test]
+fn lost_and_corrupt_replies_are_each_counted_once_and_do_not_stall() {
+    let server = spawn_server(Behavior::Faulty { drop_every: 50, corrupt_every: 37 });
+    let url = server.url();
+    let r = run(&[
+        &url,
+        "--mode",
+        "echo",
+        "--type",
+        "binary",
+        "-s",
+        "40",
+        "-c",
+        "4",
+        "-p",
+        "4",
+        "-d",
+        "2",
+        "-w",
+        "0",
+        "--drain-timeout",
+        "0.2",
+        "-q",
+    ]);
+    let e = &r.counters.reply_errors;
+    assert!(!r.outcome.passed, "errors fail the run");
+    assert!(e.missing > 0 && e.corrupt > 0, "{e:?}");
+    assert_eq!((e.duplicate, e.out_of_order), (0, 0), "a lost reply makes no later one out of order: {e:?}");
+    // Every message is answered, lost or corrupt, once: nothing counted twice.
+    let c = &r.counters;
+    let answered_or_lost = c.replies_received_total + e.missing;
+    assert_eq!(answered_or_lost, c.messages_sent_total, "{c:?}");
+    // Lost replies free their slot after the drain timeout: the load goes on.
+    assert!(c.messages_received > 1000, "{c:?}");
+}

@@ -28,6 +28,9 @@ pub enum Behavior {
     /// Echo until `after` (since the server started); then send close
     /// `code`, or with `None` drop the connection and stop listening.
     CloseAfter { after: Duration, code: Option<u16> },
+    /// Echo, but per connection leave every `drop_every`-th message
+    /// unanswered and flip a byte past the stamp of every `corrupt_every`-th.
+    Faulty { drop_every: u64, corrupt_every: u64 },
 }
 
 pub struct TestServer {
@@ -79,6 +82,7 @@ pub fn spawn_server(behavior: Behavior) -> TestServer {
                 let behavior = behavior.clone();
                 let first_message = first_message.clone();
                 tokio::spawn(async move {
+                    let mut received = 0u64;
                     let _ = stream.set_nodelay(true);
                     let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else { return };
                     let deadline = stop_at.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
@@ -105,7 +109,15 @@ pub fn spawn_server(behavior: Behavior) -> TestServer {
                             }
                             continue;
                         }
+                        received += 1;
+                        let mut msg = msg;
                         match &behavior {
+                            Behavior::Faulty { drop_every, .. } if received % drop_every == 0 => continue,
+                            Behavior::Faulty { corrupt_every, .. } if received % corrupt_every == 0 => {
+                                let mut bytes = msg.into_data();
+                                bytes[25] ^= 0x01;
+                                msg = Message::Binary(bytes);
+                            }
                             Behavior::Echo { delay } if !delay.is_zero() => tokio::time::sleep(*delay).await,
                             Behavior::Stall { after, stall } => {
                                 let now = tokio::time::Instant::now();
