@@ -282,6 +282,8 @@ struct Session<'a, S> {
     rbuf: Vec<u8>,
     rstart: usize,
     rend: usize,
+    /// Bytes of the last read, not yet counted as received.
+    fresh: usize,
     fragmented: Option<OpCode>,
     assembly: Vec<u8>,
     checker: Checker,
@@ -367,6 +369,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             rbuf,
             rstart: 0,
             rend,
+            fresh: rend,
             fragmented: None,
             assembly: Vec::new(),
             checker: Checker::new(mode, plan.message_type, id, plan.size),
@@ -647,6 +650,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                     return Poll::Ready(Event::Eof);
                 }
                 self.rend += n;
+                self.fresh += n;
                 return Poll::Ready(Event::Read);
             }
             Poll::Ready(Err(e)) => return Poll::Ready(Event::Error(e)),
@@ -669,9 +673,10 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         let plan = self.plan;
         let mut st = self.ctx.stats.borrow_mut();
         if plan.in_window(now) {
-            // Bytes are counted as parsed; close enough per read.
-            st.counters.bytes_received += (self.rend - self.rstart) as u64;
+            st.counters.bytes_received += self.fresh as u64;
         }
+        self.fresh = 0;
+        let max_reply = self.checker.max_reply_len();
         loop {
             let avail = &self.rbuf[self.rstart..self.rend];
             let header = match parse_header(avail) {
@@ -679,6 +684,15 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                 Ok(None) => break,
                 Err(e) => return Err(Ending::Protocol(e.to_string())),
             };
+            // No reply to these messages is this long: refuse it before
+            // allocating for it (a header alone must not cost gigabytes).
+            let assembled = if header.opcode == OpCode::Continuation { self.assembly.len() } else { 0 };
+            if header.payload_len > (max_reply - assembled.min(max_reply)) as u64 {
+                return Err(Ending::Protocol(format!(
+                    "a frame of {} bytes, longer than any reply to these messages ({max_reply} bytes at most)",
+                    header.payload_len
+                )));
+            }
             let frame_len = header.header_len + header.payload_len as usize;
             if avail.len() < frame_len {
                 // Make sure the whole frame will fit.

@@ -131,6 +131,18 @@ impl Checker {
         Checker { mode, kind, conn, template: message_template(conn, kind, size), scratch: Vec::new() }
     }
 
+    /// An upper bound of the length of any valid reply: frames or messages
+    /// longer than this are refused before they are buffered.
+    pub fn max_reply_len(&self) -> usize {
+        let size = self.template.len();
+        match self.mode {
+            ReplyMode::Echo => size,
+            ReplyMode::Reply | ReplyMode::Stream => size + REPLY_PREFIX.len() + REPLY_SUFFIX.len(),
+            // Base64 or, at worst, \u00XX escapes, plus the other fields.
+            ReplyMode::Json => 6 * size + 256,
+        }
+    }
+
     fn opcode(&self) -> OpCode {
         match self.kind {
             MessageType::Text => OpCode::Text,

@@ -192,3 +192,13 @@ fn lost_and_corrupt_replies_are_each_counted_once_and_do_not_stall() {
     // Lost replies free their slot after the drain timeout: the load goes on.
     assert!(c.messages_received > 1000, "{c:?}");
 }
+
+#[test]
+fn a_frame_longer_than_any_reply_is_refused_before_it_is_buffered() {
+    let server = spawn_server(Behavior::HugeHeader);
+    let url = server.url();
+    let r = run(&[&url, "--mode", "echo", "-c", "2", "-d", "1", "-w", "0", "-q"]);
+    assert!(!r.outcome.passed);
+    assert_eq!(r.counters.connection_errors.protocol, 2, "{:?}", r.counters);
+    assert!(r.samples.iter().any(|s| s.contains("longer than any reply")), "the reason is kept: {:?}", r.samples);
+}

@@ -31,6 +31,8 @@ pub enum Behavior {
     /// Echo, but per connection leave every `drop_every`-th message
     /// unanswered and flip a byte past the stamp of every `corrupt_every`-th.
     Faulty { drop_every: u64, corrupt_every: u64 },
+    /// Answer the first message with only the header of a 512 MiB frame.
+    HugeHeader,
 }
 
 pub struct TestServer {
@@ -110,6 +112,13 @@ pub fn spawn_server(behavior: Behavior) -> TestServer {
                             continue;
                         }
                         received += 1;
+                        if let Behavior::HugeHeader = behavior {
+                            use tokio::io::AsyncWriteExt;
+                            let header = [0x82, 127, 0, 0, 0, 0, 0x20, 0, 0, 0];
+                            let _ = ws.get_mut().write_all(&header).await;
+                            let _ = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+                            return;
+                        }
                         let mut msg = msg;
                         match &behavior {
                             Behavior::Faulty { drop_every, .. } if received % drop_every == 0 => continue,
