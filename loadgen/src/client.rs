@@ -18,7 +18,6 @@
 //! (end of the run, drain and close timeouts) stay on tokio's timer.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
@@ -38,6 +37,7 @@ use crate::payload::{message_template, write_seq, Checker, SEQ_OFFSET, STAMP_LEN
 use crate::stats::{Series, WorkerStats};
 use crate::target::Target;
 use crate::timer::{PreciseTimer, TimerSlot};
+use crate::tracker::{InFlight, Matched};
 
 /// Read buffer of a new connection; it grows to hold the largest frame.
 const INITIAL_READ_BUFFER: usize = 4 << 10;
@@ -232,13 +232,6 @@ enum Stream {
 }
 
 /// A message in flight.
-#[derive(Debug, Clone, Copy)]
-struct Sent {
-    intended_ns: u64,
-    sent_ns: u64,
-    done: bool,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Running,
@@ -305,11 +298,7 @@ struct Session<'a, S> {
     /// The server sent a close frame first.
     server_closed: bool,
 
-    next_seq: u64,
-    /// Messages from sequence number `base` on, in order.
-    inflight: VecDeque<Sent>,
-    base: u64,
-    outstanding: u64,
+    inflight: InFlight,
 
     /// Open loop: cap on messages in flight, period and schedule start.
     cap: u64,
@@ -385,10 +374,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             close_sent: false,
             close_received: false,
             server_closed: false,
-            next_seq: 1,
-            inflight: VecDeque::with_capacity(slots.max(cap.min(64) as usize)),
-            base: 1,
-            outstanding: 0,
+            inflight: InFlight::default(),
             cap,
             period_ns,
             schedule_start_ns,
@@ -403,7 +389,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
     async fn run(mut self) {
         let ending = self.drive().await;
         let mut st = self.ctx.stats.borrow_mut();
-        let missing = self.inflight.iter().filter(|s| !s.done).count() as u64;
+        let missing = self.inflight.abandon();
         st.counters.reply_errors.missing += missing;
         st.live.errors += missing;
         let e = &mut st.counters.connection_errors;
@@ -457,7 +443,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                 }
             }
             if let Phase::Draining { until_ns } = self.phase {
-                if self.outstanding == 0 || now >= until_ns {
+                if self.inflight.outstanding() == 0 || now >= until_ns {
                     self.queue_close(1000);
                     self.phase = Phase::Closing { until_ns: now + CLOSE_TIMEOUT_NS };
                 }
@@ -486,15 +472,15 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             let (deadline, pace_at) = match self.phase {
                 Phase::Running => {
                     let end = self.plan.measure_end_ns;
-                    let can_send = self.writing.is_none() && self.outstanding < self.cap;
+                    let can_send = self.writing.is_none() && self.inflight.outstanding() < self.cap;
                     let next = self.intended(self.next_index);
                     // Waiting on a write or on replies, which wake us, once past the end.
                     let coarse = if now < end { end } else { end + self.plan.drain_timeout_ns };
                     // And when the oldest reply awaited counts as lost.
                     let coarse = self
                         .inflight
-                        .front()
-                        .map_or(coarse, |h| coarse.min(h.sent_ns + self.plan.drain_timeout_ns + 1));
+                        .oldest_unanswered_ns()
+                        .map_or(coarse, |sent| coarse.min(sent + self.plan.drain_timeout_ns + 1));
                     let pace = self.plan.load.is_open() && can_send && next < end;
                     (coarse, if pace { next } else { NO_PACE })
                 }
@@ -529,14 +515,12 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
     /// Counts replies awaited past the drain timeout as missing and frees
     /// their slots, even when no other reply comes to trigger it.
     fn expire_lost(&mut self, now: u64) {
-        let mut st = self.ctx.stats.borrow_mut();
-        let mut tracker = Tracker {
-            inflight: &mut self.inflight,
-            base: &mut self.base,
-            outstanding: &mut self.outstanding,
-            next_seq: self.next_seq,
-        };
-        expire(&mut tracker, &mut st, self.plan, now);
+        let expired = self.inflight.expire(now.saturating_sub(self.plan.drain_timeout_ns));
+        if expired > 0 {
+            let mut st = self.ctx.stats.borrow_mut();
+            st.counters.reply_errors.missing += expired;
+            st.live.errors += expired;
+        }
     }
 
     #[inline]
@@ -546,7 +530,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
 
     /// Prepares the messages due now in their slots and starts writing them.
     fn send_due(&mut self, now: u64) {
-        let room = self.cap.saturating_sub(self.outstanding).min(self.slots as u64) as usize;
+        let room = self.cap.saturating_sub(self.inflight.outstanding()).min(self.slots as u64) as usize;
         if room == 0 {
             return;
         }
@@ -564,15 +548,12 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             } else {
                 now
             };
-            let seq = self.next_seq;
-            self.next_seq += 1;
+            let seq = self.inflight.push(intended, now);
             let at = n * self.frame_len + self.seq_at;
             let digits = &mut self.wbuf[at..at + STAMP_LEN - SEQ_OFFSET];
             write_seq(digits, seq);
             // SEQ_OFFSET is a multiple of 4: the digits are masked from key byte 0.
             apply_mask(digits, self.mask, 0);
-            self.inflight.push_back(Sent { intended_ns: intended, sent_ns: now, done: false });
-            self.outstanding += 1;
             st.counters.messages_sent_total += 1;
             st.live.sent += 1;
             if self.plan.in_window(intended) {
@@ -715,22 +696,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                     }
                     if header.fin {
                         let payload = &self.rbuf[payload_range];
-                        let mut tracker = Tracker {
-                            inflight: &mut self.inflight,
-                            base: &mut self.base,
-                            outstanding: &mut self.outstanding,
-                            next_seq: self.next_seq,
-                        };
-                        on_message(
-                            &mut self.checker,
-                            &mut st,
-                            &mut tracker,
-                            plan,
-                            self.id,
-                            header.opcode,
-                            payload,
-                            now,
-                        );
+                        let reply = Reply { id: self.id, opcode: header.opcode, payload, now };
+                        on_reply(&mut self.checker, &mut self.inflight, &mut st, plan, reply);
                     } else {
                         self.assembly.clear();
                         self.assembly.extend_from_slice(&self.rbuf[payload_range]);
@@ -744,22 +711,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                     self.assembly.extend_from_slice(&self.rbuf[payload_range]);
                     if header.fin {
                         self.fragmented = None;
-                        let mut tracker = Tracker {
-                            inflight: &mut self.inflight,
-                            base: &mut self.base,
-                            outstanding: &mut self.outstanding,
-                            next_seq: self.next_seq,
-                        };
-                        on_message(
-                            &mut self.checker,
-                            &mut st,
-                            &mut tracker,
-                            plan,
-                            self.id,
-                            opcode,
-                            &self.assembly,
-                            now,
-                        );
+                        let reply = Reply { id: self.id, opcode, payload: &self.assembly, now };
+                        on_reply(&mut self.checker, &mut self.inflight, &mut st, plan, reply);
                         if self.assembly.capacity() > 1 << 20 {
                             self.assembly = Vec::new();
                         }
@@ -802,101 +755,54 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
     }
 }
 
-/// The messages in flight of one connection, matched to replies.
-struct Tracker<'a> {
-    inflight: &'a mut VecDeque<Sent>,
-    base: &'a mut u64,
-    outstanding: &'a mut u64,
-    next_seq: u64,
-}
-
-#[allow(clippy::too_many_arguments)]
-#[inline]
-fn on_message(
-    checker: &mut Checker,
-    st: &mut WorkerStats,
-    tracker: &mut Tracker<'_>,
-    plan: &RunPlan,
+/// One whole reply message, as read.
+struct Reply<'p> {
     id: u32,
     opcode: OpCode,
-    payload: &[u8],
+    payload: &'p [u8],
     now: u64,
-) {
-    st.counters.replies_received_total += 1;
-    st.live.received += 1;
-    let (seq, corrupt) = match checker.check(opcode, payload) {
-        Ok(seq) => (seq, false),
-        Err(why) => {
-            st.counters.reply_errors.corrupt += 1;
-            st.live.errors += 1;
-            st.sample(|| format!("connection {id}: corrupt reply ({}): {}", why.0, preview(payload)));
-            match why.seq() {
-                // Its message was answered, if badly: not missing too.
-                Some(seq) => (seq, true),
-                None => return,
-            }
-        }
-    };
-    if seq >= tracker.next_seq || seq < *tracker.base {
-        if corrupt {
-            // Counted once, above.
-        } else if seq >= tracker.next_seq {
-            st.counters.reply_errors.corrupt += 1;
-            st.live.errors += 1;
-            st.sample(|| format!("connection {id}: reply to message {seq}, never sent"));
-        } else {
-            st.counters.reply_errors.duplicate += 1;
-            st.live.errors += 1;
-        }
-        expire(tracker, st, plan, now);
-        return;
-    }
-    let index = (seq - *tracker.base) as usize;
-    let sent = &mut tracker.inflight[index];
-    if sent.done {
-        if !corrupt {
-            st.counters.reply_errors.duplicate += 1;
-            st.live.errors += 1;
-        }
-        return;
-    }
-    sent.done = true;
-    let sent = *sent;
-    *tracker.outstanding -= 1;
-    if corrupt {
-        expire(tracker, st, plan, now);
-        return;
-    }
-    // Out of order: a later message was answered first. (Not merely "not the
-    // oldest in flight": one lost reply would make every later one count.)
-    if tracker.inflight.iter().skip(index + 1).any(|s| s.done) {
-        st.counters.reply_errors.out_of_order += 1;
-        st.live.errors += 1;
-    }
-    if plan.in_window(sent.intended_ns) {
-        st.counters.messages_received += 1;
-        st.interval.record_ns(Series::RttCorrected, now.saturating_sub(sent.intended_ns));
-        st.interval.record_ns(Series::RttUncorrected, now.saturating_sub(sent.sent_ns));
-    }
-    expire(tracker, st, plan, now);
 }
 
-/// Drops answered messages from the head of the queue, and counts missing
-/// those unanswered for longer than the drain timeout, freeing their slots:
-/// a lost reply must neither stall a closed loop nor grow the queue forever.
-fn expire(tracker: &mut Tracker<'_>, st: &mut WorkerStats, plan: &RunPlan, now: u64) {
-    while let Some(head) = tracker.inflight.front() {
-        let expired = !head.done && now.saturating_sub(head.sent_ns) > plan.drain_timeout_ns;
-        if !head.done && !expired {
-            break;
+/// Checks a reply, settles its message and records what it shows.
+#[inline]
+fn on_reply(checker: &mut Checker, inflight: &mut InFlight, st: &mut WorkerStats, plan: &RunPlan, r: Reply<'_>) {
+    st.counters.replies_received_total += 1;
+    st.live.received += 1;
+    let checked = checker.check(r.opcode, r.payload);
+    if let Err(why) = &checked {
+        st.counters.reply_errors.corrupt += 1;
+        st.live.errors += 1;
+        st.sample(|| format!("connection {}: corrupt reply ({}): {}", r.id, why.0, preview(r.payload)));
+    }
+    // A corrupt reply whose stamp still reads settles its message (counted
+    // corrupt, not also missing); its RTT is not recorded.
+    let Some(seq) = checked.as_ref().map_or_else(|why| why.seq(), |&seq| Some(seq)) else { return };
+    let matched = inflight.answer(seq);
+    if checked.is_err() {
+        return;
+    }
+    match matched {
+        Matched::Answer { sent, overtaken } => {
+            if overtaken {
+                st.counters.reply_errors.out_of_order += 1;
+                st.live.errors += 1;
+            }
+            if plan.in_window(sent.intended_ns) {
+                st.counters.messages_received += 1;
+                st.interval.record_ns(Series::RttCorrected, r.now.saturating_sub(sent.intended_ns));
+                st.interval.record_ns(Series::RttUncorrected, r.now.saturating_sub(sent.sent_ns));
+            }
         }
-        if expired {
-            st.counters.reply_errors.missing += 1;
+        // Answered before, or given up as missing after the drain timeout.
+        Matched::Duplicate => {
+            st.counters.reply_errors.duplicate += 1;
             st.live.errors += 1;
-            *tracker.outstanding -= 1;
         }
-        tracker.inflight.pop_front();
-        *tracker.base += 1;
+        Matched::NeverSent => {
+            st.counters.reply_errors.corrupt += 1;
+            st.live.errors += 1;
+            st.sample(|| format!("connection {}: reply to message {seq}, never sent", r.id));
+        }
     }
 }
 

@@ -39,6 +39,7 @@ pub mod stats;
 pub mod suite;
 pub mod target;
 pub mod timer;
+pub mod tracker;
 pub mod worker;
 
 pub use config::RunConfig;

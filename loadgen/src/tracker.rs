@@ -1,0 +1,187 @@
+//! The messages one connection has in flight, matched to their replies by
+//! sequence number: what was answered, twice, out of order, never, or by a
+//! reply to nothing sent. Pure bookkeeping, kept apart from the socket
+//! code so that each case can be tested on its own.
+
+use std::collections::VecDeque;
+
+/// A message sent and not yet settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    /// When the schedule meant it to go (the send time in a closed loop).
+    pub intended_ns: u64,
+    /// When it was written.
+    pub sent_ns: u64,
+    answered: bool,
+}
+
+/// What a reply turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Matched {
+    /// The first reply to a message in flight; `overtaken` when a later
+    /// message was answered before it.
+    Answer { sent: Sent, overtaken: bool },
+    /// A second reply to a message already answered (or settled long ago).
+    Duplicate,
+    /// A reply to a sequence number never sent.
+    NeverSent,
+}
+
+/// A connection's messages in flight, oldest first.
+#[derive(Debug)]
+pub struct InFlight {
+    queue: VecDeque<Sent>,
+    /// Sequence number of `queue[0]`.
+    base: u64,
+    next_seq: u64,
+    /// Messages in the queue not yet answered.
+    outstanding: u64,
+}
+
+impl Default for InFlight {
+    fn default() -> Self {
+        // Sequence numbers start at 1: a stamp of 0 answers nothing.
+        InFlight { queue: VecDeque::new(), base: 1, next_seq: 1, outstanding: 0 }
+    }
+}
+
+impl InFlight {
+    /// Messages awaiting their reply.
+    pub fn outstanding(&self) -> u64 {
+        self.outstanding
+    }
+
+    /// Registers a message about to be sent; returns its sequence number.
+    pub fn push(&mut self, intended_ns: u64, sent_ns: u64) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.queue.push_back(Sent { intended_ns, sent_ns, answered: false });
+        self.outstanding += 1;
+        seq
+    }
+
+    /// Settles the message `seq` with a reply.
+    pub fn answer(&mut self, seq: u64) -> Matched {
+        if seq >= self.next_seq || seq == 0 {
+            return Matched::NeverSent;
+        }
+        let Some(index) = seq.checked_sub(self.base).map(|i| i as usize) else {
+            return Matched::Duplicate;
+        };
+        let sent = &mut self.queue[index];
+        if sent.answered {
+            return Matched::Duplicate;
+        }
+        sent.answered = true;
+        let sent = *sent;
+        self.outstanding -= 1;
+        // Overtaken: a later message was answered first. Not merely "not the
+        // oldest in flight": then one lost reply would make every later one count.
+        let overtaken = self.queue.iter().skip(index + 1).any(|s| s.answered);
+        self.pop_answered();
+        Matched::Answer { sent, overtaken }
+    }
+
+    /// When the oldest message awaiting a reply was sent.
+    pub fn oldest_unanswered_ns(&self) -> Option<u64> {
+        self.queue.iter().find(|s| !s.answered).map(|s| s.sent_ns)
+    }
+
+    /// Gives up on messages sent before `sent_before_ns` and still
+    /// unanswered, freeing their slots; returns how many (all missing). A
+    /// lost reply must neither stall a closed loop nor grow the queue.
+    pub fn expire(&mut self, sent_before_ns: u64) -> u64 {
+        let mut expired = 0;
+        while let Some(head) = self.queue.front() {
+            if !head.answered && head.sent_ns >= sent_before_ns {
+                break;
+            }
+            if !head.answered {
+                expired += 1;
+                self.outstanding -= 1;
+            }
+            self.queue.pop_front();
+            self.base += 1;
+        }
+        self.pop_answered();
+        expired
+    }
+
+    /// Gives up on everything still awaited (the connection's end); returns
+    /// how many (all missing).
+    pub fn abandon(&mut self) -> u64 {
+        let missing = self.outstanding;
+        self.base += self.queue.len() as u64;
+        self.queue.clear();
+        self.outstanding = 0;
+        missing
+    }
+
+    fn pop_answered(&mut self) {
+        while self.queue.front().is_some_and(|s| s.answered) {
+            self.queue.pop_front();
+            self.base += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(n: u64) -> InFlight {
+        let mut f = InFlight::default();
+        for i in 0..n {
+            assert_eq!(f.push(i * 10, i * 10 + 1), i + 1);
+        }
+        f
+    }
+
+    #[test]
+    fn in_order_replies_settle_the_queue() {
+        let mut f = sent(3);
+        for seq in 1..=3 {
+            let Matched::Answer { sent, overtaken } = f.answer(seq) else { panic!("{seq}") };
+            assert!(!overtaken);
+            assert_eq!(sent.intended_ns, (seq - 1) * 10);
+        }
+        assert_eq!(f.outstanding(), 0);
+        assert!(f.queue.is_empty());
+    }
+
+    #[test]
+    fn duplicates_and_replies_to_nothing() {
+        let mut f = sent(2);
+        assert!(matches!(f.answer(1), Matched::Answer { .. }));
+        assert_eq!(f.answer(1), Matched::Duplicate, "settled and popped");
+        assert!(matches!(f.answer(2), Matched::Answer { .. }));
+        assert_eq!(f.answer(2), Matched::Duplicate);
+        assert_eq!(f.answer(3), Matched::NeverSent);
+        assert_eq!(f.answer(0), Matched::NeverSent);
+    }
+
+    #[test]
+    fn overtaken_only_when_a_later_message_was_answered_first() {
+        let mut f = sent(4);
+        assert!(matches!(f.answer(2), Matched::Answer { overtaken: false, .. }), "1 is late, 2 is not");
+        assert!(matches!(f.answer(1), Matched::Answer { overtaken: true, .. }), "1 was overtaken by 2");
+        // 3 is lost: 4's reply is not out of order because of it.
+        assert!(matches!(f.answer(4), Matched::Answer { overtaken: false, .. }));
+        assert_eq!(f.outstanding(), 1);
+    }
+
+    #[test]
+    fn lost_messages_expire_and_free_their_slots() {
+        let mut f = sent(4); // sent at 1, 11, 21, 31
+        assert!(matches!(f.answer(2), Matched::Answer { .. }));
+        assert_eq!(f.oldest_unanswered_ns(), Some(1));
+        assert_eq!(f.expire(15), 1, "message 1 expired; 2 was answered");
+        assert_eq!(f.outstanding(), 2);
+        assert_eq!(f.oldest_unanswered_ns(), Some(21));
+        assert_eq!(f.answer(1), Matched::Duplicate, "a reply after giving up is not a new answer");
+        assert!(matches!(f.answer(3), Matched::Answer { .. }));
+        assert_eq!(f.abandon(), 1, "message 4 was never answered");
+        assert_eq!(f.outstanding(), 0);
+        assert_eq!(f.push(0, 0), 5, "sequence numbers go on");
+    }
+}
