@@ -426,6 +426,13 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
     }
 
     async fn drive(&mut self) -> Ending {
+        // Frames that came with the handshake response (a close right after
+        // the 101, say) are handled now, not at the next read.
+        if self.rend > self.rstart {
+            if let Err(ending) = self.process_input() {
+                return ending;
+            }
+        }
         loop {
             let now = self.plan.now_ns();
             if self.phase == Phase::Running {

@@ -84,7 +84,7 @@ pub fn run(config: RunConfig) -> Result<RunOutput, Error> {
     } else {
         None
     };
-    let addrs = control.block_on(target.resolve())?;
+    let addrs = control.block_on(target.resolve(config.connect_timeout))?;
     let addr = choose_address(&addrs, &config.local_addrs).ok_or_else(|| {
         Error::usage(format!(
             "--local-addr: no address of {} is of the same family as the source addresses",

@@ -95,10 +95,16 @@ impl Target {
         })
     }
 
-    /// Resolves the host once, before the run.
-    pub async fn resolve(&self) -> Result<Vec<SocketAddr>, Error> {
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((self.host.as_str(), self.port))
+    /// Resolves the host once, before the run, within `timeout` (a resolver
+    /// that never answers must not hang the loadgen).
+    pub async fn resolve(&self, timeout: std::time::Duration) -> Result<Vec<SocketAddr>, Error> {
+        let lookup = tokio::net::lookup_host((self.host.as_str(), self.port));
+        let addrs: Vec<SocketAddr> = tokio::time::timeout(timeout, lookup)
             .await
+            .map_err(|_| Error::Unreachable {
+                url: self.url.clone(),
+                reason: format!("cannot resolve {}: no answer within {timeout:?}", self.host),
+            })?
             .map_err(|e| Error::Unreachable {
                 url: self.url.clone(),
                 reason: format!("cannot resolve {}: {e}", self.host),
