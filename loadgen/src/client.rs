@@ -445,6 +445,9 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                 let behind = self.plan.load.is_open() && self.intended(self.next_index) < end;
                 let stopped = self.ctx.stop.is_stopped();
                 if stopped || now >= end + self.plan.drain_timeout_ns || (now >= end && !behind) {
+                    if behind && !stopped {
+                        self.count_unsent(end);
+                    }
                     let from = if stopped { now } else { now.max(end) };
                     self.phase = Phase::Draining { until_ns: from + self.plan.drain_timeout_ns };
                 }
@@ -527,6 +530,23 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             let mut st = self.ctx.stats.borrow_mut();
             st.counters.reply_errors.missing += expired;
             st.live.errors += expired;
+        }
+    }
+
+    /// Counts the messages of the schedule due before `end` that were never
+    /// sent, and those of the window among them.
+    fn count_unsent(&mut self, end: u64) {
+        let mut unsent = 0;
+        while self.intended(self.next_index) < end {
+            if self.plan.in_window(self.intended(self.next_index)) {
+                unsent += 1;
+            }
+            self.next_index += 1;
+        }
+        if unsent > 0 {
+            let mut st = self.ctx.stats.borrow_mut();
+            st.counters.reply_errors.unsent += unsent;
+            st.live.errors += unsent;
         }
     }
 

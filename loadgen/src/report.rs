@@ -103,6 +103,7 @@ pub fn summary(r: &RunResult) -> String {
         ("corrupt replies", re.corrupt),
         ("duplicate replies", re.duplicate),
         ("out-of-order replies", re.out_of_order),
+        ("messages due but never sent", re.unsent),
     ] {
         if v > 0 {
             errors.push(format!("{name} {v}"));

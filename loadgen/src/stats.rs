@@ -141,11 +141,17 @@ pub struct ReplyErrors {
     pub duplicate: u64,
     /// A reply before the reply to an earlier message.
     pub out_of_order: u64,
+    /// Open loop: messages due in the window that were never sent, because
+    /// the connection could not send (the server stopped reading, or
+    /// --pipeline was full) until the run ended. Exactly the messages a stall
+    /// holds back: left out, they would hide it.
+    #[serde(default)]
+    pub unsent: u64,
 }
 
 impl ReplyErrors {
     pub fn total(&self) -> u64 {
-        self.missing + self.corrupt + self.duplicate + self.out_of_order
+        self.missing + self.corrupt + self.duplicate + self.out_of_order + self.unsent
     }
 }
 
@@ -228,6 +234,7 @@ impl Counters {
         a.corrupt += b.corrupt;
         a.duplicate += b.duplicate;
         a.out_of_order += b.out_of_order;
+        a.unsent += b.unsent;
         for (k, v) in &o.close_codes {
             *self.close_codes.entry(*k).or_default() += v;
         }

@@ -202,3 +202,36 @@ fn a_frame_longer_than_any_reply_is_refused_before_it_is_buffered() {
     assert_eq!(r.counters.connection_errors.protocol, 2, "{:?}", r.counters);
     assert!(r.samples.iter().any(|s| s.contains("longer than any reply")), "the reason is kept: {:?}", r.samples);
 }
+
+#[test]
+fn open_loop_messages_held_back_to_the_end_are_counted_not_dropped() {
+    // Replies stop 0.5 s in and never come back within the run; with one
+    // message in flight per connection, the schedule's later messages can
+    // never go out.
+    let server = spawn_server(Behavior::Stall { after: Duration::from_millis(500), stall: Duration::from_secs(30) });
+    let url = server.url();
+    let r = run(&[
+        &url,
+        "--mode",
+        "echo",
+        "-c",
+        "5",
+        "--rate",
+        "500",
+        "--pipeline",
+        "1",
+        "-d",
+        "2",
+        "-w",
+        "0",
+        "--drain-timeout",
+        "0.3",
+        "-q",
+    ]);
+    let e = &r.counters.reply_errors;
+    assert!(!r.outcome.passed);
+    assert!(e.unsent > 500, "about 1.5 s of 500 msg/s were never sent: {e:?}");
+    // Every message of the schedule is accounted for: sent or counted unsent.
+    let scheduled = r.counters.messages_sent + e.unsent;
+    assert!((950..=1050).contains(&scheduled), "{scheduled} of 1000 scheduled: {:?}", r.counters);
+}
