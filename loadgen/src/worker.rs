@@ -34,7 +34,8 @@ pub struct WorkerResult {
     pub histograms: Histograms,
     pub counters: Counters,
     pub samples: Vec<String>,
-    /// CPU time of the worker thread, and its wall time.
+    /// CPU time of the worker thread over the measured window (its whole
+    /// life if the run stopped early), and that wall time.
     pub cpu: Duration,
     pub wall: Duration,
 }
@@ -59,6 +60,7 @@ pub fn spawn(
         let local = tokio::task::LocalSet::new();
         let cpu0 = thread_cpu_time();
         let wall0 = std::time::Instant::now();
+        let window_busy: Rc<std::cell::Cell<Option<(Duration, Duration)>>> = Rc::default();
         // The timer registers its timerfd with this runtime.
         let timer = {
             let _runtime = runtime.enter();
@@ -86,6 +88,18 @@ pub fn spawn(
                     }
                 })
             };
+            // The thread's CPU over the measured window only: over its whole
+            // life, idle ramp-up and drain would hide a saturated window.
+            let window_cpu = {
+                let plan = ctx.plan.clone();
+                let busy = window_busy.clone();
+                tokio::task::spawn_local(async move {
+                    tokio::time::sleep_until(plan.instant(plan.measure_start_ns)).await;
+                    let (cpu, wall) = (thread_cpu_time(), std::time::Instant::now());
+                    tokio::time::sleep_until(plan.instant(plan.measure_end_ns)).await;
+                    busy.set(Some((thread_cpu_time().saturating_sub(cpu), wall.elapsed())));
+                })
+            };
             // Once a second, aligned to the epoch.
             let ticker = {
                 let ctx = ctx.clone();
@@ -104,6 +118,7 @@ pub fn spawn(
             for h in handles {
                 let _ = h.await;
             }
+            window_cpu.abort();
             ticker.abort();
             stopper.abort();
             timer_driver.abort();
@@ -111,13 +126,17 @@ pub fn spawn(
         let now_ns = plan.now_ns();
         let mut st = ctx.stats.borrow_mut();
         let _ = reports.send(Report::Interval(Box::new(interval(worker, now_ns / 1_000_000_000, now_ns, &mut st))));
+        // The measured window's CPU when the run reached its end; the
+        // thread's whole life when it stopped early.
+        let (cpu, wall) =
+            window_busy.get().unwrap_or_else(|| (thread_cpu_time().saturating_sub(cpu0), wall0.elapsed()));
         let result = WorkerResult {
             worker,
             histograms: std::mem::take(&mut st.total),
             counters: std::mem::take(&mut st.counters),
             samples: std::mem::take(&mut st.samples),
-            cpu: thread_cpu_time().saturating_sub(cpu0),
-            wall: wall0.elapsed(),
+            cpu,
+            wall,
         };
         let _ = reports.send(Report::Done(Box::new(result)));
     })
