@@ -78,7 +78,8 @@ pub fn spawn(
                 .map(|&(id, start)| tokio::task::spawn_local(run_connection(ctx.clone(), id, start)))
                 .collect();
             let timer_driver = tokio::task::spawn_local(timer.drive());
-            // Stop requests (Ctrl-C, a dead target) from the collector.
+            // Stop requests from the collector (Ctrl-C). A dead target ends each
+            // connection by itself (EOF, reset or close).
             let stopper = {
                 let ctx = ctx.clone();
                 let mut stop = stop.clone();
