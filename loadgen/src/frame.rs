@@ -85,23 +85,9 @@ pub fn encode_client_header(out: &mut [u8], fin: bool, opcode: OpCode, len: usiz
 }
 
 /// XORs `buf` with `mask`, as if `buf` started `offset` bytes into a payload.
-#[inline]
-pub fn apply_mask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
-    let rot = offset % 4;
-    let key = [mask[rot], mask[(rot + 1) % 4], mask[(rot + 2) % 4], mask[(rot + 3) % 4]];
-    let mut key8 = [0u8; 8];
-    key8[..4].copy_from_slice(&key);
-    key8[4..].copy_from_slice(&key);
-    let word64 = u64::from_ne_bytes(key8);
-    let mut chunks = buf.chunks_exact_mut(8);
-    for chunk in &mut chunks {
-        let v = u64::from_ne_bytes(chunk.try_into().expect("8 bytes")) ^ word64;
-        chunk.copy_from_slice(&v.to_ne_bytes());
-    }
-    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
-        *b ^= key[i % 4];
-    }
-}
+/// Masking and unmasking are the same XOR: the server's kernel (fastwebsockets'
+/// unmask, with the key rotated for the offset) serves both ends.
+pub use wsbench_server::frame::unmask_at as apply_mask;
 
 /// A whole client frame (header, masked payload) appended to `out`: for
 /// control frames and tests; data frames are prepared in place.
