@@ -14,10 +14,10 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use wsbench_benches::{criterion_config, MASK};
-use wsbench_loadgen::cli::MessageType;
-use wsbench_loadgen::frame::{apply_mask, OpCode};
-use wsbench_loadgen::payload::{message_template, write_seq, write_stamp, Checker, SEQ_OFFSET, STAMP_LEN};
-use wsbench_loadgen::stats::{Histograms, Series};
+use wsbench_loadgen::engine::frame::{apply_mask, OpCode};
+use wsbench_loadgen::engine::payload::{message_template, write_seq, write_stamp, Checker, SEQ_OFFSET, STAMP_LEN};
+use wsbench_loadgen::results::setup::MessageType;
+use wsbench_loadgen::results::stats::{Histograms, Series};
 use wsbench_server::mode::{ConnectionParams, ReplyMode, DEFAULT_CHUNK};
 use wsbench_server::outbox::Outbox;
 use wsbench_server::reply::{seed_reply, MessageKind, Payload, Responder};

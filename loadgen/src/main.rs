@@ -1,51 +1,85 @@
-//! wsbench-loadgen: parses the command line and hands over to the library.
-//! Every error ends as one line on stderr and an exit status: 2 for usage,
-//! 1 for a failed run, 130 for an interrupted one.
+//! wsbench-loadgen: parses the command line and runs a command. Every
+//! error ends as one line on stderr; the exit status is decided here, and
+//! only here: 0 passed, 1 a failed run (or regression), 130 interrupted,
+//! 2 bad usage (clap's refusals, bad flags, input files that are not results).
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use wsbench_loadgen::cli::{Cli, Command};
-use wsbench_loadgen::{run, Error, RunConfig};
+use wsbench_loadgen::commands::{Cli, Verdict};
+use wsbench_loadgen::results::ResultsError;
+use wsbench_loadgen::Error;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => {
-            // --help, --version.
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
+    let outcome = Cli::try_parse().map_err(anyhow::Error::from).and_then(|cli| cli.command.execute());
+    match outcome {
+        Ok(verdict) => ExitCode::from(verdict_status(verdict)),
         Err(e) => {
-            let text = e.to_string();
-            let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-            let mut line = lines.next().unwrap_or("bad arguments").trim_start_matches("error: ").to_string();
-            // "the following required arguments were not provided:" names them on the next line.
-            if line.ends_with(':') {
-                if let Some(next) = lines.next() {
-                    line = format!("{line} {next}");
+            if let Some(clap) = e.downcast_ref::<clap::Error>() {
+                if !clap.use_stderr() {
+                    // --help, --version.
+                    let _ = clap.print();
+                    return ExitCode::SUCCESS;
                 }
             }
-            eprintln!("wsbench-loadgen: {line} (see --help)");
-            return ExitCode::from(2);
-        }
-    };
-    let result = match cli.command {
-        Command::Run(args) => RunConfig::from_args(&args).and_then(run::execute),
-        Command::Merge(args) => wsbench_loadgen::merge::execute(&args),
-        Command::Compare(args) => wsbench_loadgen::compare::execute(&args),
-        Command::Suite(args) => wsbench_loadgen::suite::execute(&args),
-        Command::Plot(args) => wsbench_loadgen::plot::execute(&args),
-    };
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("wsbench-loadgen: {e}");
-            ExitCode::from(e.exit_code())
+            eprintln!("wsbench-loadgen: {}", one_line(&e));
+            ExitCode::from(error_status(&e))
         }
     }
 }
 
-// Keeps `Error` in the binary's public vocabulary for docs.
-#[allow(dead_code)]
-fn _error_is_used(_: Error) {}
+fn verdict_status(verdict: Verdict) -> u8 {
+    match verdict {
+        Verdict::Passed => 0,
+        Verdict::Failed => 1,
+        Verdict::Interrupted => 130,
+    }
+}
+
+/// 2 for what the user can fix (bad flags, files that are not results),
+/// 1 for everything else.
+fn error_status(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if cause.is::<clap::Error>() {
+            return 2;
+        }
+        if let Some(e) = cause.downcast_ref::<Error>() {
+            return e.exit_code();
+        }
+        if let Some(e) = cause.downcast_ref::<ResultsError>() {
+            return if e.is_bad_input() { 2 } else { 1 };
+        }
+    }
+    1
+}
+
+/// The error and its causes as one line: clap's first line (with the
+/// missing arguments it lists on the next) and a pointer to --help; for
+/// other errors, each cause once (errors that already print their source
+/// are not repeated).
+fn one_line(e: &anyhow::Error) -> String {
+    if let Some(clap) = e.downcast_ref::<clap::Error>() {
+        let text = clap.to_string();
+        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+        let mut line = lines.next().unwrap_or("bad arguments").trim_start_matches("error: ").to_string();
+        // "the following required arguments were not provided:" names them on the next line.
+        if line.ends_with(':') {
+            if let Some(next) = lines.next() {
+                line = format!("{line} {next}");
+            }
+        }
+        return format!("{line} (see --help)");
+    }
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.lines().map(str::trim).collect::<Vec<_>>().join(" ")
+}

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::{run, temp_dir};
-use wsbench_loadgen::output::{write_json, HistogramData, RunResult};
-use wsbench_loadgen::stats::{new_histogram, Series};
+use wsbench_loadgen::results::schema::{write_json, HistogramData, RunResult};
+use wsbench_loadgen::results::stats::{new_histogram, Series};
 
 fn compare(args: &[&Path], extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wsbench-loadgen")).arg("compare").args(args).args(extra).output().unwrap()

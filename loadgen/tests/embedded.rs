@@ -4,7 +4,7 @@
 mod common;
 
 use common::{assert_clean, run};
-use wsbench_loadgen::stats::Series;
+use wsbench_loadgen::results::stats::Series;
 
 const CONNS: &str = "1000";
 

@@ -37,13 +37,13 @@ fn a_server_that_dies_mid_run_ends_the_run_early() {
 fn refused_and_bad_urls_are_one_clear_error() {
     // A port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let err = wsbench_loadgen::run::run(config(&[&format!("ws://127.0.0.1:{port}/"), "-q"])).err().unwrap();
+    let err = wsbench_loadgen::commands::run::run(config(&[&format!("ws://127.0.0.1:{port}/"), "-q"])).err().unwrap();
     assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
     assert!(err.to_string().contains("connection refused"), "{err}");
     assert_eq!(err.exit_code(), 1);
 
     for bad in ["http://127.0.0.1/", "ws://", "127.0.0.1:80"] {
-        let err = wsbench_loadgen::run::run(config(&[bad, "-q"])).err().unwrap();
+        let err = wsbench_loadgen::commands::run::run(config(&[bad, "-q"])).err().unwrap();
         assert!(matches!(err, Error::Usage(_)), "{bad}: {err:?}");
         assert_eq!(err.exit_code(), 2);
     }
@@ -51,7 +51,7 @@ fn refused_and_bad_urls_are_one_clear_error() {
 
 #[test]
 fn refused_connections_are_counted_by_kind() {
-    use wsbench_loadgen::connect::{tcp_connect, ConnectFailure};
+    use wsbench_loadgen::engine::connect::{tcp_connect, ConnectFailure};
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let failure = rt.block_on(tcp_connect(format!("127.0.0.1:{port}").parse().unwrap(), None)).unwrap_err();
@@ -73,7 +73,7 @@ fn an_http_refusal_is_named_with_its_status() {
         }))
         .unwrap();
     let url = format!("ws://{}/upgradews", server.local_addr());
-    let err = wsbench_loadgen::run::run(config(&[&url, "-q"])).err().unwrap();
+    let err = wsbench_loadgen::commands::run::run(config(&[&url, "-q"])).err().unwrap();
     assert!(err.to_string().contains("HTTP 401"), "{err}");
     // With the token, it loads.
     let r = run(&[&url, "--auth-token", "s3cret", "-c", "5", "-d", "0.5", "-w", "0", "-q"]);
@@ -141,7 +141,7 @@ fn tls_with_a_test_certificate() {
     let r = run(&[&url, "--insecure", "--mode", "echo", "-c", "10", "-d", "0.5", "-w", "0", "-q"]);
     assert_clean(&r, 10);
     // Neither: the certificate is refused, in one line.
-    let err = wsbench_loadgen::run::run(config(&[&url, "--mode", "echo", "-q"])).err().unwrap();
+    let err = wsbench_loadgen::commands::run::run(config(&[&url, "--mode", "echo", "-q"])).err().unwrap();
     assert!(err.to_string().contains("TLS"), "{err}");
     assert_eq!(err.exit_code(), 1);
 }

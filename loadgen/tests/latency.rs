@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{assert_clean, run, spawn_server, Behavior};
-use wsbench_loadgen::stats::Series;
+use wsbench_loadgen::results::stats::Series;
 
 #[test]
 fn rtt_matches_a_known_delay() {

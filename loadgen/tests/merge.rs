@@ -9,8 +9,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::{serial, temp_dir};
-use wsbench_loadgen::output::{read_json, RunResult};
-use wsbench_loadgen::stats::Series;
+use wsbench_loadgen::results::schema::{read_json, RunResult};
+use wsbench_loadgen::results::stats::Series;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wsbench-loadgen");
 

@@ -8,8 +8,8 @@ use std::process::{Command, Output};
 use common::{serial, temp_dir};
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use hdrhistogram::serialization::Deserializer;
-use wsbench_loadgen::output::read_json;
-use wsbench_loadgen::stats::Series;
+use wsbench_loadgen::results::schema::read_json;
+use wsbench_loadgen::results::stats::Series;
 
 fn loadgen(args: &[&str]) -> Output {
     let _turn = serial();

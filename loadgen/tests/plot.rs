@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 
 use common::{config, serial, temp_dir};
-use wsbench_loadgen::output::write_json;
+use wsbench_loadgen::results::schema::write_json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wsbench-loadgen");
 
@@ -19,7 +19,7 @@ fn plot_draws_spectra_and_time_series_as_svg() {
     c.hlog = Some(hlog.clone());
     let mut out = {
         let _turn = serial();
-        wsbench_loadgen::run::run(c).expect("the run starts")
+        wsbench_loadgen::commands::run::run(c).expect("the run starts")
     };
     write_json(&out.result, &json).unwrap();
     out.hlog.as_mut().unwrap().write(&hlog, out.start_time, &out.result.target.url).unwrap();

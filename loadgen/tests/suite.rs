@@ -7,8 +7,8 @@ mod common;
 use std::process::Command;
 
 use common::{serial, temp_dir};
-use wsbench_loadgen::config::LoadModel;
-use wsbench_loadgen::output::read_json;
+use wsbench_loadgen::results::schema::read_json;
+use wsbench_loadgen::results::setup::LoadModel;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wsbench-loadgen");
 

@@ -14,8 +14,9 @@ use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
-use wsbench_loadgen::cli::{Cli, Command};
-use wsbench_loadgen::output::RunResult;
+use wsbench_loadgen::commands::run::FromRunArgs;
+use wsbench_loadgen::commands::{Cli, Command};
+use wsbench_loadgen::results::schema::RunResult;
 use wsbench_loadgen::RunConfig;
 
 /// What the test server does with each connection.
@@ -168,7 +169,7 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
 pub fn run(args: &[&str]) -> RunResult {
     let _turn = serial();
     let started = Instant::now();
-    let out = wsbench_loadgen::run::run(config(args)).expect("the run starts");
+    let out = wsbench_loadgen::commands::run::run(config(args)).expect("the run starts");
     eprintln!("run {args:?} took {:.1?}", started.elapsed());
     out.result
 }

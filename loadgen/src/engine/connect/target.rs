@@ -1,17 +1,12 @@
 //! The server to load: its URL, with the query parameters the flags add,
-//! its addresses, and the TLS client configuration for `wss://`.
+//! and its addresses.
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use rustls_pki_types::pem::PemObject;
-use wsbench_server::ReplyMode;
+use rustls::pki_types::ServerName;
 
+use super::ConnectFailure;
+use crate::engine::protocol::ReplyMode;
 use crate::error::Error;
 
 /// A parsed `ws://` or `wss://` target.
@@ -116,79 +111,9 @@ impl Target {
         Ok(addrs)
     }
 
-    pub fn server_name(&self) -> Result<ServerName<'static>, Error> {
-        ServerName::try_from(self.host.clone())
-            .map_err(|_| Error::usage(format!("{:?} is not a valid TLS server name", self.host)))
-    }
-}
-
-/// The TLS client configuration: the webpki roots plus `ca`, or no
-/// verification at all with `insecure`.
-pub fn tls_config(insecure: bool, ca: Option<&Path>) -> Result<Arc<ClientConfig>, Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::failed(format!("TLS setup: {e}")))?;
-    let mut config = if insecure {
-        builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerification(provider))).with_no_client_auth()
-    } else {
-        let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        if let Some(ca) = ca {
-            let mut added = 0;
-            for cert in
-                CertificateDer::pem_file_iter(ca).map_err(|e| Error::usage(format!("--ca {}: {e}", ca.display())))?
-            {
-                let cert = cert.map_err(|e| Error::usage(format!("--ca {}: {e}", ca.display())))?;
-                roots.add(cert).map_err(|e| Error::usage(format!("--ca {}: {e}", ca.display())))?;
-                added += 1;
-            }
-            if added == 0 {
-                return Err(Error::usage(format!("--ca {}: no certificate in the file", ca.display())));
-            }
-        }
-        builder.with_root_certificates(roots).with_no_client_auth()
-    };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
-}
-
-/// `--insecure`: accepts any certificate, still checking signatures so the
-/// handshake itself is sound.
-#[derive(Debug)]
-struct NoVerification(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+    /// The host as TLS names it (SNI and the certificate check).
+    pub fn server_name(&self) -> Result<ServerName<'static>, ConnectFailure> {
+        ServerName::try_from(self.host.clone()).map_err(|_| ConnectFailure::ServerName(self.host.clone()))
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! Client frames are masked. The loadgen prepares each connection's frames
 //! once, masked with one key per connection, and rewrites only the stamp
-//! bytes before each send (see [`crate::client`]); so masking costs a
+//! bytes before each send (see [`super::session`]); so masking costs a
 //! few XORs per message and no copy of the payload.
 //!
 //! Server frames arrive unmasked; [`parse_header`] reads one header from
@@ -84,10 +84,7 @@ pub fn encode_client_header(out: &mut [u8], fin: bool, opcode: OpCode, len: usiz
     n + 4
 }
 
-/// XORs `buf` with `mask`, as if `buf` started `offset` bytes into a payload.
-/// Masking and unmasking are the same XOR: the server's kernel (fastwebsockets'
-/// unmask, with the key rotated for the offset) serves both ends.
-pub use wsbench_server::frame::unmask_at as apply_mask;
+pub use super::protocol::apply_mask;
 
 /// A whole client frame (header, masked payload) appended to `out`: for
 /// control frames and tests; data frames are prepared in place.
@@ -110,25 +107,23 @@ pub struct Header {
 }
 
 /// Why a server frame breaks the protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
+    /// RSV bits set, though no extension was negotiated.
+    #[error("reserved bits set (no extension was negotiated)")]
     ReservedBits,
+    /// An opcode RFC 6455 does not define.
+    #[error("unknown opcode {0:#x}")]
     UnknownOpcode(u8),
+    /// Servers must not mask.
+    #[error("a masked frame from the server")]
     Masked,
+    /// Control frames are whole and at most 125 bytes.
+    #[error("a fragmented or oversized control frame")]
     BadControl,
+    /// Beyond [`MAX_FRAME`].
+    #[error("a frame larger than 1 GiB")]
     TooLarge,
-}
-
-impl std::fmt::Display for FrameError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FrameError::ReservedBits => f.write_str("reserved bits set (no extension was negotiated)"),
-            FrameError::UnknownOpcode(op) => write!(f, "unknown opcode {op:#x}"),
-            FrameError::Masked => f.write_str("a masked frame from the server"),
-            FrameError::BadControl => f.write_str("a fragmented or oversized control frame"),
-            FrameError::TooLarge => f.write_str("a frame larger than 1 GiB"),
-        }
-    }
 }
 
 /// Largest server frame accepted (the read buffer grows to hold it).

@@ -27,10 +27,13 @@ use std::time::Instant;
 use clap::{Args, Parser};
 use serde::Deserialize;
 
-use crate::cli::{Cli, Command};
-use crate::config::RunConfig;
+use super::args::scenario_name;
+use super::run::{run_and_report, FromRunArgs};
+use super::{Cli, Command, Verdict};
 use crate::error::Error;
-use crate::live::{count, micros};
+use crate::results::format::{count, micros};
+use crate::results::schema::read_json;
+use crate::results::setup::RunConfig;
 
 #[derive(Debug, Args)]
 pub struct SuiteArgs {
@@ -166,7 +169,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Scenario>, Error> {
         return Err(Error::usage(format!("{}: no [[scenario]] in this file", path.display())));
     }
     for (i, s) in file.scenario.iter().enumerate() {
-        crate::cli::scenario_name(&s.name)
+        scenario_name(&s.name)
             .map_err(|e| Error::usage(format!("{}: scenario {}: name: {e}", path.display(), i + 1)))?;
         if file.scenario[..i].iter().any(|o| o.name == s.name) {
             return Err(Error::usage(format!("{}: scenario {:?} is named twice", path.display(), s.name)));
@@ -178,11 +181,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Scenario>, Error> {
 /// Runs the scenarios, one after the other, writing each result; prints a
 /// summary line per scenario at the end. Exits 0 when every run passed, 1
 /// when any failed (its files are written all the same), 130 if interrupted.
-pub fn execute(args: &SuiteArgs) -> Result<u8, Error> {
+pub fn execute(args: &SuiteArgs) -> anyhow::Result<Verdict> {
     let mut scenarios = load(&args.scenarios)?;
     for name in &args.only {
         if !scenarios.iter().any(|s| &s.name == name) {
-            return Err(Error::usage(format!("--only {name}: no such scenario in {}", args.scenarios.display())));
+            return Err(Error::usage(format!("--only {name}: no such scenario in {}", args.scenarios.display())).into());
         }
     }
     if !args.only.is_empty() {
@@ -207,11 +210,11 @@ pub fn execute(args: &SuiteArgs) -> Result<u8, Error> {
         println!("\n== scenario {}/{}: {name}", i + 1, scenarios.len());
         let json = config.json.clone().expect("set above");
         let t = Instant::now();
-        let code = crate::run::execute(config)?;
-        if code == 130 {
-            return Ok(130);
+        let verdict = run_and_report(config)?;
+        if verdict == Verdict::Interrupted {
+            return Ok(Verdict::Interrupted);
         }
-        let r = crate::output::read_json(&json)?;
+        let r = read_json(&json)?;
         let rtt = r.latency();
         lines.push(format!(
             "  {name:<20} {:>9} msg/s  p50 {:>8}  p99 {:>8}  {:<4}  {:>5.1} s  {}",
@@ -222,7 +225,7 @@ pub fn execute(args: &SuiteArgs) -> Result<u8, Error> {
             t.elapsed().as_secs_f64(),
             json.display()
         ));
-        if code != 0 {
+        if verdict != Verdict::Passed {
             failed += 1;
         }
     }
@@ -232,9 +235,9 @@ pub fn execute(args: &SuiteArgs) -> Result<u8, Error> {
     }
     if failed > 0 {
         eprintln!("wsbench-loadgen: {failed} of {} scenario(s) failed", lines.len());
-        return Ok(1);
+        return Ok(Verdict::Failed);
     }
-    Ok(0)
+    Ok(Verdict::Passed)
 }
 
 #[cfg(test)]
@@ -264,7 +267,7 @@ mod tests {
         let c = s[0].config(Path::new("s.toml"), Some("ws://127.0.0.1:1/ws")).unwrap();
         assert_eq!(c.scenario, "open");
         assert_eq!(c.connections, 10);
-        assert_eq!(c.load, crate::config::LoadModel::Open { rate: 500.0, max_in_flight: None });
+        assert_eq!(c.load, crate::results::setup::LoadModel::Open { rate: 500.0, max_in_flight: None });
         assert_eq!(c.size, 1024);
         assert_eq!(c.mode.as_deref(), Some("echo"));
         assert_eq!(c.duration, std::time::Duration::from_secs(3));

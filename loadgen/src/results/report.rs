@@ -4,11 +4,13 @@
 
 use std::fmt::Write;
 
-use crate::config::LoadModel;
-use crate::live::{bytes, count, micros};
-use crate::output::{RunResult, PERCENTILES};
-use crate::stats::Series;
+use super::counters::{ConnectErrorKind, ConnectionErrorKind, ReplyErrorKind};
+use super::format::{bytes, count, micros};
+use super::schema::{RunResult, PERCENTILES};
+use super::setup::LoadModel;
+use super::stats::Series;
 
+/// The summary of `r`, as `run` and `merge` print it.
 pub fn summary(r: &RunResult) -> String {
     let mut s = String::new();
     let c = &r.config;
@@ -81,45 +83,23 @@ pub fn summary(r: &RunResult) -> String {
         k.connections_attempted, k.connections_opened, k.messages_sent_total, k.replies_received_total
     );
     let mut errors = Vec::new();
+    let mut count_errors = |label: &str, v: u64| {
+        if v > 0 {
+            errors.push(format!("{label} {v}"));
+        }
+    };
     let ce = &k.connect_errors;
-    for (name, v) in [
-        ("connect refused", ce.refused),
-        ("connect timeout", ce.timeout),
-        ("out of ports/descriptors", ce.resources),
-        ("TLS", ce.tls),
-        ("bad handshake", ce.bad_handshake),
-        ("connect other", ce.other),
-    ] {
-        if v > 0 {
-            errors.push(format!("{name} {v}"));
-        }
+    for &kind in ConnectErrorKind::ALL {
+        count_errors(kind.label(), ce[kind]);
     }
-    for (code, v) in &ce.http_status {
-        errors.push(format!("HTTP {code} {v}"));
+    for (code, &v) in &ce.http_status {
+        count_errors(&format!("HTTP {code}"), v);
     }
-    let re = &k.reply_errors;
-    for (name, v) in [
-        ("missing replies", re.missing),
-        ("corrupt replies", re.corrupt),
-        ("duplicate replies", re.duplicate),
-        ("out-of-order replies", re.out_of_order),
-        ("messages due but never sent", re.unsent),
-    ] {
-        if v > 0 {
-            errors.push(format!("{name} {v}"));
-        }
+    for &kind in ReplyErrorKind::ALL {
+        count_errors(kind.label(), k.reply_errors[kind]);
     }
-    let xe = &k.connection_errors;
-    for (name, v) in [
-        ("closed by server", xe.closed_by_server),
-        ("connection lost (no close frame)", xe.eof),
-        ("protocol error", xe.protocol),
-        ("I/O error", xe.io),
-        ("close handshake timeout", xe.close_timeout),
-    ] {
-        if v > 0 {
-            errors.push(format!("{name} {v}"));
-        }
+    for &kind in ConnectionErrorKind::ALL {
+        count_errors(kind.label(), k.connection_errors[kind]);
     }
     let _ = writeln!(
         s,

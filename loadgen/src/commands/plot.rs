@@ -12,8 +12,6 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::Histogram;
 use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
 use plotters::prelude::{
@@ -21,9 +19,11 @@ use plotters::prelude::{
     SeriesLabelPosition, BLACK, WHITE,
 };
 
+use super::Verdict;
 use crate::error::Error;
-use crate::output::{self, RunResult};
-use crate::stats::Series;
+use crate::results::hlog::{read_hlog, Interval};
+use crate::results::schema::{read_json, RunResult};
+use crate::results::stats::Series;
 
 #[derive(Debug, Args)]
 pub struct PlotArgs {
@@ -120,47 +120,6 @@ fn short(path: &Path) -> String {
         Some(dir) => format!("{}/{name}", dir.to_string_lossy()),
         None => name,
     }
-}
-
-/// One second of one tag of an interval log.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Interval {
-    pub tag: String,
-    /// Seconds since the log's start, of the interval's end.
-    pub end_s: f64,
-    pub per_s: f64,
-    pub p99_ms: f64,
-}
-
-/// The intervals of an hlog, decoded.
-pub fn read_hlog(path: &Path) -> Result<Vec<Interval>, Error> {
-    let bytes = std::fs::read(path).map_err(|e| Error::usage(format!("cannot read {}: {e}", path.display())))?;
-    let mut out = Vec::new();
-    let mut decoder = Deserializer::new();
-    for entry in IntervalLogIterator::new(&bytes) {
-        let entry = entry.map_err(|e| Error::usage(format!("{}: not an interval log: {e:?}", path.display())))?;
-        let LogEntry::Interval(i) = entry else { continue };
-        let encoded = {
-            use base64::Engine;
-            base64::engine::general_purpose::STANDARD
-                .decode(i.encoded_histogram())
-                .map_err(|e| Error::usage(format!("{}: histogram is not base64: {e}", path.display())))?
-        };
-        let h: Histogram<u64> = decoder
-            .deserialize(&mut std::io::Cursor::new(encoded))
-            .map_err(|e| Error::usage(format!("{}: histogram does not decode: {e:?}", path.display())))?;
-        let len = i.duration().as_secs_f64();
-        out.push(Interval {
-            tag: i.tag().map_or("untagged".to_string(), |t| t.as_str().to_string()),
-            end_s: i.start_timestamp().as_secs_f64() + len,
-            per_s: if len > 0.0 { h.len() as f64 / len } else { 0.0 },
-            p99_ms: h.value_at_quantile(0.99) as f64 / 1000.0,
-        });
-    }
-    if out.is_empty() {
-        return Err(Error::usage(format!("{}: no interval in this log", path.display())));
-    }
-    Ok(out)
 }
 
 fn drawing(e: impl std::fmt::Display) -> Error {
@@ -270,14 +229,14 @@ fn draw_over_time(
 }
 
 /// Reads the inputs, draws, writes the SVG.
-pub fn execute(args: &PlotArgs) -> Result<u8, Error> {
+pub fn execute(args: &PlotArgs) -> anyhow::Result<Verdict> {
     let mut results: Vec<(PathBuf, RunResult)> = Vec::new();
     let mut logs: Vec<(String, Vec<Interval>)> = Vec::new();
     for path in &args.inputs {
         if path.extension().is_some_and(|e| e == "hlog") {
             logs.push((short(path), read_hlog(path)?));
         } else {
-            results.push((path.clone(), output::read_json(path)?));
+            results.push((path.clone(), read_json(path)?));
         }
     }
     let x_max = x_max(results.iter().map(|(_, r)| r.latency().count));
@@ -285,7 +244,7 @@ pub fn execute(args: &PlotArgs) -> Result<u8, Error> {
     for (path, r) in &results {
         let h = r.histogram(Series::RttCorrected).decode()?;
         if h.is_empty() {
-            return Err(Error::usage(format!("{}: no RTT was recorded: nothing to plot", path.display())));
+            return Err(Error::usage(format!("{}: no RTT was recorded: nothing to plot", path.display())).into());
         }
         lines.push(Line { label: format!("{} ({})", r.scenario, short(path)), points: spectrum(&h, x_max) });
     }
@@ -309,7 +268,7 @@ pub fn execute(args: &PlotArgs) -> Result<u8, Error> {
     }
     root.present().map_err(|e| Error::failed(format!("cannot write {}: {e}", args.output.display())))?;
     println!("wrote {}", args.output.display());
-    Ok(0)
+    Ok(Verdict::Passed)
 }
 
 #[cfg(test)]
@@ -332,7 +291,7 @@ mod tests {
 
     #[test]
     fn spectrum_rises_to_the_max_at_the_right_edge() {
-        let mut h = crate::stats::new_histogram();
+        let mut h = crate::results::stats::new_histogram();
         for v in 1..=1000u64 {
             h.record(v * 10).unwrap();
         }

@@ -1,46 +1,50 @@
-//! The command line (clap derive). `run` loads a server; the others read
-//! or produce the JSON that `run --json` writes: `merge` (workers of one
-//! distributed run into one result), `compare` (against a baseline), `suite`
-//! (named scenarios, one result each), `plot` (SVG). Each subcommand's arguments live here
-//! or beside its code.
+//! `run`: load a server and report. The flags ([`RunArgs`]) are checked
+//! into the engine's plain [`RunConfig`] ([`config`]); the engine runs it
+//! while [`live`] shows each second; the summary is printed and the result
+//! written as JSON and hlog.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use wsbench_server::ReplyMode;
+use anyhow::Context;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, ValueEnum};
 
-#[derive(Debug, Parser)]
-#[command(name = "wsbench-loadgen", version, about = "Load a WebSocket server and report truthful latency histograms")]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-}
+use super::args::{fraction, parse_duration, positive_f64, scenario_name};
+use super::Verdict;
+use crate::engine::protocol::ReplyMode;
+use crate::engine::RunOutput;
+use crate::error::Error;
+use crate::results::report::summary;
+use crate::results::schema::{write_json, DEFAULT_SCENARIO};
+use crate::results::setup::{MessageType, RunConfig};
 
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Load a server (or, without a URL, an in-process wsbench server) and report.
-    Run(Box<RunArgs>),
-    /// Merge the results of loadgens that ran one scenario at the same time
-    /// (a distributed run) into one result: histograms added exactly.
-    Merge(crate::merge::MergeArgs),
-    /// Hold results against a baseline's, side by side; with
-    /// --fail-if-worse, a CI gate.
-    Compare(crate::compare::CompareArgs),
-    /// Run the named scenarios of a TOML file, one result file each.
-    Suite(crate::suite::SuiteArgs),
-    /// Draw results as SVG: latency percentile spectra (.json), throughput
-    /// and p99 over time (.hlog).
-    Plot(crate::plot::PlotArgs),
-}
+mod config;
+pub mod live;
 
-/// The message type sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MessageType {
+pub use config::{FromRunArgs, MAX_SIZE};
+
+/// `--type`: the engine's [`MessageType`], as clap parses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MessageTypeArg {
     Text,
     Binary,
+}
+
+impl From<MessageTypeArg> for MessageType {
+    fn from(t: MessageTypeArg) -> Self {
+        match t {
+            MessageTypeArg::Text => MessageType::Text,
+            MessageTypeArg::Binary => MessageType::Binary,
+        }
+    }
+}
+
+/// `--mode`: the reply modes by name, listed in `--help` and in the error
+/// for any other value, parsed with `ReplyMode`'s own `FromStr`.
+fn reply_modes() -> impl TypedValueParser<Value = ReplyMode> {
+    PossibleValuesParser::new(ReplyMode::ALL.map(ReplyMode::as_str)).try_map(|s| s.parse::<ReplyMode>())
 }
 
 #[derive(Debug, Args)]
@@ -51,7 +55,7 @@ pub struct RunArgs {
 
     /// Name of what is run, recorded in the result: compare matches results
     /// by it, and refuses to hold different scenarios against each other.
-    #[arg(long, default_value = crate::output::DEFAULT_SCENARIO, value_parser = scenario_name)]
+    #[arg(long, default_value = DEFAULT_SCENARIO, value_parser = scenario_name)]
     pub scenario: String,
 
     /// Open connections.
@@ -84,8 +88,8 @@ pub struct RunArgs {
     pub size: usize,
 
     /// Message type.
-    #[arg(long = "type", value_enum, default_value_t = MessageType::Text)]
-    pub message_type: MessageType,
+    #[arg(long = "type", value_enum, default_value_t = MessageTypeArg::Text)]
+    pub message_type: MessageTypeArg,
 
     /// Open loop: messages per second in total, on a fixed schedule spread
     /// over the connections. Without it the load is a closed loop.
@@ -100,7 +104,7 @@ pub struct RunArgs {
 
     /// The server's reply mode, sent as the query parameter `mode`; replies
     /// are checked against it.
-    #[arg(short, long, value_enum)]
+    #[arg(short, long, value_parser = reply_modes())]
     pub mode: Option<ReplyMode>,
 
     /// Fragment size of `stream` replies (query parameter `chunk`).
@@ -164,71 +168,36 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
-/// `10s`, `500ms`, `1m30s`, or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    if let Ok(secs) = s.parse::<f64>() {
-        return if (0.0..1e9).contains(&secs) {
-            Ok(Duration::from_secs_f64(secs))
-        } else {
-            Err(format!("{s:?} is not a duration"))
-        };
-    }
-    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration ({e}); try 10s, 500ms or 1m"))
+/// Runs the load `config` describes, with the live view unless `quiet`.
+/// Errors are for runs that could not start; a run that started returns
+/// its result, with the verdict in `result.outcome`.
+pub fn run(config: RunConfig) -> Result<RunOutput, Error> {
+    let mut live = live::Live::new(config.quiet);
+    crate::engine::run(config, &mut live)
 }
 
-/// Scenario names become file names (`suite` writes `<name>.json`): letters,
-/// digits, `-`, `_` and `.`, not starting with `.`, at most 64.
-pub fn scenario_name(s: &str) -> Result<String, String> {
-    let ok = !s.is_empty()
-        && s.len() <= 64
-        && !s.starts_with('.')
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
-        Ok(s.to_string())
-    } else {
-        Err(format!("{s:?} is not a scenario name: use 1-64 letters, digits, '-', '_' or '.', not starting with '.'"))
-    }
+/// `run` from the command line.
+pub fn execute(args: &RunArgs) -> anyhow::Result<Verdict> {
+    run_and_report(RunConfig::from_args(args)?)
 }
 
-fn positive_f64(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        _ => Err(format!("{s:?} is not a positive number")),
+/// Runs `config`, prints the summary, writes the files, and concludes:
+/// passed, failed, or interrupted.
+pub fn run_and_report(config: RunConfig) -> anyhow::Result<Verdict> {
+    let json = config.json.clone();
+    let hlog_path = config.hlog.clone();
+    let mut out = run(config)?;
+    print!("{}", summary(&out.result));
+    if let Some(path) = &json {
+        write_json(&out.result, path)?;
     }
-}
-
-fn fraction(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
-        _ => Err(format!("{s:?} is not a fraction from 0 to 1")),
+    if let (Some(path), Some(log)) = (&hlog_path, out.hlog.as_mut()) {
+        log.write(path, out.start_time, &out.result.target.url).context("the interval log")?;
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("-1").is_err());
+    let o = &out.result.outcome;
+    if o.passed {
+        return Ok(Verdict::Passed);
     }
-
-    #[test]
-    fn cli_is_consistent() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn scenario_names() {
-        assert!(scenario_name("small-closed_1.x").is_ok());
-        for bad in ["", ".hidden", "a/b", "a b", &"x".repeat(65)] {
-            assert!(scenario_name(bad).is_err(), "{bad:?}");
-        }
-    }
+    eprintln!("wsbench-loadgen: run failed: {}", o.reasons.join("; "));
+    Ok(if o.stopped_early.as_deref() == Some("interrupted") { Verdict::Interrupted } else { Verdict::Failed })
 }

@@ -17,9 +17,10 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use super::Verdict;
 use crate::error::Error;
-use crate::live::{count, micros};
-use crate::output::{self, RunResult};
+use crate::results::format::{count, micros};
+use crate::results::schema::{self, HistogramData, RunResult};
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
@@ -56,9 +57,9 @@ pub struct Side {
 impl Side {
     /// Reads a result, or every result of a directory (not recursing),
     /// refusing a directory that names a scenario twice or holds none.
-    pub fn load(path: &Path) -> Result<Side, Error> {
+    pub fn load(path: &Path) -> anyhow::Result<Side> {
         if !path.is_dir() {
-            let r = output::read_json(path)?;
+            let r = schema::read_json(path)?;
             return Ok(Side { path: path.to_path_buf(), is_dir: false, results: vec![(path.to_path_buf(), r)] });
         }
         let entries =
@@ -73,10 +74,10 @@ impl Side {
             let bytes =
                 std::fs::read(&file).map_err(|e| Error::usage(format!("cannot read {}: {e}", file.display())))?;
             let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else { continue };
-            if !output::is_run_document(&value) {
+            if !schema::is_run_document(&value) {
                 continue;
             }
-            let r = output::from_value(&file, value)?;
+            let r = schema::from_value(&file, value)?;
             if let Some((other, _)) = results.iter().find(|(_, o)| o.scenario == r.scenario) {
                 return Err(Error::usage(format!(
                     "{}: scenario {:?} is in both {} and {}: one result per scenario",
@@ -84,12 +85,15 @@ impl Side {
                     r.scenario,
                     other.display(),
                     file.display()
-                )));
+                ))
+                .into());
             }
             results.push((file, r));
         }
         if results.is_empty() {
-            return Err(Error::usage(format!("{}: no {} result in this directory", path.display(), output::SCHEMA)));
+            return Err(
+                Error::usage(format!("{}: no {} result in this directory", path.display(), schema::SCHEMA)).into()
+            );
         }
         Ok(Side { path: path.to_path_buf(), is_dir: true, results })
     }
@@ -158,7 +162,7 @@ impl Row {
 /// gated: the tail beyond p99 and the max hang on a handful of messages.
 pub fn rows(base: &RunResult, new: &RunResult) -> Vec<Row> {
     let (b, n) = (base.latency(), new.latency());
-    let pct = |h: &output::HistogramData, p: f64| h.percentile(p).unwrap_or(0) as f64;
+    let pct = |h: &HistogramData, p: f64| h.percentile(p).unwrap_or(0) as f64;
     let row = |name, base, new, better, gated| Row { name, base, new, better, gated };
     vec![
         row(
@@ -320,111 +324,25 @@ pub fn report(m: &Matching<'_>, fail_if_worse: Option<f64>) -> (String, Vec<Stri
 
 /// Loads both sides, prints the comparison, and returns the exit status:
 /// 0, or 1 when `--fail-if-worse` finds something worse.
-pub fn execute(args: &CompareArgs) -> Result<u8, Error> {
+pub fn execute(args: &CompareArgs) -> anyhow::Result<Verdict> {
     let base = Side::load(&args.base)?;
     let new = Side::load(&args.new)?;
     let m = pair(&base, &new)?;
     let (text, failures) = report(&m, args.fail_if_worse);
     println!("compare: BASE {} vs NEW {}", base.path.display(), new.path.display());
     print!("{text}");
-    let Some(pct) = args.fail_if_worse else { return Ok(0) };
+    let Some(pct) = args.fail_if_worse else { return Ok(Verdict::Passed) };
     if failures.is_empty() {
         println!("\nno throughput lower and no p99 higher by more than {pct}%: PASS");
-        return Ok(0);
+        return Ok(Verdict::Passed);
     }
     println!("\nworse than BASE by more than {pct}%, or incomplete:");
     for f in &failures {
         println!("  {f}");
     }
     eprintln!("wsbench-loadgen: {} regression(s) past {pct}%: {}", failures.len(), failures.join("; "));
-    Ok(1)
+    Ok(Verdict::Failed)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::output::testing::synthetic;
-
-    fn side(dir: bool, results: Vec<RunResult>) -> Side {
-        let results = results.into_iter().map(|r| (PathBuf::from(format!("{}.json", r.scenario)), r)).collect();
-        Side { path: PathBuf::from(if dir { "dir" } else { "file.json" }), is_dir: dir, results }
-    }
-
-    /// 100 messages over 10 s, their RTTs `scale` times 1..=100 µs.
-    fn result(scenario: &str, scale: u64, messages: usize) -> RunResult {
-        let lat: Vec<u64> = (1..=100u64).cycle().take(messages).map(|v| v * scale).collect();
-        synthetic(scenario, &["-d", "10"], (0.0, 10.0), &lat)
-    }
-
-    #[test]
-    fn regressions_are_found_past_the_threshold_only() {
-        let base = side(true, vec![result("a", 10, 1000)]);
-        // p99 +20% (12 vs 10 per unit), throughput -15%.
-        let new = side(true, vec![result("a", 12, 850)]);
-        let m = pair(&base, &new).unwrap();
-        let (_, fails) = report(&m, Some(25.0));
-        assert!(fails.is_empty(), "{fails:?}");
-        let (_, fails) = report(&m, Some(18.0));
-        assert_eq!(fails.len(), 1, "only p99: {fails:?}");
-        assert!(fails[0].contains("p99"), "{fails:?}");
-        let (text, fails) = report(&m, Some(10.0));
-        assert_eq!(fails.len(), 2, "{fails:?}");
-        assert!(fails.iter().any(|f| f.starts_with("a: throughput msg/s")), "{fails:?}");
-        assert_eq!(text.matches("WORSE").count(), 2, "{text}");
-        let (text, fails) = report(&m, None);
-        assert!(fails.is_empty() && !text.contains("WORSE"));
-        // Better is never worse, however much.
-        let m = pair(&new, &base).unwrap();
-        assert!(report(&m, Some(0.0)).1.is_empty());
-    }
-
-    #[test]
-    fn table_has_every_figure_with_deltas() {
-        let (base, new) = (side(false, vec![result("a", 10, 1000)]), side(false, vec![result("a", 12, 1000)]));
-        let (text, _) = report(&pair(&base, &new).unwrap(), None);
-        for needed in ["BASE", "NEW", "delta", "throughput msg/s", "p50", "p99", "p99.9", "max", "error rate", "+20.0%"]
-        {
-            assert!(text.contains(needed), "{needed:?} in\n{text}");
-        }
-        let rows = rows(&base.results[0].1, &new.results[0].1);
-        assert_eq!(rows[2].name, "p99");
-        assert_eq!((rows[2].base, rows[2].new), (990.0, 1188.0));
-        assert_eq!(rows[0].show_delta(), "=");
-    }
-
-    #[test]
-    fn refusals() {
-        let e = pair(&side(false, vec![result("a", 1, 10)]), &side(false, vec![result("b", 1, 10)])).unwrap_err();
-        assert!(matches!(e, Error::Usage(_)) && e.to_string().contains("scenario"), "{e}");
-        let mut old = result("a", 1, 10);
-        old.schema_version = 0;
-        let e = pair(&side(true, vec![old]), &side(true, vec![result("a", 1, 10)])).unwrap_err();
-        assert!(e.to_string().contains("schema version"), "{e}");
-        let e = pair(&side(true, vec![result("a", 1, 10)]), &side(true, vec![result("b", 1, 10)])).unwrap_err();
-        assert!(e.to_string().contains("no scenario in common"), "{e}");
-    }
-
-    #[test]
-    fn a_missing_scenario_or_a_failed_run_fails_the_gate() {
-        let base = side(true, vec![result("a", 1, 10), result("b", 1, 10)]);
-        let mut failed = result("a", 1, 10);
-        failed.outcome.passed = false;
-        failed.outcome.reasons = vec!["error rate 1%".into()];
-        let new = side(true, vec![failed, result("c", 1, 10)]);
-        let m = pair(&base, &new).unwrap();
-        assert_eq!((m.only_base.clone(), m.only_new.clone()), (vec!["b"], vec!["c"]));
-        let (text, fails) = report(&m, Some(10.0));
-        assert!(fails.iter().any(|f| f == "b: missing from NEW"), "{fails:?}");
-        assert!(fails.iter().any(|f| f.contains("NEW run failed")), "{fails:?}");
-        assert!(text.contains("only in NEW (no baseline): c"), "{text}");
-        assert!(report(&m, None).1.is_empty(), "without a gate, notes only");
-    }
-
-    #[test]
-    fn setup_changes_are_noted() {
-        let base = side(false, vec![result("a", 1, 10)]);
-        let new = side(false, vec![synthetic("a", &["-d", "10", "-c", "7"], (0.0, 10.0), &[1])]);
-        let (text, _) = report(&pair(&base, &new).unwrap(), None);
-        assert!(text.contains("set up differently: connections 100 -> 7"), "{text}");
-    }
-}
+mod tests;

@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::client::{run_connection, RunPlan, StopSignal, WorkerCtx};
-use crate::stats::{Counters, Histograms, LiveCounters, WorkerStats};
-use crate::timer::PreciseTimer;
+use super::plan::{RunPlan, StopSignal, WorkerCtx};
+use super::session::run_connection;
+use super::timer::PreciseTimer;
+use crate::results::counters::Counters;
+use crate::results::stats::{Histograms, LiveCounters, WorkerStats};
 
 /// One second (or the last part of one) of one worker.
 #[derive(Debug)]

@@ -1,90 +1,28 @@
-//! The validated settings of one run, from the command line or a library
-//! caller. Serialized as the `config` of the JSON result, so that a result
-//! says how it was obtained.
+//! `run`'s flags checked against each other into the engine's
+//! [`RunConfig`]: every refusal is a usage error naming the flag.
 
-use std::net::IpAddr;
-use std::path::PathBuf;
-use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
-
-use crate::cli::{MessageType, RunArgs};
+use super::RunArgs;
+use crate::engine::payload::STAMP_LEN;
 use crate::error::Error;
-use crate::payload::STAMP_LEN;
+use crate::results::setup::{LoadModel, RunConfig};
 
 /// Largest message accepted by `--size`: the wsbench server's default limit.
 pub const MAX_SIZE: usize = 16 << 20;
-
-/// How messages are paced.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "model", rename_all = "snake_case")]
-pub enum LoadModel {
-    /// `pipeline` messages in flight per connection, each sent as soon as a
-    /// reply makes room.
-    Closed { pipeline: u32 },
-    /// `rate` messages/s in total on a fixed schedule; `max_in_flight` per
-    /// connection holds messages back (late, and counted so) when reached.
-    Open { rate: f64, max_in_flight: Option<u32> },
-}
-
-impl LoadModel {
-    pub fn is_open(&self) -> bool {
-        matches!(self, LoadModel::Open { .. })
-    }
-}
-
-/// Everything a run needs.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunConfig {
-    /// The result's name. Recorded once, as the result's top-level
-    /// `scenario`, not again here.
-    #[serde(skip, default = "default_scenario")]
-    pub scenario: String,
-    /// The URL as given; `None` runs the embedded server.
-    pub url: Option<String>,
-    pub connections: u32,
-    pub connect_rate: f64,
-    #[serde(with = "secs")]
-    pub connect_timeout: Duration,
-    pub local_addrs: Vec<IpAddr>,
-    #[serde(with = "secs")]
-    pub duration: Duration,
-    #[serde(with = "secs")]
-    pub warmup: Duration,
-    pub size: usize,
-    pub message_type: MessageType,
-    pub load: LoadModel,
-    /// `--mode`, if given (else the URL's `mode`, else the server's default).
-    pub mode: Option<String>,
-    pub chunk: Option<u32>,
-    pub headers: Vec<(String, String)>,
-    /// Never written out; `auth_token_set` records that one was used.
-    #[serde(skip)]
-    pub auth_token: Option<String>,
-    #[serde(default)]
-    pub auth_token_set: bool,
-    pub origin: Option<String>,
-    pub insecure: bool,
-    pub ca: Option<PathBuf>,
-    pub threads: usize,
-    pub server_threads: Option<usize>,
-    #[serde(with = "secs")]
-    pub drain_timeout: Duration,
-    pub max_error_rate: f64,
-    #[serde(with = "secs")]
-    pub max_send_lag: Duration,
-    pub json: Option<PathBuf>,
-    pub hlog: Option<PathBuf>,
-    pub quiet: bool,
-}
 
 /// Headers the handshake writes itself; `-H` may not replace them.
 const RESERVED_HEADERS: [&str; 5] =
     ["upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "content-length"];
 
-impl RunConfig {
+/// Builds a [`RunConfig`] from `run`'s flags. A trait, because the config
+/// is a plain type of the results layer, which must not know clap; import
+/// it to call `RunConfig::from_args`.
+pub trait FromRunArgs: Sized {
     /// Checks the flags against each other; a failure is a usage error.
-    pub fn from_args(args: &RunArgs) -> Result<RunConfig, Error> {
+    fn from_args(args: &RunArgs) -> Result<Self, Error>;
+}
+
+impl FromRunArgs for RunConfig {
+    fn from_args(args: &RunArgs) -> Result<RunConfig, Error> {
         if args.size < STAMP_LEN {
             return Err(Error::usage(format!(
                 "--size {} is too small: a message carries a {STAMP_LEN}-byte stamp (connection id and sequence number)",
@@ -138,7 +76,7 @@ impl RunConfig {
             duration: args.duration,
             warmup: args.warmup,
             size: args.size,
-            message_type: args.message_type,
+            message_type: args.message_type.into(),
             load,
             mode: args.mode.map(|m| m.to_string()),
             chunk: args.chunk,
@@ -158,15 +96,6 @@ impl RunConfig {
             quiet: args.quiet,
         })
     }
-
-    /// The time connections take to open at `--connect-rate`.
-    pub fn ramp(&self) -> Duration {
-        Duration::from_secs_f64(f64::from(self.connections.saturating_sub(1)) / self.connect_rate)
-    }
-}
-
-fn default_scenario() -> String {
-    crate::output::DEFAULT_SCENARIO.to_string()
 }
 
 fn parse_header(h: &str) -> Result<(String, String), Error> {
@@ -191,28 +120,12 @@ fn check_header_value(what: &str, value: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Durations as seconds (a float) in JSON.
-pub mod secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(d.as_secs_f64())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let v = f64::deserialize(d)?;
-        Duration::try_from_secs_f64(v).map_err(serde::de::Error::custom)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use clap::Parser;
 
     use super::*;
-    use crate::cli::{Cli, Command};
+    use crate::commands::{Cli, Command};
 
     fn config(args: &[&str]) -> Result<RunConfig, Error> {
         let cli = Cli::try_parse_from(["wsbench-loadgen", "run"].iter().chain(args)).unwrap();

@@ -12,13 +12,11 @@
 
 use std::borrow::Cow;
 
+use super::frame::OpCode;
+use super::protocol::{ReplyMode, REPLY_PREFIX, REPLY_SUFFIX};
+use crate::results::setup::MessageType;
 use base64::Engine;
 use serde::Deserialize;
-use wsbench_server::reply::{REPLY_PREFIX, REPLY_SUFFIX};
-use wsbench_server::ReplyMode;
-
-use crate::cli::MessageType;
-use crate::frame::OpCode;
 
 /// Bytes of the stamp at the start of every message.
 pub const STAMP_LEN: usize = 20;

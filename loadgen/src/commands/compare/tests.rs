@@ -1,0 +1,86 @@
+//! The pairing, the figures and the gate, on made-up results.
+
+use super::*;
+use crate::commands::testing::synthetic;
+
+fn side(dir: bool, results: Vec<RunResult>) -> Side {
+    let results = results.into_iter().map(|r| (PathBuf::from(format!("{}.json", r.scenario)), r)).collect();
+    Side { path: PathBuf::from(if dir { "dir" } else { "file.json" }), is_dir: dir, results }
+}
+
+/// 100 messages over 10 s, their RTTs `scale` times 1..=100 µs.
+fn result(scenario: &str, scale: u64, messages: usize) -> RunResult {
+    let lat: Vec<u64> = (1..=100u64).cycle().take(messages).map(|v| v * scale).collect();
+    synthetic(scenario, &["-d", "10"], (0.0, 10.0), &lat)
+}
+
+#[test]
+fn regressions_are_found_past_the_threshold_only() {
+    let base = side(true, vec![result("a", 10, 1000)]);
+    // p99 +20% (12 vs 10 per unit), throughput -15%.
+    let new = side(true, vec![result("a", 12, 850)]);
+    let m = pair(&base, &new).unwrap();
+    let (_, fails) = report(&m, Some(25.0));
+    assert!(fails.is_empty(), "{fails:?}");
+    let (_, fails) = report(&m, Some(18.0));
+    assert_eq!(fails.len(), 1, "only p99: {fails:?}");
+    assert!(fails[0].contains("p99"), "{fails:?}");
+    let (text, fails) = report(&m, Some(10.0));
+    assert_eq!(fails.len(), 2, "{fails:?}");
+    assert!(fails.iter().any(|f| f.starts_with("a: throughput msg/s")), "{fails:?}");
+    assert_eq!(text.matches("WORSE").count(), 2, "{text}");
+    let (text, fails) = report(&m, None);
+    assert!(fails.is_empty() && !text.contains("WORSE"));
+    // Better is never worse, however much.
+    let m = pair(&new, &base).unwrap();
+    assert!(report(&m, Some(0.0)).1.is_empty());
+}
+
+#[test]
+fn table_has_every_figure_with_deltas() {
+    let (base, new) = (side(false, vec![result("a", 10, 1000)]), side(false, vec![result("a", 12, 1000)]));
+    let (text, _) = report(&pair(&base, &new).unwrap(), None);
+    for needed in ["BASE", "NEW", "delta", "throughput msg/s", "p50", "p99", "p99.9", "max", "error rate", "+20.0%"] {
+        assert!(text.contains(needed), "{needed:?} in\n{text}");
+    }
+    let rows = rows(&base.results[0].1, &new.results[0].1);
+    assert_eq!(rows[2].name, "p99");
+    assert_eq!((rows[2].base, rows[2].new), (990.0, 1188.0));
+    assert_eq!(rows[0].show_delta(), "=");
+}
+
+#[test]
+fn refusals() {
+    let e = pair(&side(false, vec![result("a", 1, 10)]), &side(false, vec![result("b", 1, 10)])).unwrap_err();
+    assert!(matches!(e, Error::Usage(_)) && e.to_string().contains("scenario"), "{e}");
+    let mut old = result("a", 1, 10);
+    old.schema_version = 0;
+    let e = pair(&side(true, vec![old]), &side(true, vec![result("a", 1, 10)])).unwrap_err();
+    assert!(e.to_string().contains("schema version"), "{e}");
+    let e = pair(&side(true, vec![result("a", 1, 10)]), &side(true, vec![result("b", 1, 10)])).unwrap_err();
+    assert!(e.to_string().contains("no scenario in common"), "{e}");
+}
+
+#[test]
+fn a_missing_scenario_or_a_failed_run_fails_the_gate() {
+    let base = side(true, vec![result("a", 1, 10), result("b", 1, 10)]);
+    let mut failed = result("a", 1, 10);
+    failed.outcome.passed = false;
+    failed.outcome.reasons = vec!["error rate 1%".into()];
+    let new = side(true, vec![failed, result("c", 1, 10)]);
+    let m = pair(&base, &new).unwrap();
+    assert_eq!((m.only_base.clone(), m.only_new.clone()), (vec!["b"], vec!["c"]));
+    let (text, fails) = report(&m, Some(10.0));
+    assert!(fails.iter().any(|f| f == "b: missing from NEW"), "{fails:?}");
+    assert!(fails.iter().any(|f| f.contains("NEW run failed")), "{fails:?}");
+    assert!(text.contains("only in NEW (no baseline): c"), "{text}");
+    assert!(report(&m, None).1.is_empty(), "without a gate, notes only");
+}
+
+#[test]
+fn setup_changes_are_noted() {
+    let base = side(false, vec![result("a", 1, 10)]);
+    let new = side(false, vec![synthetic("a", &["-d", "10", "-c", "7"], (0.0, 10.0), &[1])]);
+    let (text, _) = report(&pair(&base, &new).unwrap(), None);
+    assert!(text.contains("set up differently: connections 100 -> 7"), "{text}");
+}

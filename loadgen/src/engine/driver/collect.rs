@@ -1,0 +1,161 @@
+//! The collector: receives the workers' reports until all are done,
+//! merges each second, shows it, logs it, and turns Ctrl-C into a stop.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::engine::plan::RunPlan;
+use crate::engine::worker::{Report, WorkerResult};
+use crate::error::Error;
+use crate::results::hlog::IntervalLog;
+use crate::results::stats::{Histograms, LiveCounters, Series};
+
+/// Where a run shows its progress. The engine says what happens; the
+/// caller (`commands::run`, with its live view) decides how it looks, or
+/// whether it shows at all.
+pub trait Progress {
+    /// Loading starts now, for about `length` (ramp-up to drain).
+    fn start(&mut self, length: Duration);
+    /// One second of the whole run, all workers merged, `elapsed` into it.
+    fn second(&self, elapsed: Duration, frame: &LiveFrame);
+    /// A message for the user, shown with the progress.
+    fn println(&self, line: &str);
+    /// Loading is over.
+    fn finish(&mut self);
+}
+
+/// One second of the whole run, as the live view shows it.
+#[derive(Debug, Clone, Default)]
+pub struct LiveFrame {
+    /// "warmup", "measure" or "drain".
+    pub phase: &'static str,
+    /// Connections open.
+    pub open: u64,
+    /// Connections asked for.
+    pub target: u32,
+    pub sent_per_s: f64,
+    pub received_per_s: f64,
+    pub errors_total: u64,
+    /// RTT (corrected) p50 and p99 over the last second, µs.
+    pub p50_us: Option<u64>,
+    pub p99_us: Option<u64>,
+}
+
+/// What the collector gathered.
+pub(super) struct Collected {
+    /// Worker threads started; a thread that ended without its result
+    /// (a panic) leaves `results` short.
+    pub workers: usize,
+    pub results: Vec<WorkerResult>,
+    pub interrupted_ns: Option<u64>,
+    pub last_end_ns: u64,
+}
+
+#[derive(Default)]
+struct Pending {
+    reported: usize,
+    histograms: Histograms,
+    live: LiveCounters,
+    open: u64,
+    end_ns: u64,
+}
+
+/// Receives the workers' reports until all are done: merges each second,
+/// updates the live view and the interval log, and turns Ctrl-C into a stop.
+pub(super) async fn collect(
+    plan: &RunPlan,
+    workers: usize,
+    mut rx: mpsc::UnboundedReceiver<Report>,
+    stop: watch::Sender<bool>,
+    live: &dyn Progress,
+    mut hlog: Option<&mut IntervalLog>,
+) -> Result<Collected, Error> {
+    let mut pending: BTreeMap<u64, Pending> = BTreeMap::new();
+    let mut last_index: Vec<Option<u64>> = vec![None; workers];
+    let mut done = vec![false; workers];
+    let mut results = Vec::new();
+    let mut errors_total = 0u64;
+    let mut interrupted_ns = None;
+    let mut last_end_ns = 0;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            report = rx.recv() => match report {
+                None => break,
+                Some(Report::Interval(iv)) => {
+                    let p = pending.entry(iv.index).or_default();
+                    p.reported += 1;
+                    p.histograms.add(&iv.histograms);
+                    p.live.sent += iv.live.sent;
+                    p.live.received += iv.live.received;
+                    p.live.errors += iv.live.errors;
+                    p.open += iv.open;
+                    p.end_ns = p.end_ns.max(iv.end_ns);
+                    last_index[iv.worker] = Some(last_index[iv.worker].map_or(iv.index, |i| i.max(iv.index)));
+                }
+                Some(Report::Done(result)) => {
+                    done[result.worker] = true;
+                    last_end_ns = last_end_ns.max(plan.now_ns());
+                    results.push(*result);
+                }
+            },
+            r = &mut ctrl_c, if interrupted_ns.is_none() => {
+                if r.is_ok() {
+                    interrupted_ns = Some(plan.now_ns());
+                    let _ = stop.send(true);
+                    live.println("wsbench-loadgen: interrupted; draining replies in flight, then reporting (Ctrl-C again to quit at once)");
+                    // A second Ctrl-C: the default action.
+                    tokio::spawn(async {
+                        if tokio::signal::ctrl_c().await.is_ok() {
+                            std::process::exit(130);
+                        }
+                    });
+                }
+            }
+        }
+        // Emit every second that all workers have reported.
+        while let Some((&index, _)) = pending.first_key_value() {
+            let complete = (0..workers).all(|w| done[w] || last_index[w].is_some_and(|i| i >= index));
+            if !complete {
+                break;
+            }
+            let p = pending.remove(&index).expect("present");
+            errors_total += p.live.errors;
+            let start_ns = index * 1_000_000_000;
+            let length_ns = p.end_ns.saturating_sub(start_ns).clamp(1, 1_000_000_000);
+            if let Some(log) = hlog.as_deref_mut() {
+                log.add(Duration::from_nanos(start_ns), Duration::from_nanos(length_ns), &p.histograms)
+                    .map_err(Error::failed)?;
+            }
+            let rtt = p.histograms.get(Series::RttCorrected);
+            let secs = length_ns as f64 / 1e9;
+            let phase = if p.end_ns <= plan.measure_start_ns {
+                "warmup"
+            } else if start_ns < plan.measure_end_ns {
+                "measure"
+            } else {
+                "drain"
+            };
+            live.second(
+                Duration::from_nanos(p.end_ns),
+                &LiveFrame {
+                    phase,
+                    open: p.open,
+                    target: plan.connections,
+                    sent_per_s: p.live.sent as f64 / secs,
+                    received_per_s: p.live.received as f64 / secs,
+                    errors_total,
+                    p50_us: (!rtt.is_empty()).then(|| rtt.value_at_quantile(0.5)),
+                    p99_us: (!rtt.is_empty()).then(|| rtt.value_at_quantile(0.99)),
+                },
+            );
+        }
+        if done.iter().all(|d| *d) {
+            break;
+        }
+    }
+    Ok(Collected { workers, results, interrupted_ns, last_end_ns })
+}

@@ -1,0 +1,184 @@
+//! One run, start to end: limits, the embedded server if no URL, a probe
+//! connection ([`probe`]), the worker threads, the collector ([`collect`]:
+//! progress, interval log, Ctrl-C), and the result with its verdict
+//! ([`verdict`]).
+//!
+//! How progress is shown is the caller's ([`Progress`]): the engine says
+//! what happens each second, `commands::run` draws it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{mpsc, watch};
+
+use super::connect::{limits, nanos, tls, RequestTemplate, Target};
+use super::plan::RunPlan;
+use super::protocol::ReplyMode;
+use super::worker;
+use crate::error::Error;
+use crate::results::hlog::IntervalLog;
+use crate::results::schema::RunResult;
+use crate::results::setup::RunConfig;
+
+mod collect;
+#[cfg(feature = "embedded")]
+mod embedded;
+mod probe;
+mod verdict;
+
+use collect::collect;
+pub use collect::{LiveFrame, Progress};
+#[cfg(feature = "embedded")]
+use embedded::EmbeddedServer;
+#[cfg(not(feature = "embedded"))]
+use no_embedded::EmbeddedServer;
+use probe::probe;
+use verdict::evaluate;
+
+/// A worker thread busier than this may have held the load back.
+pub const BUSY_CPU: f64 = 0.95;
+
+/// What a run produced: the result, and the interval log if asked for.
+pub struct RunOutput {
+    pub result: RunResult,
+    pub hlog: Option<IntervalLog>,
+    pub start_time: SystemTime,
+}
+
+/// Runs the load described by `config`, and measures it. Errors are for
+/// runs that could not start; a run that started returns its result, with
+/// the verdict in `result.outcome`.
+pub fn run(config: RunConfig, progress: &mut dyn Progress) -> Result<RunOutput, Error> {
+    let limit = limits::raise_nofile().map_err(|e| Error::failed(format!("cannot read the open-file limit: {e}")))?;
+    let embedded = config.url.is_none();
+    if embedded && !cfg!(feature = "embedded") {
+        return Err(Error::usage(
+            "no URL given, and this loadgen was built without the embedded server (cargo feature `embedded`): give a ws:// or wss:// URL",
+        ));
+    }
+    limits::check_capacity(u64::from(config.connections), embedded, &config.local_addrs, limit)?;
+    let mode = config.mode.as_deref().map(str::parse::<ReplyMode>).transpose().map_err(Error::usage)?;
+    if let Some(url) = &config.url {
+        Target::parse(url, mode, config.chunk)?;
+    }
+    let control = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::failed(format!("cannot start the runtime: {e}")))?;
+
+    // The embedded server, on runtime threads of its own.
+    let mut server = None;
+    let url = match &config.url {
+        Some(url) => url.clone(),
+        None => {
+            let (embedded, url) = EmbeddedServer::start(&config)?;
+            server = Some(embedded);
+            url
+        }
+    };
+    let target = Target::parse(&url, mode, config.chunk)?;
+    let tls = if target.secure {
+        Some(tokio_rustls::TlsConnector::from(tls::tls_config(config.insecure, config.ca.as_deref())?))
+    } else {
+        None
+    };
+    let addrs = control.block_on(target.resolve(config.connect_timeout))?;
+    let addr = choose_address(&addrs, &config.local_addrs).ok_or_else(|| {
+        Error::usage(format!(
+            "--local-addr: no address of {} is of the same family as the source addresses",
+            target.host
+        ))
+    })?;
+    let request = RequestTemplate::new(&target, &config);
+    control.block_on(probe(
+        &target,
+        addr,
+        config.local_addrs.first().copied(),
+        tls.as_ref(),
+        &request,
+        config.connect_timeout,
+    ))?;
+
+    let ramp = config.ramp();
+    let measure_start = ramp + config.warmup;
+    let measure_end = measure_start + config.duration;
+    let start_time = SystemTime::now();
+    let epoch = Instant::now();
+    let plan = Arc::new(RunPlan {
+        target: target.clone(),
+        addr,
+        local_addrs: config.local_addrs.clone(),
+        tls,
+        request,
+        connections: config.connections,
+        size: config.size,
+        message_type: config.message_type,
+        load: config.load,
+        connect_timeout_ns: nanos(config.connect_timeout),
+        drain_timeout_ns: nanos(config.drain_timeout),
+        epoch,
+        measure_start_ns: nanos(measure_start),
+        measure_end_ns: nanos(measure_end),
+    });
+
+    // Connection i opens at i / connect-rate, on worker i % threads.
+    let threads = config.threads.clamp(1, config.connections as usize);
+    let mut shares: Vec<Vec<(u32, u64)>> = vec![Vec::new(); threads];
+    for i in 0..config.connections {
+        let at = nanos(Duration::from_secs_f64(f64::from(i) / config.connect_rate));
+        shares[i as usize % threads].push((i, at));
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut joins = Vec::new();
+    for (w, share) in shares.into_iter().enumerate() {
+        let join = worker::spawn(w, plan.clone(), share, tx.clone(), stop_rx.clone())
+            .map_err(|e| Error::failed(format!("cannot start a worker thread: {e}")))?;
+        joins.push(join);
+    }
+    drop(tx);
+
+    progress.start(measure_end + config.drain_timeout.min(Duration::from_secs(1)));
+    let mut hlog = config.hlog.as_ref().map(|_| IntervalLog::default());
+    let collected = control.block_on(collect(&plan, threads, rx, stop_tx, &*progress, hlog.as_mut()));
+    progress.finish();
+    for j in joins {
+        let _ = j.join();
+    }
+    if let Some(server) = server {
+        server.stop();
+    }
+    let collected = collected?;
+    let result = evaluate(&config, &target, embedded, start_time, epoch, collected);
+    Ok(RunOutput { result, hlog, start_time })
+}
+
+/// The first address of the family of the source addresses.
+fn choose_address(addrs: &[SocketAddr], local: &[std::net::IpAddr]) -> Option<SocketAddr> {
+    match local.first() {
+        None => addrs.first().copied(),
+        Some(l) => addrs.iter().find(|a| a.is_ipv4() == l.is_ipv4()).copied(),
+    }
+}
+
+/// Without the `embedded` feature there is no server to start: `run`
+/// refuses a missing URL before it gets here.
+#[cfg(not(feature = "embedded"))]
+mod no_embedded {
+    use crate::error::Error;
+    use crate::results::setup::RunConfig;
+
+    /// Never built: stands in for the embedded server's handle.
+    pub enum EmbeddedServer {}
+
+    impl EmbeddedServer {
+        pub fn start(_: &RunConfig) -> Result<(EmbeddedServer, String), Error> {
+            Err(Error::usage("this loadgen was built without the embedded server: give a URL"))
+        }
+
+        pub fn stop(self) {
+            match self {}
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! One connection before the run, so that an unreachable target is one
+//! clear line, not a run of failures.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use crate::engine::connect::{before, tcp_connect, upgrade, ConnectFailure, RequestTemplate, Rng, Target};
+use crate::engine::frame::{write_client_frame, OpCode};
+use crate::error::Error;
+
+/// Opens, upgrades and closes one connection within `timeout`.
+pub(super) async fn probe(
+    target: &Target,
+    addr: SocketAddr,
+    local: Option<std::net::IpAddr>,
+    tls: Option<&tokio_rustls::TlsConnector>,
+    request: &RequestTemplate,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let unreachable = |f: ConnectFailure| Error::Unreachable { url: target.url.clone(), reason: f.to_string() };
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut rng = Rng::new(0x5EED);
+    let mut rbuf = Vec::new();
+    let tcp = before(deadline, tcp_connect(addr, local)).await.map_err(unreachable)?;
+    match tls {
+        None => probe_upgrade(tcp, deadline, request, &mut rng, &mut rbuf).await.map_err(unreachable),
+        Some(tls) => {
+            let name = target
+                .server_name()
+                .map_err(|_| Error::usage(format!("{:?} is not a valid TLS server name", target.host)))?;
+            let s = before(deadline, async { tls.connect(name, tcp).await.map_err(ConnectFailure::Tls) })
+                .await
+                .map_err(unreachable)?;
+            probe_upgrade(s, deadline, request, &mut rng, &mut rbuf).await.map_err(unreachable)
+        }
+    }
+}
+
+async fn probe_upgrade<S: AsyncRead + AsyncWrite + Unpin>(
+    mut s: S,
+    deadline: tokio::time::Instant,
+    request: &RequestTemplate,
+    rng: &mut Rng,
+    rbuf: &mut Vec<u8>,
+) -> Result<(), ConnectFailure> {
+    before(deadline, upgrade(&mut s, request, rng, rbuf)).await?;
+    let mut close = Vec::new();
+    write_client_frame(&mut close, true, OpCode::Close, &1000u16.to_be_bytes(), [1, 2, 3, 4]);
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        let _ = s.write_all(&close).await;
+        let _ = s.flush().await;
+        let _ = s.shutdown().await;
+    })
+    .await;
+    Ok(())
+}

@@ -1,0 +1,30 @@
+//! The engine layer: loading a server and measuring it.
+//!
+//! - [`connect`]: the target, TLS, descriptor and port limits, TCP and the
+//!   WebSocket upgrade, failures by kind.
+//! - [`session`]: one connection's I/O state machine; [`schedule`]: when
+//!   each of its messages is meant to go; [`tracker`]: its messages in
+//!   flight; [`payload`]: message stamps and reply checks; [`frame`]: the
+//!   client's frame codec; [`protocol`]: what is shared with the server.
+//! - [`worker`]: a thread of connections; [`plan`]: what they share;
+//!   [`timer`]: the precise per-thread timer of the open loop.
+//! - [`driver`]: one run, start to end, and its verdict.
+//!
+//! May import: `crate::results` (to record histograms and counters and
+//! build the result) and `crate::error`; never the commands layer, and
+//! nothing here knows the command line (clap): the engine takes a
+//! [`RunConfig`](crate::results::setup::RunConfig), whoever made it.
+
+pub mod connect;
+pub mod driver;
+pub mod frame;
+pub mod payload;
+pub mod plan;
+pub mod protocol;
+pub mod schedule;
+pub mod session;
+pub mod timer;
+pub mod tracker;
+pub mod worker;
+
+pub use driver::{run, LiveFrame, Progress, RunOutput};

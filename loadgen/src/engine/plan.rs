@@ -1,0 +1,113 @@
+//! What the run's connections share: the plan (across threads, read
+//! only), and per worker thread its statistics, its stop signal and its
+//! precise timer (on the thread, behind `Rc` and `RefCell`: no lock and no
+//! atomic per message).
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+use std::time::Instant;
+
+use super::connect::{RequestTemplate, Target};
+use super::timer::PreciseTimer;
+use crate::results::setup::{LoadModel, MessageType};
+use crate::results::stats::WorkerStats;
+
+/// Everything about the run that connections share, across threads.
+pub struct RunPlan {
+    pub target: Target,
+    pub addr: std::net::SocketAddr,
+    pub local_addrs: Vec<std::net::IpAddr>,
+    pub tls: Option<tokio_rustls::TlsConnector>,
+    pub request: RequestTemplate,
+    pub connections: u32,
+    pub size: usize,
+    pub message_type: MessageType,
+    pub load: LoadModel,
+    pub connect_timeout_ns: u64,
+    pub drain_timeout_ns: u64,
+    /// Time zero of the run: all times below are nanoseconds after it.
+    pub epoch: Instant,
+    pub measure_start_ns: u64,
+    pub measure_end_ns: u64,
+}
+
+impl RunPlan {
+    #[inline]
+    pub fn now_ns(&self) -> u64 {
+        Instant::now().saturating_duration_since(self.epoch).as_nanos() as u64
+    }
+
+    #[inline]
+    pub fn in_window(&self, t_ns: u64) -> bool {
+        t_ns >= self.measure_start_ns && t_ns < self.measure_end_ns
+    }
+
+    pub fn instant(&self, ns: u64) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.epoch + std::time::Duration::from_nanos(ns))
+    }
+}
+
+/// Tells a worker's connections to stop sending and wind down. Each
+/// connection owns a slot for its task's waker, refreshed only when the
+/// waker changes: checking costs a `Cell` read per poll.
+#[derive(Debug, Default)]
+pub struct StopSignal {
+    stopped: Cell<bool>,
+    wakers: RefCell<Vec<Option<Waker>>>,
+}
+
+impl StopSignal {
+    pub fn slot(&self) -> usize {
+        let mut w = self.wakers.borrow_mut();
+        w.push(None);
+        w.len() - 1
+    }
+
+    pub fn release(&self, slot: usize) {
+        self.wakers.borrow_mut()[slot] = None;
+    }
+
+    /// True once stopped; otherwise remembers who to wake.
+    #[inline]
+    pub fn check(&self, slot: usize, waker: &Waker) -> bool {
+        if self.stopped.get() {
+            return true;
+        }
+        let mut w = self.wakers.borrow_mut();
+        match &w[slot] {
+            Some(old) if old.will_wake(waker) => {}
+            _ => w[slot] = Some(waker.clone()),
+        }
+        false
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.get()
+    }
+
+    pub fn stop(&self) {
+        self.stopped.set(true);
+        for w in self.wakers.borrow_mut().iter_mut() {
+            if let Some(w) = w.take() {
+                w.wake();
+            }
+        }
+    }
+
+    /// Resolves once stopped (for the connect phase).
+    pub async fn wait(&self, slot: usize) {
+        poll_fn(|cx| if self.check(slot, cx.waker()) { Poll::Ready(()) } else { Poll::Pending }).await
+    }
+}
+
+/// What a worker's connections share on its thread.
+pub struct WorkerCtx {
+    pub plan: Arc<RunPlan>,
+    pub stats: RefCell<WorkerStats>,
+    pub stop: StopSignal,
+    /// The open loop's send times; driven by a task of the worker.
+    pub timer: Rc<PreciseTimer>,
+}

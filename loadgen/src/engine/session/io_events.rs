@@ -1,0 +1,108 @@
+//! Moving bytes: the batch of prepared frames or the control frames out,
+//! whatever the socket has in, and the timers, as one poll that says what
+//! happened.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::{Phase, Session, NO_PACE};
+use crate::engine::frame::{self, OpCode};
+
+/// What woke the session.
+pub(super) enum Event {
+    Read,
+    Wrote,
+    Timer,
+    Stop,
+    Eof,
+    Error(io::Error),
+}
+
+/// Which buffer is being written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum WriteSource {
+    Batch,
+    Control,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
+    /// Queues the client's close frame with `code`, once.
+    pub(super) fn queue_close(&mut self, code: u16) {
+        if !self.close_sent {
+            self.close_sent = true;
+            frame::write_client_frame(&mut self.cbuf, true, OpCode::Close, &code.to_be_bytes(), self.mask);
+        }
+    }
+
+    /// Writes, reads, or notices a timer or a stop: the first that is ready.
+    pub(super) fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
+        if self.phase == Phase::Running && self.ctx.stop.check(self.stop_slot, cx.waker()) {
+            return Poll::Ready(Event::Stop);
+        }
+        if let Some(source) = self.writing {
+            while self.wpos < self.wend {
+                let buf = match source {
+                    WriteSource::Batch => &self.wbuf[self.wpos..self.wend],
+                    WriteSource::Control => &self.cbuf[self.wpos..self.wend],
+                };
+                match Pin::new(&mut self.io).poll_write(cx, buf) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Event::Error(io::ErrorKind::WriteZero.into())),
+                    Poll::Ready(Ok(n)) => self.wpos += n,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Event::Error(e)),
+                    Poll::Pending => break,
+                }
+            }
+            if self.wpos == self.wend {
+                match Pin::new(&mut self.io).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => {
+                        self.writing = None;
+                        if source == WriteSource::Control {
+                            self.cbuf.clear();
+                        }
+                        return Poll::Ready(Event::Wrote);
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Event::Error(e)),
+                    Poll::Pending => {}
+                }
+            }
+        }
+        // Room to read: move a partial frame to the front, or grow for it.
+        if self.rend == self.rbuf.len() {
+            if self.rstart > 0 {
+                self.rbuf.copy_within(self.rstart..self.rend, 0);
+                self.rend -= self.rstart;
+                self.rstart = 0;
+            } else {
+                let len = self.rbuf.len() * 2;
+                self.rbuf.resize(len, 0);
+            }
+        }
+        let mut rb = ReadBuf::new(&mut self.rbuf[self.rend..]);
+        match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => {
+                let n = rb.filled().len();
+                if n == 0 {
+                    return Poll::Ready(Event::Eof);
+                }
+                self.rend += n;
+                self.fresh += n;
+                return Poll::Ready(Event::Read);
+            }
+            Poll::Ready(Err(e)) => return Poll::Ready(Event::Error(e)),
+            Poll::Pending => {}
+        }
+        if self.pace_at != NO_PACE && self.pace.poll_expired(cx).is_ready() {
+            // Set again on the next turn, whatever it is.
+            self.pace_at = NO_PACE;
+            return Poll::Ready(Event::Timer);
+        }
+        if self.sleep.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Event::Timer);
+        }
+        Poll::Pending
+    }
+}

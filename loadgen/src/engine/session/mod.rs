@@ -1,0 +1,313 @@
+//! One connection's life: connect, upgrade, load (open or closed loop),
+//! drain, close. All of a worker's connections run on its thread and share
+//! its [`WorkerCtx`]; nothing here takes a lock or touches an atomic per
+//! message.
+//!
+//! Split by concern: this module opens the connection and holds the
+//! session's state; [`phases`] drives it (running, draining, closing) and
+//! sends on schedule; [`io_events`] moves bytes between the socket and the
+//! buffers; [`input`] parses what was read and settles replies.
+//!
+//! Sending: the connection's frames are prepared once in `wbuf` (`slots`
+//! frames, masked with the connection's key); a send rewrites the 12
+//! sequence digits of a slot, already masked, and writes the slots due in
+//! one write. Receiving: frames are parsed where they lie in `rbuf`; only
+//! fragmented replies are copied, to reassemble them.
+//!
+//! The send and receive times of each message in flight are kept here, by
+//! sequence number, not in the message.
+//!
+//! Timers: an open loop waits for each message's intended time on the
+//! worker's [`PreciseTimer`](super::timer::PreciseTimer) (tokio's timer is
+//! only good to a millisecond, which every send would add to the corrected
+//! RTT); the coarse deadlines (end of the run, drain and close timeouts)
+//! stay on tokio's timer.
+
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::time::Instant;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Sleep;
+
+use super::connect::{self, ConnectFailure, Rng};
+use super::frame::{self, apply_mask, encode_client_header, OpCode};
+use super::payload::{message_template, Checker, SEQ_OFFSET};
+use super::plan::{RunPlan, WorkerCtx};
+use super::schedule::Schedule;
+use super::timer::TimerSlot;
+use super::tracker::InFlight;
+use crate::results::counters::{ConnectionErrorKind, ReplyErrorKind};
+use crate::results::setup::{LoadModel, MessageType};
+use crate::results::stats::Series;
+
+mod input;
+mod io_events;
+mod phases;
+
+pub use input::ProtocolViolation;
+use io_events::WriteSource;
+
+/// Read buffer of a new connection; it grows to hold the largest frame.
+const INITIAL_READ_BUFFER: usize = 4 << 10;
+/// Bytes of prepared frames per connection, at most.
+const MAX_PREPARED_BYTES: usize = 256 << 10;
+/// Frames written in one batch, at most.
+const MAX_SLOTS: usize = 64;
+/// How long the closing handshake may take at the end.
+const CLOSE_TIMEOUT_NS: u64 = 1_000_000_000;
+
+/// Opens connection `id` at `start_ns`, loads it until the end of the run,
+/// and counts everything that happens to it.
+pub async fn run_connection(ctx: Rc<WorkerCtx>, id: u32, start_ns: u64) {
+    let slot = ctx.stop.slot();
+    tokio::select! {
+        biased;
+        () = ctx.stop.wait(slot) => { ctx.stop.release(slot); return; }
+        () = tokio::time::sleep_until(ctx.plan.instant(start_ns)) => {}
+    }
+    let plan = ctx.plan.clone();
+    if plan.now_ns() >= plan.measure_end_ns {
+        ctx.stop.release(slot);
+        return;
+    }
+    ctx.stats.borrow_mut().counters.connections_attempted += 1;
+    let mut rng = Rng::new(u64::from(id).wrapping_mul(0x2545_F491_4F6C_DD1D));
+    let mut rbuf = Vec::with_capacity(INITIAL_READ_BUFFER);
+    let deadline = plan.instant(plan.now_ns() + plan.connect_timeout_ns);
+    let local = (!plan.local_addrs.is_empty()).then(|| plan.local_addrs[id as usize % plan.local_addrs.len()]);
+
+    let opened = async {
+        let t0 = Instant::now();
+        let mut tcp = connect::before(deadline, connect::tcp_connect(plan.addr, local)).await?;
+        let t1 = Instant::now();
+        let result = match &plan.tls {
+            None => {
+                connect::before(deadline, connect::upgrade(&mut tcp, &plan.request, &mut rng, &mut rbuf)).await?;
+                Ok::<_, ConnectFailure>(Stream::Plain(tcp))
+            }
+            Some(tls) => {
+                let name = plan.target.server_name()?;
+                let mut s =
+                    connect::before(deadline, async { tls.connect(name, tcp).await.map_err(ConnectFailure::Tls) })
+                        .await?;
+                connect::before(deadline, connect::upgrade(&mut s, &plan.request, &mut rng, &mut rbuf)).await?;
+                Ok(Stream::Tls(Box::new(s)))
+            }
+        }?;
+        let t2 = Instant::now();
+        Ok::<_, ConnectFailure>((result, t1 - t0, t2 - t1))
+    };
+    let opened = tokio::select! {
+        biased;
+        () = ctx.stop.wait(slot) => None,
+        r = opened => Some(r),
+    };
+    let Some(opened) = opened else {
+        ctx.stop.release(slot);
+        return;
+    };
+    match opened {
+        Err(failure) => {
+            let mut st = ctx.stats.borrow_mut();
+            failure.count(&mut st.counters.connect_errors);
+            st.live.errors += 1;
+            if matches!(
+                failure,
+                ConnectFailure::HttpStatus(..)
+                    | ConnectFailure::BadHandshake(_)
+                    | ConnectFailure::Tls(_)
+                    | ConnectFailure::ServerName(_)
+            ) {
+                st.sample(|| format!("connection {id}: {failure}"));
+            }
+        }
+        Ok((stream, tcp_time, handshake_time)) => {
+            {
+                let mut st = ctx.stats.borrow_mut();
+                st.interval.record_ns(Series::Connect, connect::nanos(tcp_time));
+                st.interval.record_ns(Series::Handshake, connect::nanos(handshake_time));
+                st.counters.connections_opened += 1;
+                st.open += 1;
+            }
+            match stream {
+                Stream::Plain(s) => Session::new(s, &ctx, id, slot, rbuf, &mut rng).run().await,
+                Stream::Tls(s) => Session::new(*s, &ctx, id, slot, rbuf, &mut rng).run().await,
+            }
+            ctx.stats.borrow_mut().open -= 1;
+        }
+    }
+    ctx.stop.release(slot);
+}
+
+enum Stream {
+    Plain(tokio::net::TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>),
+}
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    Draining { until_ns: u64 },
+    Closing { until_ns: u64 },
+}
+
+/// How a session ended, when not by the closing handshake.
+enum Ending {
+    Done,
+    ClosedByServer,
+    Eof,
+    Protocol(ProtocolViolation),
+    Io(io::Error),
+    CloseTimeout,
+}
+
+/// One open connection: its buffers, its messages in flight and its phase.
+struct Session<'a, S> {
+    io: S,
+    ctx: &'a WorkerCtx,
+    plan: &'a RunPlan,
+    id: u32,
+    stop_slot: usize,
+    phase: Phase,
+
+    rbuf: Vec<u8>,
+    rstart: usize,
+    rend: usize,
+    /// Bytes of the last read, not yet counted as received.
+    fresh: usize,
+    fragmented: Option<OpCode>,
+    assembly: Vec<u8>,
+    checker: Checker,
+
+    /// `slots` prepared frames of `frame_len` bytes.
+    wbuf: Vec<u8>,
+    frame_len: usize,
+    /// Offset of the sequence digits in a frame.
+    seq_at: usize,
+    slots: usize,
+    mask: [u8; 4],
+    /// Control frames waiting to go (pong, close).
+    cbuf: Vec<u8>,
+    writing: Option<WriteSource>,
+    wpos: usize,
+    wend: usize,
+    close_sent: bool,
+    close_received: bool,
+    /// The server sent a close frame first.
+    server_closed: bool,
+
+    inflight: InFlight,
+
+    /// Cap on messages in flight (open loop: `u64::MAX` without `--pipeline`).
+    cap: u64,
+    /// When each message is meant to go; `next_index` is the next one's `k`.
+    schedule: Schedule,
+    next_index: u64,
+
+    sleep: Pin<Box<Sleep>>,
+    sleep_at: u64,
+    /// The next intended send time being waited for, or `NO_PACE`.
+    pace: TimerSlot,
+    pace_at: u64,
+}
+
+/// No send time waited for.
+const NO_PACE: u64 = u64::MAX;
+
+impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
+    fn new(io: S, ctx: &'a WorkerCtx, id: u32, stop_slot: usize, leftover: Vec<u8>, rng: &mut Rng) -> Self {
+        let plan = &*ctx.plan;
+        let mut rbuf = leftover;
+        let rend = rbuf.len();
+        rbuf.resize(rend.max(INITIAL_READ_BUFFER), 0);
+        let mask = (rng.next_u64() as u32).to_ne_bytes();
+        let header_len = frame::client_header_len(plan.size);
+        let frame_len = header_len + plan.size;
+        let (cap, wanted_slots) = match plan.load {
+            LoadModel::Closed { pipeline } => (u64::from(pipeline), pipeline as usize),
+            LoadModel::Open { rate, max_in_flight } => {
+                let per_conn = rate / f64::from(plan.connections);
+                // Enough slots for the messages due in 2 ms, should the thread fall behind.
+                let wanted = (per_conn * 0.002).ceil() as usize + 1;
+                let cap = max_in_flight.map_or(u64::MAX, u64::from);
+                (cap, wanted.min(cap.min(MAX_SLOTS as u64) as usize))
+            }
+        };
+        let slots = wanted_slots.clamp(1, MAX_SLOTS).min((MAX_PREPARED_BYTES / frame_len).max(1));
+        let opcode = match plan.message_type {
+            MessageType::Text => OpCode::Text,
+            MessageType::Binary => OpCode::Binary,
+        };
+        let mut one = vec![0u8; frame_len];
+        let n = encode_client_header(&mut one, true, opcode, plan.size, mask);
+        debug_assert_eq!(n, header_len);
+        one[header_len..].copy_from_slice(&message_template(id, plan.message_type, plan.size));
+        apply_mask(&mut one[header_len..], mask, 0);
+        let wbuf = one.repeat(slots);
+        let schedule = Schedule::for_connection(&plan.load, plan.connections, plan.now_ns(), rng.next_u64());
+        let mode = plan.target.mode;
+        Session {
+            io,
+            ctx,
+            plan,
+            id,
+            stop_slot,
+            phase: Phase::Running,
+            rbuf,
+            rstart: 0,
+            rend,
+            fresh: rend,
+            fragmented: None,
+            assembly: Vec::new(),
+            checker: Checker::new(mode, plan.message_type, id, plan.size),
+            wbuf,
+            frame_len,
+            seq_at: header_len + SEQ_OFFSET,
+            slots,
+            mask,
+            cbuf: Vec::new(),
+            writing: None,
+            wpos: 0,
+            wend: 0,
+            close_sent: false,
+            close_received: false,
+            server_closed: false,
+            inflight: InFlight::default(),
+            cap,
+            schedule,
+            next_index: 0,
+            sleep: Box::pin(tokio::time::sleep_until(plan.instant(plan.measure_end_ns))),
+            sleep_at: plan.measure_end_ns,
+            pace: ctx.timer.slot(),
+            pace_at: NO_PACE,
+        }
+    }
+
+    async fn run(mut self) {
+        let ending = self.drive().await;
+        let mut st = self.ctx.stats.borrow_mut();
+        let missing = self.inflight.abandon();
+        st.counters.reply_errors[ReplyErrorKind::Missing] += missing;
+        st.live.errors += missing;
+        let id = self.id;
+        let kind = match ending {
+            Ending::Done => return,
+            Ending::ClosedByServer => ConnectionErrorKind::ClosedByServer,
+            Ending::Eof => ConnectionErrorKind::Eof,
+            Ending::Protocol(why) => {
+                st.sample(|| format!("connection {id}: protocol error from the server: {why}"));
+                ConnectionErrorKind::Protocol
+            }
+            Ending::Io(err) => {
+                st.sample(|| format!("connection {id}: I/O error: {err}"));
+                ConnectionErrorKind::Io
+            }
+            Ending::CloseTimeout => ConnectionErrorKind::CloseTimeout,
+        };
+        st.counters.connection_errors[kind] += 1;
+        st.live.errors += 1;
+    }
+}

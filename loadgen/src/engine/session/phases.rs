@@ -1,0 +1,186 @@
+//! The session's phases (running, draining, closing) and its sends: what
+//! is due, what is lost, and what to wake up for next.
+
+use std::future::poll_fn;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::io_events::{Event, WriteSource};
+use super::{Ending, Phase, Session, CLOSE_TIMEOUT_NS, NO_PACE};
+use crate::engine::frame::apply_mask;
+use crate::engine::payload::{write_seq, SEQ_OFFSET, STAMP_LEN};
+use crate::results::counters::ReplyErrorKind;
+use crate::results::stats::Series;
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
+    /// Runs the session through its phases until it ends; returns how.
+    pub(super) async fn drive(&mut self) -> Ending {
+        // Frames that came with the handshake response (a close right after
+        // the 101, say) are handled now, not at the next read.
+        if self.rend > self.rstart {
+            if let Err(ending) = self.process_input() {
+                return ending;
+            }
+        }
+        loop {
+            let now = self.plan.now_ns();
+            if self.phase == Phase::Running {
+                self.expire_lost(now);
+            }
+            // Phase changes. An open loop first sends, late, every message
+            // whose intended time fell in the window.
+            if self.phase == Phase::Running {
+                let end = self.plan.measure_end_ns;
+                let behind = self.schedule.intended_ns(self.next_index).is_some_and(|t| t < end);
+                let stopped = self.ctx.stop.is_stopped();
+                if stopped || now >= end + self.plan.drain_timeout_ns || (now >= end && !behind) {
+                    if behind && !stopped {
+                        self.count_unsent(end);
+                    }
+                    let from = if stopped { now } else { now.max(end) };
+                    self.phase = Phase::Draining { until_ns: from + self.plan.drain_timeout_ns };
+                }
+            }
+            if let Phase::Draining { until_ns } = self.phase {
+                if self.inflight.outstanding() == 0 || now >= until_ns {
+                    self.queue_close(1000);
+                    self.phase = Phase::Closing { until_ns: now + CLOSE_TIMEOUT_NS };
+                }
+            }
+            if let Phase::Closing { until_ns } = self.phase {
+                if self.close_received && self.writing.is_none() && self.cbuf.is_empty() {
+                    return if self.server_closed { Ending::ClosedByServer } else { Ending::Done };
+                }
+                if now >= until_ns {
+                    return Ending::CloseTimeout;
+                }
+            }
+            // Sends.
+            if self.writing.is_none() {
+                if self.phase == Phase::Running {
+                    self.send_due(now);
+                }
+                if self.writing.is_none() && !self.cbuf.is_empty() {
+                    self.writing = Some(WriteSource::Control);
+                    self.wpos = 0;
+                    self.wend = self.cbuf.len();
+                }
+            }
+            // The next things to wake up for: the next send time of an open
+            // loop, to the microsecond; the rest, to tokio's millisecond.
+            let (deadline, pace_at) = match self.phase {
+                Phase::Running => {
+                    let end = self.plan.measure_end_ns;
+                    let can_send = self.writing.is_none() && self.inflight.outstanding() < self.cap;
+                    let next = self.schedule.intended_ns(self.next_index);
+                    // Waiting on a write or on replies, which wake us, once past the end.
+                    let coarse = if now < end { end } else { end + self.plan.drain_timeout_ns };
+                    // And when the oldest reply awaited counts as lost.
+                    let coarse = self
+                        .inflight
+                        .oldest_unanswered_ns()
+                        .map_or(coarse, |sent| coarse.min(sent + self.plan.drain_timeout_ns + 1));
+                    let pace = next.filter(|&next| can_send && next < end);
+                    (coarse, pace.unwrap_or(NO_PACE))
+                }
+                Phase::Draining { until_ns } | Phase::Closing { until_ns } => (until_ns, NO_PACE),
+            };
+            if deadline != self.sleep_at {
+                self.sleep_at = deadline;
+                self.sleep.as_mut().reset(self.plan.instant(deadline));
+            }
+            if pace_at != self.pace_at {
+                self.pace_at = pace_at;
+                // A time already past fires at once: a late connection sends at once.
+                self.pace.set((pace_at != NO_PACE).then(|| self.plan.epoch + Duration::from_nanos(pace_at)));
+            }
+            match poll_fn(|cx| self.poll_io(cx)).await {
+                Event::Read => {
+                    if let Err(ending) = self.process_input() {
+                        return ending;
+                    }
+                }
+                Event::Wrote | Event::Timer | Event::Stop => {}
+                Event::Eof if self.server_closed => return Ending::ClosedByServer,
+                Event::Eof if self.close_received => return Ending::Done,
+                Event::Eof => return Ending::Eof,
+                Event::Error(_) if self.server_closed => return Ending::ClosedByServer,
+                Event::Error(_) if self.close_received => return Ending::Done,
+                Event::Error(e) => return Ending::Io(e),
+            }
+        }
+    }
+
+    /// Counts replies awaited past the drain timeout as missing and frees
+    /// their slots, even when no other reply comes to trigger it.
+    fn expire_lost(&mut self, now: u64) {
+        let expired = self.inflight.expire(now.saturating_sub(self.plan.drain_timeout_ns));
+        if expired > 0 {
+            let mut st = self.ctx.stats.borrow_mut();
+            st.counters.reply_errors[ReplyErrorKind::Missing] += expired;
+            st.live.errors += expired;
+        }
+    }
+
+    /// Counts the messages of the schedule due before `end` that were never
+    /// sent, and those of the window among them.
+    fn count_unsent(&mut self, end: u64) {
+        let mut unsent = 0;
+        while let Some(intended) = self.schedule.intended_ns(self.next_index).filter(|&t| t < end) {
+            if self.plan.in_window(intended) {
+                unsent += 1;
+            }
+            self.next_index += 1;
+        }
+        if unsent > 0 {
+            let mut st = self.ctx.stats.borrow_mut();
+            st.counters.reply_errors[ReplyErrorKind::Unsent] += unsent;
+            st.live.errors += unsent;
+        }
+    }
+
+    /// Prepares the messages due now in their slots and starts writing them.
+    fn send_due(&mut self, now: u64) {
+        let room = self.cap.saturating_sub(self.inflight.outstanding()).min(self.slots as u64) as usize;
+        if room == 0 {
+            return;
+        }
+        let open = self.schedule.is_open();
+        let mut st = self.ctx.stats.borrow_mut();
+        let mut n = 0;
+        while n < room {
+            let intended = match self.schedule.intended_ns(self.next_index) {
+                Some(t) if t > now || t >= self.plan.measure_end_ns => break,
+                Some(t) => {
+                    self.next_index += 1;
+                    t
+                }
+                None => now,
+            };
+            let seq = self.inflight.push(intended, now);
+            let at = n * self.frame_len + self.seq_at;
+            let digits = &mut self.wbuf[at..at + STAMP_LEN - SEQ_OFFSET];
+            write_seq(digits, seq);
+            // SEQ_OFFSET is a multiple of 4: the digits are masked from key byte 0.
+            apply_mask(digits, self.mask, 0);
+            st.counters.messages_sent_total += 1;
+            st.live.sent += 1;
+            if self.plan.in_window(intended) {
+                st.counters.messages_sent += 1;
+                if open {
+                    st.interval.record_ns(Series::SendLag, now - intended);
+                }
+            }
+            n += 1;
+        }
+        if n > 0 {
+            if self.plan.in_window(now) {
+                st.counters.bytes_sent += (n * self.frame_len) as u64;
+            }
+            self.writing = Some(WriteSource::Batch);
+            self.wpos = 0;
+            self.wend = n * self.frame_len;
+        }
+    }
+}

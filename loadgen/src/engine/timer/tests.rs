@@ -1,0 +1,207 @@
+//! The timer against the clock: precise and coarse, deadlines moved, cleared and dropped.
+
+use std::time::Duration;
+
+use super::*;
+
+/// Runs `f` with a fresh timer (precise or coarse) and its driver on a
+/// current-thread runtime, as a worker thread does.
+fn with_timer<F, Fut>(precise: bool, f: F)
+where
+    F: FnOnce(Rc<PreciseTimer>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async {
+        let timer = if precise { PreciseTimer::new() } else { PreciseTimer::new_coarse() };
+        #[cfg(target_os = "linux")]
+        assert_eq!(timer.is_precise(), precise);
+        let driver = tokio::task::spawn_local(timer.clone().drive());
+        f(timer).await;
+        driver.abort();
+    });
+}
+
+fn both(f: impl Fn(Rc<PreciseTimer>) -> Pin<Box<dyn Future<Output = ()>>>) {
+    with_timer(true, &f);
+    with_timer(false, &f);
+}
+
+fn noop_waker() -> Waker {
+    struct Noop;
+    impl std::task::Wake for Noop {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    Waker::from(std::sync::Arc::new(Noop))
+}
+
+/// Shuffled offsets, in ms, deterministic.
+fn offsets(n: u64, spread_ms: u64) -> Vec<u64> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % spread_ms
+        })
+        .collect()
+}
+
+#[test]
+fn deadlines_fire_in_order_and_never_early() {
+    both(|timer| {
+        Box::pin(async move {
+            let start = Instant::now() + Duration::from_millis(30);
+            let woke = Rc::new(RefCell::new(Vec::new()));
+            let tasks: Vec<_> = offsets(50, 40)
+                .into_iter()
+                .enumerate()
+                .map(|(i, ms)| {
+                    // Distinct deadlines: ms plus a µs tie-breaker.
+                    let deadline = start + Duration::from_millis(ms) + Duration::from_micros(i as u64);
+                    let (timer, woke) = (timer.clone(), woke.clone());
+                    tokio::task::spawn_local(async move {
+                        sleep_until(&timer, deadline).await;
+                        woke.borrow_mut().push((deadline, Instant::now()));
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            let woke = woke.borrow();
+            assert_eq!(woke.len(), 50);
+            for (deadline, at) in woke.iter() {
+                assert!(at >= deadline, "woken {:?} early", deadline.duration_since(*at));
+            }
+            assert!(woke.windows(2).all(|w| w[0].0 < w[1].0), "woken out of deadline order");
+            assert_eq!(timer.queued(), 0);
+        })
+    });
+}
+
+#[test]
+fn a_past_deadline_fires_at_once_without_the_driver() {
+    // No runtime driver involved: the first poll is ready.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let _enter = rt.enter();
+    for timer in [PreciseTimer::new(), PreciseTimer::new_coarse()] {
+        let slot = timer.slot();
+        let waker = noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        for past in [Instant::now(), Instant::now() - Duration::from_millis(5), timer.base] {
+            slot.set(Some(past));
+            assert!(slot.poll_expired(&mut cx).is_ready());
+            // Seen once; not again until set again.
+            assert!(slot.poll_expired(&mut cx).is_pending());
+        }
+        assert_eq!(timer.queued(), 0, "a past deadline goes nowhere near the heap");
+        let mut fut = std::pin::pin!(slot.sleep_until(Instant::now()));
+        assert!(fut.as_mut().poll(&mut cx).is_ready());
+    }
+}
+
+#[test]
+fn many_waiters_all_wake() {
+    both(|timer| {
+        Box::pin(async move {
+            let start = Instant::now() + Duration::from_millis(5);
+            let count = Rc::new(Cell::new(0));
+            let tasks: Vec<_> = offsets(2000, 30)
+                .into_iter()
+                .enumerate()
+                .map(|(i, ms)| {
+                    let deadline = start + Duration::from_millis(ms) + Duration::from_nanos(i as u64 * 7);
+                    let (timer, count) = (timer.clone(), count.clone());
+                    tokio::task::spawn_local(async move {
+                        let slot = timer.slot();
+                        // Several deadlines in a row on one slot.
+                        for k in 0..3 {
+                            let d = deadline + Duration::from_micros(k * 300);
+                            slot.sleep_until(d).await;
+                            assert!(Instant::now() >= d);
+                        }
+                        count.set(count.get() + 1);
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            assert_eq!(count.get(), 2000);
+            assert_eq!(timer.queued(), 0);
+            let inner = timer.inner.borrow();
+            assert_eq!(inner.free.len(), inner.slots.len(), "every slot released");
+        })
+    });
+}
+
+#[test]
+fn a_dropped_waiter_is_not_woken_and_its_slot_is_reused() {
+    both(|timer| {
+        Box::pin(async move {
+            let soon = Instant::now() + Duration::from_millis(200);
+            // A waiter dropped before its deadline (a timeout won the race).
+            let dropped = tokio::time::timeout(Duration::from_millis(1), sleep_until(&timer, soon)).await;
+            assert!(dropped.is_err());
+            assert_eq!(timer.queued(), 1, "its entry is left for later");
+            // The slot is reused; the stale entry does not wake the new owner.
+            let slot = timer.slot();
+            assert_eq!(slot.index, 0);
+            let later = soon + Duration::from_millis(10);
+            slot.sleep_until(later).await;
+            assert!(Instant::now() >= later, "woken by the dropped waiter's entry");
+            assert_eq!(timer.queued(), 0, "the stale entry was skipped and dropped");
+        })
+    });
+}
+
+#[test]
+fn moved_deadlines_fire_at_the_last_one_set() {
+    both(|timer| {
+        Box::pin(async move {
+            let slot = timer.slot();
+            let now = Instant::now();
+            // Later: the first entry stays, and is requeued when it comes up.
+            slot.set(Some(now + Duration::from_millis(5)));
+            slot.set(Some(now + Duration::from_millis(15)));
+            assert_eq!(timer.queued(), 1);
+            poll_fn(|cx| slot.poll_expired(cx)).await;
+            assert!(Instant::now() >= now + Duration::from_millis(15));
+            // Earlier: a new entry; the old one is stale.
+            let now = Instant::now();
+            slot.set(Some(now + Duration::from_millis(50)));
+            slot.set(Some(now + Duration::from_millis(5)));
+            assert_eq!(timer.queued(), 2);
+            poll_fn(|cx| slot.poll_expired(cx)).await;
+            let woke = Instant::now();
+            assert!(woke >= now + Duration::from_millis(5));
+            // Cleared: nothing fires.
+            slot.set(None);
+            let quiet = tokio::time::timeout(Duration::from_millis(60), poll_fn(|cx| slot.poll_expired(cx))).await;
+            assert!(quiet.is_err(), "a cleared deadline fired");
+        })
+    });
+}
+
+#[test]
+fn the_heap_stays_bounded_when_deadlines_move_earlier() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let _enter = rt.enter();
+    for timer in [PreciseTimer::new(), PreciseTimer::new_coarse()] {
+        let slots: Vec<_> = (0..10).map(|_| timer.slot()).collect();
+        let far = Instant::now() + Duration::from_secs(3600);
+        for k in 0..10_000u64 {
+            slots[(k % 10) as usize].set(Some(far - Duration::from_nanos(k)));
+            assert!(timer.queued() <= 2 * 10 + 64 + 1);
+        }
+        drop(slots);
+        let s = timer.slot();
+        for k in 0..1000u64 {
+            s.set(Some(far - Duration::from_nanos(k)));
+        }
+        assert!(timer.queued() <= 2 * 10 + 64 + 1);
+    }
+}

@@ -1,0 +1,76 @@
+//! Why results could not be read or written. Reading a file the user named
+//! that is not a result is the user's mistake; failing to write one is the
+//! run's: [`ResultsError::is_bad_input`] tells them apart, so that the binary
+//! can map them to exit statuses 2 and 1.
+
+use std::path::PathBuf;
+
+use hdrhistogram::serialization::interval_log::IntervalLogWriterError;
+use hdrhistogram::serialization::{DeserializeError, V2DeflateSerializeError};
+
+use super::schema::{SCHEMA, SCHEMA_VERSION};
+
+/// A failure to read or write a result (JSON) or an interval log (hlog).
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    /// The file could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write { path: PathBuf, source: std::io::Error },
+    /// The file is not JSON.
+    #[error("{}: not JSON: {source}", path.display())]
+    NotJson { path: PathBuf, source: serde_json::Error },
+    /// JSON, but not a result document.
+    #[error("{}: not a {SCHEMA} document", path.display())]
+    NotARun { path: PathBuf },
+    /// A result of a schema version newer than this reader.
+    #[error("{}: schema version {found}; this loadgen reads up to {SCHEMA_VERSION}", path.display())]
+    NewerVersion { path: PathBuf, found: String },
+    /// A result document whose fields do not parse.
+    #[error("{}: not a valid result: {source}", path.display())]
+    Invalid { path: PathBuf, source: serde_json::Error },
+    /// A result that could not be turned into JSON.
+    #[error("serializing the result: {0}")]
+    Serialize(#[source] serde_json::Error),
+    /// An encoded histogram that is not base64.
+    #[error("histogram is not base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+    /// An encoded histogram that does not decode.
+    #[error("histogram does not decode: {0:?}")]
+    Decode(#[from] DeserializeError),
+    /// An interval log's header that could not be written.
+    #[error("interval log: {0}")]
+    IntervalLogHeader(#[source] std::io::Error),
+    /// An interval log that could not be written.
+    #[error("interval log: {0}")]
+    IntervalLogWrite(#[from] IntervalLogWriterError<V2DeflateSerializeError>),
+    /// An interval log that does not parse.
+    #[error("{}: not an interval log: {why}", path.display())]
+    NotAnIntervalLog { path: PathBuf, why: String },
+    /// An interval log whose histogram does not decode.
+    #[error("{}: {source}", path.display())]
+    BadInterval { path: PathBuf, source: Box<ResultsError> },
+    /// An interval log without any interval.
+    #[error("{}: no interval in this log", path.display())]
+    EmptyIntervalLog { path: PathBuf },
+}
+
+impl ResultsError {
+    /// Whether a file given to read is at fault (not found, not a result,
+    /// too new): the caller's mistake rather than a failure of the program.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            ResultsError::Read { .. }
+                | ResultsError::NotJson { .. }
+                | ResultsError::NotARun { .. }
+                | ResultsError::NewerVersion { .. }
+                | ResultsError::Invalid { .. }
+                | ResultsError::NotAnIntervalLog { .. }
+                | ResultsError::BadInterval { .. }
+                | ResultsError::EmptyIntervalLog { .. }
+        )
+    }
+}

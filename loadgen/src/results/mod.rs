@@ -1,0 +1,29 @@
+//! The results layer: what a run measured, as data that outlives the run.
+//!
+//! Histograms and counters ([`stats`], [`counters`]), the settings a result
+//! records ([`setup`]), the versioned JSON document ([`schema`]) and the
+//! interval log ([`hlog`]), each written and read back in one module; the
+//! text summary ([`report`]), the sum of several loadgens' results
+//! ([`merge`]), and number formatting shared by every printed figure
+//! ([`format`]).
+//!
+//! May import: `crate::error` only, never the engine or the commands
+//! layer: a result must be readable (by `compare`, `merge`,
+//! `plot`) without the code that produced it, so the dependency runs one
+//! way, from the engine and the commands to here.
+
+pub mod counters;
+pub mod error;
+pub mod format;
+pub mod hlog;
+pub mod merge;
+pub mod report;
+pub mod schema;
+pub mod setup;
+pub mod stats;
+
+pub use counters::Counters;
+pub use error::ResultsError;
+pub use schema::RunResult;
+pub use setup::{LoadModel, MessageType, RunConfig};
+pub use stats::{Histograms, Series};

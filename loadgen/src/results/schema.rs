@@ -1,0 +1,319 @@
+//! The result of one run as data: the JSON document (a versioned schema
+//! that `compare`, `merge`, `plot` and `suite` read back), written and read
+//! here.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use base64::Engine;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use super::counters::Counters;
+use super::error::ResultsError;
+use super::setup::{LoadModel, RunConfig};
+use super::stats::{Histograms, Series};
+
+/// Names this kind of document.
+pub const SCHEMA: &str = "wsbench-loadgen/run";
+/// Bumped on any change that a reader of the previous version would misread.
+/// Fields added with a default (`scenario`, the window's absolute times,
+/// `merged`) are not such a change: a v1 reader ignores them, and this
+/// reader fills them in for v1 files written before them.
+pub const SCHEMA_VERSION: u32 = 1;
+/// The scenario name of a run not given one (`run` without `--scenario`,
+/// and results written before the field existed).
+pub const DEFAULT_SCENARIO: &str = "default";
+/// Percentiles reported for every histogram.
+pub const PERCENTILES: [f64; 5] = [50.0, 90.0, 99.0, 99.9, 99.99];
+
+/// One histogram: summary figures, and the histogram itself, exactly
+/// (HdrHistogram V2 + DEFLATE, base64, as the Java tools exchange them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistogramData {
+    pub unit: String,
+    pub count: u64,
+    pub min: u64,
+    pub max: u64,
+    pub mean: f64,
+    pub stdev: f64,
+    /// "50", "90", "99", "99.9", "99.99" to microseconds.
+    pub percentiles: BTreeMap<String, u64>,
+    pub encoded: String,
+}
+
+impl HistogramData {
+    pub fn from_histogram(h: &Histogram<u64>) -> Self {
+        let mut buf = Vec::new();
+        V2DeflateSerializer::new().serialize(h, &mut buf).expect("serializing a histogram to memory");
+        let percentiles = PERCENTILES.iter().map(|&p| (percentile_key(p), h.value_at_quantile(p / 100.0))).collect();
+        let empty = h.is_empty();
+        HistogramData {
+            unit: "us".into(),
+            count: h.len(),
+            min: if empty { 0 } else { h.min() },
+            max: h.max(),
+            mean: if empty { 0.0 } else { h.mean() },
+            stdev: if empty { 0.0 } else { h.stdev() },
+            percentiles,
+            encoded: base64::engine::general_purpose::STANDARD.encode(buf),
+        }
+    }
+
+    /// The histogram back, exactly as recorded.
+    pub fn decode(&self) -> Result<Histogram<u64>, ResultsError> {
+        decode_histogram(&self.encoded)
+    }
+
+    pub fn percentile(&self, p: f64) -> Option<u64> {
+        self.percentiles.get(&percentile_key(p)).copied()
+    }
+}
+
+/// A histogram from its base64 V2 (DEFLATE) encoding, as results and
+/// interval logs carry it.
+pub fn decode_histogram(encoded: &str) -> Result<Histogram<u64>, ResultsError> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded)?;
+    Ok(Deserializer::new().deserialize(&mut std::io::Cursor::new(bytes))?)
+}
+
+/// The key of percentile `p` in [`HistogramData::percentiles`].
+pub fn percentile_key(p: f64) -> String {
+    format!("{p}")
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetInfo {
+    pub url: String,
+    /// The wsbench server ran in the loadgen's process.
+    pub embedded: bool,
+    /// The reply mode replies were checked against.
+    pub mode: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostInfo {
+    pub cores: usize,
+    pub os: String,
+    pub os_release: Option<String>,
+    pub arch: String,
+    pub hostname: Option<String>,
+}
+
+impl HostInfo {
+    pub fn current() -> Self {
+        let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        HostInfo {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            os: std::env::consts::OS.to_string(),
+            os_release: read("/proc/sys/kernel/osrelease"),
+            arch: std::env::consts::ARCH.to_string(),
+            hostname: read("/proc/sys/kernel/hostname"),
+        }
+    }
+}
+
+/// Seconds of each phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    pub ramp_s: f64,
+    pub warmup_s: f64,
+    /// The measured window as it was (shorter than `--duration` if stopped early).
+    pub measured_s: f64,
+    /// From the start of the ramp to the last connection's end.
+    pub elapsed_s: f64,
+    /// The measured window in Unix seconds, so that results of loadgens
+    /// that ran at the same time can be lined up (merge). Absent from
+    /// results written before these fields: see [`RunResult::window`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_start_unix: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_end_unix: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Throughput {
+    pub sent_msgs_per_s: f64,
+    pub received_msgs_per_s: f64,
+    pub sent_bytes_per_s: f64,
+    pub received_bytes_per_s: f64,
+    /// The open loop's `--rate`.
+    pub target_msgs_per_s: Option<f64>,
+}
+
+/// Whether the loadgen itself held the measurement back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadgenHealth {
+    pub limited: bool,
+    /// Plain statements of what was found; empty when all is well.
+    pub findings: Vec<String>,
+    /// Each worker thread's CPU time over its wall time.
+    pub worker_cpu_busy: Vec<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub passed: bool,
+    /// Why the run ended before its time, if it did: "interrupted", ...
+    pub stopped_early: Option<String>,
+    pub errors: u64,
+    /// Errors over connection attempts plus messages sent.
+    pub error_rate: f64,
+    /// Why the run failed; empty when it passed.
+    pub reasons: Vec<String>,
+}
+
+/// Where a merged result came from: one entry per worker's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergedFrom {
+    pub file: String,
+    pub host: HostInfo,
+    pub started_at: String,
+    pub window_start_unix: f64,
+    pub window_end_unix: f64,
+    pub connections: u32,
+    pub messages_received: u64,
+    pub passed: bool,
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResult {
+    pub schema: String,
+    pub schema_version: u32,
+    /// What was run, by name: compare and suite match results on it.
+    #[serde(default = "default_scenario")]
+    pub scenario: String,
+    pub loadgen_version: String,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub started_at_unix: f64,
+    pub target: TargetInfo,
+    pub host: HostInfo,
+    pub config: RunConfig,
+    pub timing: Timing,
+    pub counters: Counters,
+    pub throughput: Throughput,
+    pub loadgen: LoadgenHealth,
+    pub outcome: Outcome,
+    /// The first few bad replies and failed handshakes, described.
+    pub samples: Vec<String>,
+    pub histograms: BTreeMap<Series, HistogramData>,
+    /// Set by `merge`: the workers' results this one adds up. `host` and
+    /// `started_at` above are then the first worker's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_from: Option<Vec<MergedFrom>>,
+}
+
+fn default_scenario() -> String {
+    DEFAULT_SCENARIO.to_string()
+}
+
+impl RunResult {
+    /// The measured window, `(start, end)` in Unix seconds. For results
+    /// written before the explicit fields, derived from the run's start and
+    /// phases: the same instants, as `run` computes them.
+    pub fn window(&self) -> (f64, f64) {
+        let t = &self.timing;
+        let start = t.window_start_unix.unwrap_or(self.started_at_unix + t.ramp_s + t.warmup_s);
+        let end = t.window_end_unix.unwrap_or(start + t.measured_s);
+        (start, end)
+    }
+
+    /// How the run was set up, as `(field, value)` pairs, for readers that
+    /// must decide whether two results measured the same thing: merge
+    /// (which lets connections and rate differ: a worker's share) and
+    /// compare (which lets the target URL differ: an embedded server's port).
+    pub fn setup(&self) -> Vec<(&'static str, String)> {
+        let c = &self.config;
+        let (load, rate) = match c.load {
+            LoadModel::Closed { pipeline } => (format!("closed loop, pipeline {pipeline}"), None),
+            LoadModel::Open { rate, max_in_flight } => {
+                let cap = max_in_flight.map_or("no cap".to_string(), |k| format!("at most {k} in flight"));
+                (format!("open loop, {cap}"), Some(rate))
+            }
+        };
+        vec![
+            ("target", self.target.url.clone()),
+            ("embedded server", self.target.embedded.to_string()),
+            ("mode", self.target.mode.clone()),
+            ("size", c.size.to_string()),
+            ("type", c.message_type.name().to_string()),
+            ("chunk", c.chunk.map_or("none".into(), |v| v.to_string())),
+            ("load model", load),
+            ("rate", rate.map_or("none".into(), |r| format!("{r} msg/s"))),
+            ("connections", c.connections.to_string()),
+            ("duration", format!("{}s", c.duration.as_secs_f64())),
+        ]
+    }
+
+    /// The latency that the figures of a run stand for: RTT from each
+    /// message's intended send time (in a closed loop, its send time, so
+    /// the two RTTs are equal there).
+    pub fn latency(&self) -> &HistogramData {
+        self.histogram(Series::RttCorrected)
+    }
+
+    pub fn histogram(&self, s: Series) -> &HistogramData {
+        &self.histograms[&s]
+    }
+
+    pub fn histograms_from(h: &Histograms) -> BTreeMap<Series, HistogramData> {
+        Series::ALL.into_iter().map(|s| (s, HistogramData::from_histogram(h.get(s)))).collect()
+    }
+}
+
+/// Writes `result` as pretty JSON.
+pub fn write_json(result: &RunResult, path: &Path) -> Result<(), ResultsError> {
+    let json = serde_json::to_vec_pretty(result).map_err(ResultsError::Serialize)?;
+    std::fs::write(path, json).map_err(|source| ResultsError::Write { path: path.to_path_buf(), source })
+}
+
+/// Reads a result back, refusing other schemas and newer versions. A file
+/// that is not a result is the caller's mistake
+/// ([`ResultsError::is_bad_input`]: exit 2).
+pub fn read_json(path: &Path) -> Result<RunResult, ResultsError> {
+    let bytes = std::fs::read(path).map_err(|source| ResultsError::Read { path: path.to_path_buf(), source })?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|source| ResultsError::NotJson { path: path.to_path_buf(), source })?;
+    from_value(path, value)
+}
+
+/// Whether a JSON document claims to be a run result (whatever its version):
+/// a directory of results may hold other JSON (benches.json) to pass over.
+pub fn is_run_document(value: &serde_json::Value) -> bool {
+    value.get("schema").and_then(|v| v.as_str()) == Some(SCHEMA)
+}
+
+/// A parsed document as a result; `path` names it in errors.
+pub fn from_value(path: &Path, value: serde_json::Value) -> Result<RunResult, ResultsError> {
+    if !is_run_document(&value) {
+        return Err(ResultsError::NotARun { path: path.to_path_buf() });
+    }
+    match value.get("schema_version").and_then(|v| v.as_u64()) {
+        Some(v) if v <= u64::from(SCHEMA_VERSION) => {}
+        other => {
+            let found = other.map_or("none".to_string(), |v| v.to_string());
+            return Err(ResultsError::NewerVersion { path: path.to_path_buf(), found });
+        }
+    }
+    serde_json::from_value(value).map_err(|source| ResultsError::Invalid { path: path.to_path_buf(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_data_round_trips() {
+        let mut h = super::super::stats::new_histogram();
+        for v in [1u64, 10, 100, 1000, 123_456] {
+            h.record(v).unwrap();
+        }
+        let d = HistogramData::from_histogram(&h);
+        assert_eq!(d.count, 5);
+        assert_eq!(d.percentile(50.0), Some(100));
+        assert_eq!(d.decode().unwrap(), h);
+    }
+}

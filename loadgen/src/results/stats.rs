@@ -1,0 +1,170 @@
+//! Histograms, and a worker's share of the counters. Each worker thread owns a [`WorkerStats`]
+//! (behind a `RefCell`, as its connections share one thread) and records
+//! into it with no lock or atomic; workers' results are merged at the end
+//! with [`Histograms::add`] and [`Counters::add`], exactly.
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use super::counters::Counters;
+
+/// Histogram range: 1 µs to an hour, 3 significant digits.
+pub const LOWEST_US: u64 = 1;
+pub const HIGHEST_US: u64 = 3_600_000_000;
+pub const SIGFIG: u8 = 3;
+
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(LOWEST_US, HIGHEST_US, SIGFIG).expect("valid histogram bounds")
+}
+
+/// The measured series, each a histogram in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Series {
+    /// TCP connect.
+    Connect,
+    /// TLS (wss) and the WebSocket upgrade, after connect.
+    Handshake,
+    /// Reply time from the message's intended send time (wrk2's correction).
+    RttCorrected,
+    /// Reply time from the message's actual write.
+    RttUncorrected,
+    /// Actual write time minus intended time (open loop): the loadgen's health.
+    SendLag,
+}
+
+impl Series {
+    pub const ALL: [Series; 5] =
+        [Series::Connect, Series::Handshake, Series::RttCorrected, Series::RttUncorrected, Series::SendLag];
+
+    /// The name used in JSON keys and as the hlog tag.
+    pub fn name(self) -> &'static str {
+        match self {
+            Series::Connect => "connect",
+            Series::Handshake => "handshake",
+            Series::RttCorrected => "rtt_corrected",
+            Series::RttUncorrected => "rtt_uncorrected",
+            Series::SendLag => "send_lag",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Series> {
+        Series::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Series::Connect => "TCP connect",
+            Series::Handshake => "WS handshake",
+            Series::RttCorrected => "RTT corrected",
+            Series::RttUncorrected => "RTT uncorrected",
+            Series::SendLag => "send lag",
+        }
+    }
+}
+
+/// One histogram per series.
+#[derive(Debug, Clone)]
+pub struct Histograms([Histogram<u64>; 5]);
+
+impl Default for Histograms {
+    fn default() -> Self {
+        Histograms(std::array::from_fn(|_| new_histogram()))
+    }
+}
+
+impl Histograms {
+    pub fn get(&self, s: Series) -> &Histogram<u64> {
+        &self.0[s as usize]
+    }
+
+    pub fn get_mut(&mut self, s: Series) -> &mut Histogram<u64> {
+        &mut self.0[s as usize]
+    }
+
+    /// Records nanoseconds as microseconds (rounded), clamped to the range.
+    #[inline]
+    pub fn record_ns(&mut self, s: Series, ns: u64) {
+        let us = (ns + 500) / 1000;
+        self.0[s as usize].saturating_record(us.min(HIGHEST_US));
+    }
+
+    pub fn add(&mut self, other: &Histograms) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            a.add(b).expect("histograms of the same bounds merge");
+        }
+    }
+
+    pub fn reset(&mut self) {
+        for h in &mut self.0 {
+            h.reset();
+        }
+    }
+}
+
+/// What the live view needs from one worker for one second.
+#[derive(Debug, Clone, Default)]
+pub struct LiveCounters {
+    pub sent: u64,
+    pub received: u64,
+    pub errors: u64,
+}
+
+/// A worker's histograms and counters. `interval` collects the current
+/// second; each tick adds it to `total` and hands it to the collector (for
+/// the live view and the interval log).
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    pub interval: Histograms,
+    pub total: Histograms,
+    pub counters: Counters,
+    pub live: LiveCounters,
+    /// Connections open now.
+    pub open: u64,
+    /// The first few corrupt replies, described, for the report.
+    pub samples: Vec<String>,
+}
+
+/// Corrupt replies described per worker, at most.
+pub const MAX_SAMPLES: usize = 5;
+
+impl WorkerStats {
+    /// Closes the current interval: adds it to the total and returns it.
+    pub fn take_interval(&mut self) -> (Histograms, LiveCounters) {
+        let h = std::mem::take(&mut self.interval);
+        self.total.add(&h);
+        (h, std::mem::take(&mut self.live))
+    }
+
+    pub fn sample(&mut self, what: impl FnOnce() -> String) {
+        if self.samples.len() < MAX_SAMPLES {
+            self.samples.push(what());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_microseconds_and_merges() {
+        let mut a = Histograms::default();
+        a.record_ns(Series::RttCorrected, 1_499);
+        a.record_ns(Series::RttCorrected, u64::MAX / 2);
+        let mut b = Histograms::default();
+        b.record_ns(Series::RttCorrected, 2_000_000);
+        a.add(&b);
+        let h = a.get(Series::RttCorrected);
+        assert_eq!(h.len(), 3);
+        assert_eq!(h.min(), 1);
+        assert!(h.max() >= HIGHEST_US / 2);
+        let mut c = Counters::default();
+        c.close_codes.insert(1000, 2);
+        c.connect_errors.http_status.insert(503, 1);
+        let mut d = c.clone();
+        d.add(&c);
+        assert_eq!(d.close_codes[&1000], 4);
+        assert_eq!(d.errors(), 2);
+    }
+}
