@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, ValueEnum};
 
 use super::args::{fraction, parse_duration, positive_f64, scenario_name};
@@ -25,7 +25,10 @@ pub mod live;
 
 pub use config::{FromRunArgs, MAX_SIZE};
 
-/// `--type`: the engine's [`MessageType`], as clap parses it.
+/// `--type`: the engine's [`MessageType`], as clap parses it. The variants
+/// have no doc comments on purpose: clap would show them as help for each
+/// value, and switch `run --help` to its long layout.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum MessageTypeArg {
     Text,
@@ -41,12 +44,25 @@ impl From<MessageTypeArg> for MessageType {
     }
 }
 
-/// `--mode`: the reply modes by name, listed in `--help` and in the error
-/// for any other value, parsed with `ReplyMode`'s own `FromStr`.
+/// `--mode`: the reply modes by name, listed with what they do in `--help`
+/// and in the error for any other value, parsed with `ReplyMode`'s own
+/// `FromStr` (the engine's `ReplyMode` is not a clap type).
 fn reply_modes() -> impl TypedValueParser<Value = ReplyMode> {
-    PossibleValuesParser::new(ReplyMode::ALL.map(ReplyMode::as_str)).try_map(|s| s.parse::<ReplyMode>())
+    let values = ReplyMode::ALL.map(|mode| PossibleValue::new(mode.as_str()).help(what_mode_does(mode)));
+    PossibleValuesParser::new(values).try_map(|s| s.parse::<ReplyMode>())
 }
 
+/// A reply mode's help, as the server documents it.
+fn what_mode_does(mode: ReplyMode) -> &'static str {
+    match mode {
+        ReplyMode::Reply => "The seed's reply, `接收到消息：<message>，我做出回复`, same message type",
+        ReplyMode::Echo => "The message back unchanged, same type, without copying the payload",
+        ReplyMode::Json => "A JSON object describing the message, as one text message",
+        ReplyMode::Stream => "The `reply` text written as one fragmented message",
+    }
+}
+
+/// `run`'s arguments.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// ws:// or wss:// URL to load. Without one, a wsbench server is started
