@@ -14,7 +14,12 @@ pub enum Error {
     Usage(String),
     /// The target could not be reached before the run started: exit 1.
     #[error("cannot reach {url}: {reason}")]
-    Unreachable { url: String, reason: String },
+    Unreachable {
+        /// The URL, as connected to.
+        url: String,
+        /// Why, in a few words.
+        reason: String,
+    },
     /// Something failed while running, or writing results: exit 1.
     #[error("{0}")]
     Failed(String),

@@ -16,6 +16,8 @@
 //! binary (`main.rs`) parses the command line, runs a command, and maps
 //! errors and verdicts to exit statuses, in one place.
 
+#![warn(missing_docs)]
+
 pub mod commands;
 pub mod engine;
 pub mod error;

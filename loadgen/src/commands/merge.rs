@@ -11,6 +11,7 @@ use crate::results::merge::{merge, MIN_OVERLAP};
 use crate::results::report::summary;
 use crate::results::schema::{read_json, write_json};
 
+/// `merge`'s arguments.
 #[derive(Debug, Args)]
 pub struct MergeArgs {
     /// Results (`run --json`) of loadgens that ran the same scenario at the

@@ -19,13 +19,16 @@ pub mod suite;
 #[cfg(test)]
 pub(crate) mod testing;
 
+/// The whole command line.
 #[derive(Debug, Parser)]
 #[command(name = "wsbench-loadgen", version, about = "Load a WebSocket server and report truthful latency histograms")]
 pub struct Cli {
+    /// The subcommand and its arguments.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Load a server (or, without a URL, an in-process wsbench server) and report.

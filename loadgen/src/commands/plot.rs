@@ -25,6 +25,7 @@ use crate::results::hlog::{read_hlog, Interval};
 use crate::results::schema::{read_json, RunResult};
 use crate::results::stats::Series;
 
+/// `plot`'s arguments.
 #[derive(Debug, Args)]
 pub struct PlotArgs {
     /// Results (`.json`: percentile spectra) and interval logs (`.hlog`:
@@ -72,7 +73,9 @@ fn rate_label(v: f64) -> String {
 /// One line of the spectrum: `(1/(1-p), milliseconds)` points.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Line {
+    /// The legend: scenario and file.
     pub label: String,
+    /// `(1/(1-p), milliseconds)`, p rising.
     pub points: Vec<(f64, f64)>,
 }
 

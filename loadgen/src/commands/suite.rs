@@ -35,6 +35,7 @@ use crate::results::format::{count, micros};
 use crate::results::schema::read_json;
 use crate::results::setup::RunConfig;
 
+/// `suite`'s arguments.
 #[derive(Debug, Args)]
 pub struct SuiteArgs {
     /// ws:// or wss:// URL to load. Without one, each scenario runs against
@@ -62,7 +63,9 @@ pub struct SuiteArgs {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum DurationValue {
+    /// A number of seconds.
     Seconds(f64),
+    /// "10s", "500ms", as `run` takes them.
     Text(String),
 }
 
@@ -79,22 +82,38 @@ impl DurationValue {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
+    /// The scenario's name: its files' name and `compare`'s key.
     pub name: String,
+    /// For people; not used.
     pub description: Option<String>,
+    /// `--connections`.
     pub connections: Option<u32>,
+    /// `--connect-rate`.
     pub connect_rate: Option<f64>,
+    /// `--rate` (an open loop).
     pub rate: Option<f64>,
+    /// `--pipeline`.
     pub pipeline: Option<u32>,
+    /// `--size`.
     pub size: Option<usize>,
+    /// `--type`.
     #[serde(rename = "type")]
     pub message_type: Option<String>,
+    /// `--mode`.
     pub mode: Option<String>,
+    /// `--chunk`.
     pub chunk: Option<u32>,
+    /// `--duration`.
     pub duration: Option<DurationValue>,
+    /// `--warmup`.
     pub warmup: Option<DurationValue>,
+    /// `--drain-timeout`.
     pub drain_timeout: Option<DurationValue>,
+    /// `--threads`.
     pub threads: Option<u16>,
+    /// `--server-threads`.
     pub server_threads: Option<u16>,
+    /// `--max-error-rate`.
     pub max_error_rate: Option<f64>,
 }
 
@@ -155,6 +174,7 @@ pub fn load(path: &Path) -> Result<Vec<Scenario>, Error> {
     parse(path, &text)
 }
 
+/// Parses and checks scenario file `text`; `path` names it in errors.
 pub fn parse(path: &Path, text: &str) -> Result<Vec<Scenario>, Error> {
     let file: ScenarioFile = toml::from_str(text).map_err(|e| {
         // toml's message spans lines (the source line, a caret): one line here.

@@ -11,15 +11,22 @@
 /// Frame opcodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpCode {
+    /// Continues a fragmented message.
     Continuation,
+    /// A text message (or its first fragment).
     Text,
+    /// A binary message (or its first fragment).
     Binary,
+    /// The closing handshake.
     Close,
+    /// Asks for a pong.
     Ping,
+    /// Answers a ping.
     Pong,
 }
 
 impl OpCode {
+    /// The opcode of a frame's low 4 bits; `None` if RFC 6455 defines none.
     pub fn from_u8(b: u8) -> Option<OpCode> {
         Some(match b {
             0x0 => OpCode::Continuation,
@@ -32,6 +39,7 @@ impl OpCode {
         })
     }
 
+    /// The 4 bits on the wire.
     pub fn as_u8(self) -> u8 {
         match self {
             OpCode::Continuation => 0x0,
@@ -43,6 +51,7 @@ impl OpCode {
         }
     }
 
+    /// Close, ping and pong: whole frames of at most 125 bytes.
     pub fn is_control(self) -> bool {
         matches!(self, OpCode::Close | OpCode::Ping | OpCode::Pong)
     }
@@ -100,9 +109,13 @@ pub fn write_client_frame(out: &mut Vec<u8>, fin: bool, opcode: OpCode, payload:
 /// A parsed server frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
+    /// The last frame of its message.
     pub fin: bool,
+    /// What the frame carries.
     pub opcode: OpCode,
+    /// Bytes of the header (2, 4 or 10: servers do not mask).
     pub header_len: usize,
+    /// Bytes of payload after the header.
     pub payload_len: u64,
 }
 

@@ -125,6 +125,7 @@ pub struct Checker {
 }
 
 impl Checker {
+    /// A checker of connection `conn`'s replies in `mode` to messages of `kind` and `size`.
     pub fn new(mode: ReplyMode, kind: MessageType, conn: u32, size: usize) -> Self {
         Checker { mode, kind, conn, template: message_template(conn, kind, size), scratch: Vec::new() }
     }

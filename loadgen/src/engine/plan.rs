@@ -17,34 +17,50 @@ use crate::results::stats::WorkerStats;
 
 /// Everything about the run that connections share, across threads.
 pub struct RunPlan {
+    /// The server.
     pub target: Target,
+    /// Its address, resolved once.
     pub addr: std::net::SocketAddr,
+    /// Source addresses, used round robin.
     pub local_addrs: Vec<std::net::IpAddr>,
+    /// For `wss://`.
     pub tls: Option<tokio_rustls::TlsConnector>,
+    /// The upgrade request.
     pub request: RequestTemplate,
+    /// Connections in the run.
     pub connections: u32,
+    /// Message size.
     pub size: usize,
+    /// Message type.
     pub message_type: MessageType,
+    /// Open or closed loop.
     pub load: LoadModel,
+    /// `--connect-timeout`.
     pub connect_timeout_ns: u64,
+    /// `--drain-timeout`.
     pub drain_timeout_ns: u64,
     /// Time zero of the run: all times below are nanoseconds after it.
     pub epoch: Instant,
+    /// Start of the measured window.
     pub measure_start_ns: u64,
+    /// End of the measured window.
     pub measure_end_ns: u64,
 }
 
 impl RunPlan {
+    /// Now, ns after the epoch.
     #[inline]
     pub fn now_ns(&self) -> u64 {
         Instant::now().saturating_duration_since(self.epoch).as_nanos() as u64
     }
 
+    /// Whether `t_ns` is in the measured window.
     #[inline]
     pub fn in_window(&self, t_ns: u64) -> bool {
         t_ns >= self.measure_start_ns && t_ns < self.measure_end_ns
     }
 
+    /// `ns` after the epoch, for tokio's timer.
     pub fn instant(&self, ns: u64) -> tokio::time::Instant {
         tokio::time::Instant::from_std(self.epoch + std::time::Duration::from_nanos(ns))
     }
@@ -60,12 +76,14 @@ pub struct StopSignal {
 }
 
 impl StopSignal {
+    /// A waker slot for a new connection.
     pub fn slot(&self) -> usize {
         let mut w = self.wakers.borrow_mut();
         w.push(None);
         w.len() - 1
     }
 
+    /// Frees a connection's slot (its waker is dropped).
     pub fn release(&self, slot: usize) {
         self.wakers.borrow_mut()[slot] = None;
     }
@@ -84,10 +102,12 @@ impl StopSignal {
         false
     }
 
+    /// Whether the stop was given.
     pub fn is_stopped(&self) -> bool {
         self.stopped.get()
     }
 
+    /// Stops every connection, waking them.
     pub fn stop(&self) {
         self.stopped.set(true);
         for w in self.wakers.borrow_mut().iter_mut() {
@@ -105,8 +125,11 @@ impl StopSignal {
 
 /// What a worker's connections share on its thread.
 pub struct WorkerCtx {
+    /// The run's plan.
     pub plan: Arc<RunPlan>,
+    /// The worker's histograms and counters.
     pub stats: RefCell<WorkerStats>,
+    /// Stops the worker's connections (Ctrl-C).
     pub stop: StopSignal,
     /// The open loop's send times; driven by a task of the worker.
     pub timer: Rc<PreciseTimer>,

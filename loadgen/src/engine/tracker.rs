@@ -20,7 +20,12 @@ pub struct Sent {
 pub enum Matched {
     /// The first reply to a message in flight; `overtaken` when a later
     /// message was answered before it.
-    Answer { sent: Sent, overtaken: bool },
+    Answer {
+        /// The message answered.
+        sent: Sent,
+        /// A later message was answered first.
+        overtaken: bool,
+    },
     /// A second reply to a message already answered (or settled long ago).
     Duplicate,
     /// A reply to a sequence number never sent.

@@ -19,32 +19,44 @@ use crate::results::stats::{Histograms, LiveCounters, WorkerStats};
 /// One second (or the last part of one) of one worker.
 #[derive(Debug)]
 pub struct IntervalReport {
+    /// The worker (thread) index.
     pub worker: usize,
     /// The interval covers `[index, index + 1)` seconds after the epoch.
     pub index: u64,
     /// Nanoseconds after the epoch that the interval really ended.
     pub end_ns: u64,
+    /// The second's histograms.
     pub histograms: Histograms,
+    /// The second's counts for the live view.
     pub live: LiveCounters,
+    /// Connections open at its end.
     pub open: u64,
 }
 
 /// A worker's totals.
 #[derive(Debug)]
 pub struct WorkerResult {
+    /// The worker (thread) index.
     pub worker: usize,
+    /// Every histogram of the run.
     pub histograms: Histograms,
+    /// Every count of the run.
     pub counters: Counters,
+    /// The first few errors, described.
     pub samples: Vec<String>,
     /// CPU time of the worker thread over the measured window (its whole
     /// life if the run stopped early), and that wall time.
     pub cpu: Duration,
+    /// See `cpu`.
     pub wall: Duration,
 }
 
+/// What a worker sends the collector.
 #[derive(Debug)]
 pub enum Report {
+    /// A second is over.
     Interval(Box<IntervalReport>),
+    /// The worker is done: its totals.
     Done(Box<WorkerResult>),
 }
 

@@ -119,16 +119,20 @@ error_kinds! {
 /// Connections that could not be opened, by kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectErrors {
+    /// Connection refused.
     pub refused: u64,
+    /// Past `--connect-timeout`.
     pub timeout: u64,
     /// No source port or address left (EADDRNOTAVAIL, EADDRINUSE), or descriptors (EMFILE).
     pub resources: u64,
+    /// The TLS handshake failed.
     pub tls: u64,
     /// The server answered the upgrade with this HTTP status instead of 101.
     pub http_status: BTreeMap<u16, u64>,
     /// A 101 with a wrong Sec-WebSocket-Accept or Upgrade, a malformed
     /// response, or a connection closed during the handshake.
     pub bad_handshake: u64,
+    /// Any other failure.
     pub other: u64,
 }
 
@@ -211,10 +215,15 @@ fn add_map(a: &mut BTreeMap<u16, u64>, b: &BTreeMap<u16, u64>) {
 /// Everything counted, summed over workers.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
+    /// Connections tried.
     pub connections_attempted: u64,
+    /// Connections upgraded.
     pub connections_opened: u64,
+    /// Connections that could not be opened.
     pub connect_errors: ConnectErrors,
+    /// Open connections that ended badly.
     pub connection_errors: ConnectionErrors,
+    /// Replies that were wrong or missing.
     pub reply_errors: ReplyErrors,
     /// Close codes received from the server (1005: a close frame without code).
     pub close_codes: BTreeMap<u16, u64>,
@@ -224,9 +233,11 @@ pub struct Counters {
     pub messages_received: u64,
     /// Wire bytes written and read in the measured window.
     pub bytes_sent: u64,
+    /// See `bytes_sent`.
     pub bytes_received: u64,
     /// Every phase (ramp, warmup, measure, drain).
     pub messages_sent_total: u64,
+    /// See `messages_sent_total`.
     pub replies_received_total: u64,
 }
 

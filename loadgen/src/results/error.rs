@@ -15,22 +15,50 @@ use super::schema::{SCHEMA, SCHEMA_VERSION};
 pub enum ResultsError {
     /// The file could not be read.
     #[error("cannot read {}: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The file could not be written.
     #[error("cannot write {}: {source}", path.display())]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The file is not JSON.
     #[error("{}: not JSON: {source}", path.display())]
-    NotJson { path: PathBuf, source: serde_json::Error },
+    NotJson {
+        /// The file.
+        path: PathBuf,
+        /// Where the JSON breaks.
+        source: serde_json::Error,
+    },
     /// JSON, but not a result document.
     #[error("{}: not a {SCHEMA} document", path.display())]
-    NotARun { path: PathBuf },
+    NotARun {
+        /// The file.
+        path: PathBuf,
+    },
     /// A result of a schema version newer than this reader.
     #[error("{}: schema version {found}; this loadgen reads up to {SCHEMA_VERSION}", path.display())]
-    NewerVersion { path: PathBuf, found: String },
+    NewerVersion {
+        /// The file.
+        path: PathBuf,
+        /// Its version, or "none".
+        found: String,
+    },
     /// A result document whose fields do not parse.
     #[error("{}: not a valid result: {source}", path.display())]
-    Invalid { path: PathBuf, source: serde_json::Error },
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The field that does not parse.
+        source: serde_json::Error,
+    },
     /// A result that could not be turned into JSON.
     #[error("serializing the result: {0}")]
     Serialize(#[source] serde_json::Error),
@@ -48,13 +76,26 @@ pub enum ResultsError {
     IntervalLogWrite(#[from] IntervalLogWriterError<V2DeflateSerializeError>),
     /// An interval log that does not parse.
     #[error("{}: not an interval log: {why}", path.display())]
-    NotAnIntervalLog { path: PathBuf, why: String },
+    NotAnIntervalLog {
+        /// The file.
+        path: PathBuf,
+        /// The parser's complaint (hdrhistogram's, which is not an `Error`).
+        why: String,
+    },
     /// An interval log whose histogram does not decode.
     #[error("{}: {source}", path.display())]
-    BadInterval { path: PathBuf, source: Box<ResultsError> },
+    BadInterval {
+        /// The file.
+        path: PathBuf,
+        /// Why the histogram does not decode.
+        source: Box<ResultsError>,
+    },
     /// An interval log without any interval.
     #[error("{}: no interval in this log", path.display())]
-    EmptyIntervalLog { path: PathBuf },
+    EmptyIntervalLog {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
 impl ResultsError {

@@ -32,18 +32,26 @@ pub const PERCENTILES: [f64; 5] = [50.0, 90.0, 99.0, 99.9, 99.99];
 /// (HdrHistogram V2 + DEFLATE, base64, as the Java tools exchange them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistogramData {
+    /// Always "us": microseconds.
     pub unit: String,
+    /// Values recorded.
     pub count: u64,
+    /// Smallest (0 when empty).
     pub min: u64,
+    /// Largest.
     pub max: u64,
+    /// Mean (0 when empty).
     pub mean: f64,
+    /// Standard deviation (0 when empty).
     pub stdev: f64,
     /// "50", "90", "99", "99.9", "99.99" to microseconds.
     pub percentiles: BTreeMap<String, u64>,
+    /// The histogram, V2 + DEFLATE, base64.
     pub encoded: String,
 }
 
 impl HistogramData {
+    /// The figures and the encoding of `h`.
     pub fn from_histogram(h: &Histogram<u64>) -> Self {
         let mut buf = Vec::new();
         V2DeflateSerializer::new().serialize(h, &mut buf).expect("serializing a histogram to memory");
@@ -66,6 +74,7 @@ impl HistogramData {
         decode_histogram(&self.encoded)
     }
 
+    /// Percentile `p` (one of [`PERCENTILES`]), µs.
     pub fn percentile(&self, p: f64) -> Option<u64> {
         self.percentiles.get(&percentile_key(p)).copied()
     }
@@ -83,8 +92,10 @@ pub fn percentile_key(p: f64) -> String {
     format!("{p}")
 }
 
+/// What was loaded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetInfo {
+    /// The URL connected to, query parameters added.
     pub url: String,
     /// The wsbench server ran in the loadgen's process.
     pub embedded: bool,
@@ -92,16 +103,23 @@ pub struct TargetInfo {
     pub mode: String,
 }
 
+/// Where the loadgen ran.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HostInfo {
+    /// CPUs available to it.
     pub cores: usize,
+    /// `linux`, ...
     pub os: String,
+    /// The kernel release.
     pub os_release: Option<String>,
+    /// `x86_64`, ...
     pub arch: String,
+    /// The host's name.
     pub hostname: Option<String>,
 }
 
 impl HostInfo {
+    /// This host.
     pub fn current() -> Self {
         let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
         HostInfo {
@@ -117,7 +135,9 @@ impl HostInfo {
 /// Seconds of each phase.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Timing {
+    /// Opening the connections.
     pub ramp_s: f64,
+    /// Load applied, not recorded.
     pub warmup_s: f64,
     /// The measured window as it was (shorter than `--duration` if stopped early).
     pub measured_s: f64,
@@ -128,15 +148,21 @@ pub struct Timing {
     /// results written before these fields: see [`RunResult::window`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_start_unix: Option<f64>,
+    /// See `window_start_unix`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_end_unix: Option<f64>,
 }
 
+/// Rates over the measured window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Throughput {
+    /// Messages sent.
     pub sent_msgs_per_s: f64,
+    /// Replies received and checked.
     pub received_msgs_per_s: f64,
+    /// Wire bytes written.
     pub sent_bytes_per_s: f64,
+    /// Wire bytes read.
     pub received_bytes_per_s: f64,
     /// The open loop's `--rate`.
     pub target_msgs_per_s: Option<f64>,
@@ -145,6 +171,7 @@ pub struct Throughput {
 /// Whether the loadgen itself held the measurement back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadgenHealth {
+    /// Whether the loadgen may have held the load back (see `findings`).
     pub limited: bool,
     /// Plain statements of what was found; empty when all is well.
     pub findings: Vec<String>,
@@ -152,11 +179,14 @@ pub struct LoadgenHealth {
     pub worker_cpu_busy: Vec<f64>,
 }
 
+/// The verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
+    /// The run passed its checks.
     pub passed: bool,
     /// Why the run ended before its time, if it did: "interrupted", ...
     pub stopped_early: Option<String>,
+    /// Errors of every kind.
     pub errors: u64,
     /// Errors over connection attempts plus messages sent.
     pub error_rate: f64,
@@ -167,38 +197,59 @@ pub struct Outcome {
 /// Where a merged result came from: one entry per worker's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MergedFrom {
+    /// The worker's result file.
     pub file: String,
+    /// Where it ran.
     pub host: HostInfo,
+    /// When it started, RFC 3339.
     pub started_at: String,
+    /// Its measured window, Unix seconds.
     pub window_start_unix: f64,
+    /// See `window_start_unix`.
     pub window_end_unix: f64,
+    /// Its connections.
     pub connections: u32,
+    /// Its replies in its window.
     pub messages_received: u64,
+    /// Whether it passed.
     pub passed: bool,
 }
 
 /// Everything one run measured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResult {
+    /// [`SCHEMA`].
     pub schema: String,
+    /// [`SCHEMA_VERSION`] when written.
     pub schema_version: u32,
     /// What was run, by name: compare and suite match results on it.
     #[serde(default = "default_scenario")]
     pub scenario: String,
+    /// The loadgen that wrote it.
     pub loadgen_version: String,
     /// RFC 3339, UTC.
     pub started_at: String,
+    /// `started_at`, Unix seconds.
     pub started_at_unix: f64,
+    /// What was loaded.
     pub target: TargetInfo,
+    /// Where the loadgen ran.
     pub host: HostInfo,
+    /// How the run was set up.
     pub config: RunConfig,
+    /// How long each phase took.
     pub timing: Timing,
+    /// Everything counted.
     pub counters: Counters,
+    /// Rates over the window.
     pub throughput: Throughput,
+    /// Whether the loadgen kept up.
     pub loadgen: LoadgenHealth,
+    /// The verdict.
     pub outcome: Outcome,
     /// The first few bad replies and failed handshakes, described.
     pub samples: Vec<String>,
+    /// One histogram per series.
     pub histograms: BTreeMap<Series, HistogramData>,
     /// Set by `merge`: the workers' results this one adds up. `host` and
     /// `started_at` above are then the first worker's.
@@ -255,10 +306,12 @@ impl RunResult {
         self.histogram(Series::RttCorrected)
     }
 
+    /// Series `s`'s histogram.
     pub fn histogram(&self, s: Series) -> &HistogramData {
         &self.histograms[&s]
     }
 
+    /// The histograms as the document holds them.
     pub fn histograms_from(h: &Histograms) -> BTreeMap<Series, HistogramData> {
         Series::ALL.into_iter().map(|s| (s, HistogramData::from_histogram(h.get(s)))).collect()
     }

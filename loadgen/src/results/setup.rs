@@ -36,13 +36,22 @@ impl MessageType {
 pub enum LoadModel {
     /// `pipeline` messages in flight per connection, each sent as soon as a
     /// reply makes room.
-    Closed { pipeline: u32 },
+    Closed {
+        /// Messages in flight per connection.
+        pipeline: u32,
+    },
     /// `rate` messages/s in total on a fixed schedule; `max_in_flight` per
     /// connection holds messages back (late, and counted so) when reached.
-    Open { rate: f64, max_in_flight: Option<u32> },
+    Open {
+        /// Messages per second, all connections together.
+        rate: f64,
+        /// `--pipeline`: the cap on messages in flight per connection.
+        max_in_flight: Option<u32>,
+    },
 }
 
 impl LoadModel {
+    /// Whether messages follow a schedule.
     pub fn is_open(&self) -> bool {
         matches!(self, LoadModel::Open { .. })
     }
@@ -57,39 +66,62 @@ pub struct RunConfig {
     pub scenario: String,
     /// The URL as given; `None` runs the embedded server.
     pub url: Option<String>,
+    /// `--connections`.
     pub connections: u32,
+    /// `--connect-rate`, connections per second.
     pub connect_rate: f64,
+    /// `--connect-timeout`.
     #[serde(with = "secs")]
     pub connect_timeout: Duration,
+    /// `--local-addr`.
     pub local_addrs: Vec<IpAddr>,
+    /// `--duration`: the measured window.
     #[serde(with = "secs")]
     pub duration: Duration,
+    /// `--warmup`.
     #[serde(with = "secs")]
     pub warmup: Duration,
+    /// `--size`, bytes per message.
     pub size: usize,
+    /// `--type`.
     pub message_type: MessageType,
+    /// `--rate` and `--pipeline`.
     pub load: LoadModel,
     /// `--mode`, if given (else the URL's `mode`, else the server's default).
     pub mode: Option<String>,
+    /// `--chunk`.
     pub chunk: Option<u32>,
+    /// `-H`, checked.
     pub headers: Vec<(String, String)>,
     /// Never written out; `auth_token_set` records that one was used.
     #[serde(skip)]
     pub auth_token: Option<String>,
+    /// Whether `--auth-token` was given.
     #[serde(default)]
     pub auth_token_set: bool,
+    /// `--origin`.
     pub origin: Option<String>,
+    /// `--insecure`.
     pub insecure: bool,
+    /// `--ca`.
     pub ca: Option<PathBuf>,
+    /// Worker threads.
     pub threads: usize,
+    /// The embedded server's threads (none for a URL).
     pub server_threads: Option<usize>,
+    /// `--drain-timeout`.
     #[serde(with = "secs")]
     pub drain_timeout: Duration,
+    /// `--max-error-rate`.
     pub max_error_rate: f64,
+    /// `--max-send-lag`.
     #[serde(with = "secs")]
     pub max_send_lag: Duration,
+    /// `--json`.
     pub json: Option<PathBuf>,
+    /// `--hlog`.
     pub hlog: Option<PathBuf>,
+    /// `--quiet`.
     pub quiet: bool,
 }
 
@@ -110,10 +142,12 @@ pub mod secs {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// Seconds, as a float.
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
     }
 
+    /// From seconds, as a float.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let v = f64::deserialize(d)?;
         Duration::try_from_secs_f64(v).map_err(serde::de::Error::custom)

@@ -10,9 +10,12 @@ use super::counters::Counters;
 
 /// Histogram range: 1 µs to an hour, 3 significant digits.
 pub const LOWEST_US: u64 = 1;
+/// The largest value recorded (larger ones are clamped to it).
 pub const HIGHEST_US: u64 = 3_600_000_000;
+/// Significant digits kept.
 pub const SIGFIG: u8 = 3;
 
+/// An empty histogram of the range above.
 pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(LOWEST_US, HIGHEST_US, SIGFIG).expect("valid histogram bounds")
 }
@@ -34,6 +37,7 @@ pub enum Series {
 }
 
 impl Series {
+    /// Every series, in the report's order.
     pub const ALL: [Series; 5] =
         [Series::Connect, Series::Handshake, Series::RttCorrected, Series::RttUncorrected, Series::SendLag];
 
@@ -48,10 +52,12 @@ impl Series {
         }
     }
 
+    /// The series [`Series::name`] names.
     pub fn from_name(name: &str) -> Option<Series> {
         Series::ALL.into_iter().find(|s| s.name() == name)
     }
 
+    /// How the summary names it.
     pub fn title(self) -> &'static str {
         match self {
             Series::Connect => "TCP connect",
@@ -74,10 +80,12 @@ impl Default for Histograms {
 }
 
 impl Histograms {
+    /// Series `s`.
     pub fn get(&self, s: Series) -> &Histogram<u64> {
         &self.0[s as usize]
     }
 
+    /// Series `s`, to record into.
     pub fn get_mut(&mut self, s: Series) -> &mut Histogram<u64> {
         &mut self.0[s as usize]
     }
@@ -89,12 +97,14 @@ impl Histograms {
         self.0[s as usize].saturating_record(us.min(HIGHEST_US));
     }
 
+    /// Adds `other`, bucket by bucket (exact).
     pub fn add(&mut self, other: &Histograms) {
         for (a, b) in self.0.iter_mut().zip(&other.0) {
             a.add(b).expect("histograms of the same bounds merge");
         }
     }
 
+    /// Empties every histogram.
     pub fn reset(&mut self) {
         for h in &mut self.0 {
             h.reset();
@@ -105,8 +115,11 @@ impl Histograms {
 /// What the live view needs from one worker for one second.
 #[derive(Debug, Clone, Default)]
 pub struct LiveCounters {
+    /// Messages sent.
     pub sent: u64,
+    /// Replies received.
     pub received: u64,
+    /// Errors of any kind.
     pub errors: u64,
 }
 
@@ -115,9 +128,13 @@ pub struct LiveCounters {
 /// the live view and the interval log).
 #[derive(Debug, Default)]
 pub struct WorkerStats {
+    /// The current second.
     pub interval: Histograms,
+    /// The seconds before it.
     pub total: Histograms,
+    /// Everything counted.
     pub counters: Counters,
+    /// The current second, for the live view.
     pub live: LiveCounters,
     /// Connections open now.
     pub open: u64,
@@ -136,6 +153,7 @@ impl WorkerStats {
         (h, std::mem::take(&mut self.live))
     }
 
+    /// Keeps `what` if fewer than [`MAX_SAMPLES`] are kept (built only then).
     pub fn sample(&mut self, what: impl FnOnce() -> String) {
         if self.samples.len() < MAX_SAMPLES {
             self.samples.push(what());

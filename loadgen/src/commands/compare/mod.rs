@@ -22,6 +22,7 @@ use crate::error::Error;
 use crate::results::format::{count, micros};
 use crate::results::schema::{self, HistogramData, RunResult};
 
+/// `compare`'s arguments.
 #[derive(Debug, Args)]
 pub struct CompareArgs {
     /// The baseline: a result (`run --json`) or a directory of results.
@@ -49,8 +50,11 @@ fn percent(s: &str) -> Result<f64, String> {
 /// The results of one side, by file.
 #[derive(Debug)]
 pub struct Side {
+    /// The file or directory given.
     pub path: PathBuf,
+    /// Whether it is a directory (results are then paired by scenario).
     pub is_dir: bool,
+    /// Each result, with its file.
     pub results: Vec<(PathBuf, RunResult)>,
 }
 
@@ -102,16 +106,22 @@ impl Side {
 /// Which way is better.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Better {
+    /// Higher is better (throughput).
     Higher,
+    /// Lower is better (latency, errors).
     Lower,
 }
 
 /// One compared figure of one scenario.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
+    /// The figure, as the table names it.
     pub name: &'static str,
+    /// BASE's value.
     pub base: f64,
+    /// NEW's value.
     pub new: f64,
+    /// Which way is better.
     pub better: Better,
     /// Whether `--fail-if-worse` applies to this figure.
     pub gated: bool,
@@ -183,16 +193,22 @@ pub fn rows(base: &RunResult, new: &RunResult) -> Vec<Row> {
 /// BASE and NEW results of one scenario.
 #[derive(Debug)]
 pub struct Pair<'a> {
+    /// The scenario both results ran.
     pub scenario: &'a str,
+    /// BASE's result, with its file.
     pub base: &'a (PathBuf, RunResult),
+    /// NEW's result, with its file.
     pub new: &'a (PathBuf, RunResult),
 }
 
 /// The pairs to compare, and the scenarios found on one side only.
 #[derive(Debug)]
 pub struct Matching<'a> {
+    /// Scenarios on both sides.
     pub pairs: Vec<Pair<'a>>,
+    /// Scenarios NEW lacks.
     pub only_base: Vec<&'a str>,
+    /// Scenarios without a baseline.
     pub only_new: Vec<&'a str>,
 }
 

@@ -12,7 +12,9 @@ pub const SPARE_DESCRIPTORS: u64 = 64;
 /// The open-file limits after raising the soft one to the hard one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileLimit {
+    /// The limit in force.
     pub soft: u64,
+    /// The most the soft limit can be raised to.
     pub hard: u64,
 }
 

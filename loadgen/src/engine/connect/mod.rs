@@ -93,11 +93,13 @@ impl ConnectFailure {
 pub struct Rng(u64);
 
 impl Rng {
+    /// A generator seeded with `seed`, the time and the process id.
     pub fn new(seed: u64) -> Self {
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
         Rng(seed ^ t ^ (std::process::id() as u64) << 32)
     }
 
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;

@@ -14,12 +14,15 @@ use crate::error::Error;
 pub struct Target {
     /// The URL connected to, query parameters added.
     pub url: String,
+    /// `wss://`.
     pub secure: bool,
     /// Host name or address, for DNS and TLS (no IPv6 brackets).
     pub host: String,
+    /// The port, the scheme's default if the URL has none.
     pub port: u16,
     /// The `Host` header: the URL's authority.
     pub host_header: String,
+    /// The request target of the upgrade.
     pub path_and_query: String,
     /// The reply mode replies are checked against: `--mode`, else the
     /// URL's `mode` parameter, else the wsbench server's default.

@@ -20,13 +20,26 @@ pub enum TlsSetupError {
     Protocols(#[source] rustls::Error),
     /// The `--ca` file could not be read as PEM.
     #[error("--ca {}: {source}", path.display())]
-    CaFile { path: PathBuf, source: rustls_pki_types::pem::Error },
+    CaFile {
+        /// The `--ca` file.
+        path: PathBuf,
+        /// Why.
+        source: rustls_pki_types::pem::Error,
+    },
     /// A certificate of the `--ca` file was refused.
     #[error("--ca {}: {source}", path.display())]
-    CaCert { path: PathBuf, source: rustls::Error },
+    CaCert {
+        /// The `--ca` file.
+        path: PathBuf,
+        /// Why.
+        source: rustls::Error,
+    },
     /// The `--ca` file holds no certificate.
     #[error("--ca {}: no certificate in the file", path.display())]
-    NoCaCert { path: PathBuf },
+    NoCaCert {
+        /// The `--ca` file.
+        path: PathBuf,
+    },
 }
 
 impl From<TlsSetupError> for Error {

@@ -35,11 +35,15 @@ pub struct LiveFrame {
     pub open: u64,
     /// Connections asked for.
     pub target: u32,
+    /// Messages sent per second.
     pub sent_per_s: f64,
+    /// Replies received per second.
     pub received_per_s: f64,
+    /// Errors so far.
     pub errors_total: u64,
     /// RTT (corrected) p50 and p99 over the last second, µs.
     pub p50_us: Option<u64>,
+    /// See `p50_us`.
     pub p99_us: Option<u64>,
 }
 

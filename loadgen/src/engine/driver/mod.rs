@@ -41,8 +41,11 @@ pub const BUSY_CPU: f64 = 0.95;
 
 /// What a run produced: the result, and the interval log if asked for.
 pub struct RunOutput {
+    /// The result, verdict included.
     pub result: RunResult,
+    /// The interval log, with `--hlog`.
     pub hlog: Option<IntervalLog>,
+    /// When the run started (the hlog's start time).
     pub start_time: SystemTime,
 }
 

@@ -21,7 +21,12 @@ pub enum ProtocolViolation {
     /// A frame longer than any reply to these messages: refused before it
     /// is buffered (a header alone must not cost gigabytes).
     #[error("a frame of {len} bytes, longer than any reply to these messages ({max_reply} bytes at most)")]
-    LongerThanAnyReply { len: u64, max_reply: usize },
+    LongerThanAnyReply {
+        /// The frame's payload length.
+        len: u64,
+        /// The longest valid reply.
+        max_reply: usize,
+    },
     /// A text or binary frame while a fragmented message is unfinished.
     #[error("a new message inside a fragmented one")]
     MessageInsideFragmented,
