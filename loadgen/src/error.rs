@@ -17,8 +17,10 @@ pub enum Error {
     Unreachable {
         /// The URL, as connected to.
         url: String,
-        /// Why, in a few words.
-        reason: String,
+        /// Why: the engine's typed failure (a connect or resolve failure),
+        /// boxed because this module may not name the engine's types.
+        #[source]
+        reason: Box<dyn std::error::Error + Send + Sync>,
     },
     /// Something failed while running, or writing results: exit 1.
     #[error("{0}")]

@@ -24,6 +24,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use anyhow::Context;
 use clap::{Args, Parser};
 use serde::Deserialize;
 
@@ -230,7 +231,7 @@ pub fn execute(args: &SuiteArgs) -> anyhow::Result<Verdict> {
         println!("\n== scenario {}/{}: {name}", i + 1, scenarios.len());
         let json = config.json.clone().expect("set above");
         let t = Instant::now();
-        let verdict = run_and_report(config)?;
+        let verdict = run_and_report(config).with_context(|| format!("scenario {name:?}"))?;
         if verdict == Verdict::Interrupted {
             return Ok(Verdict::Interrupted);
         }

@@ -9,6 +9,33 @@ use super::ConnectFailure;
 use crate::engine::protocol::ReplyMode;
 use crate::error::Error;
 
+/// Why the target's host has no address to connect to.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveFailure {
+    /// The resolver did not answer in time.
+    #[error("cannot resolve {host}: no answer within {timeout:?}")]
+    NoAnswer {
+        /// The host looked up.
+        host: String,
+        /// How long it was given.
+        timeout: std::time::Duration,
+    },
+    /// The resolver answered with an error.
+    #[error("cannot resolve {host}: {source}")]
+    Lookup {
+        /// The host looked up.
+        host: String,
+        /// The resolver's error.
+        source: std::io::Error,
+    },
+    /// The resolver found no address.
+    #[error("{host} has no address")]
+    NoAddress {
+        /// The host looked up.
+        host: String,
+    },
+}
+
 /// A parsed `ws://` or `wss://` target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -97,19 +124,16 @@ impl Target {
     /// that never answers must not hang the loadgen).
     pub async fn resolve(&self, timeout: std::time::Duration) -> Result<Vec<SocketAddr>, Error> {
         let lookup = tokio::net::lookup_host((self.host.as_str(), self.port));
+        let host = self.host.clone();
+        let unreachable =
+            |reason: ResolveFailure| Error::Unreachable { url: self.url.clone(), reason: Box::new(reason) };
         let addrs: Vec<SocketAddr> = tokio::time::timeout(timeout, lookup)
             .await
-            .map_err(|_| Error::Unreachable {
-                url: self.url.clone(),
-                reason: format!("cannot resolve {}: no answer within {timeout:?}", self.host),
-            })?
-            .map_err(|e| Error::Unreachable {
-                url: self.url.clone(),
-                reason: format!("cannot resolve {}: {e}", self.host),
-            })?
+            .map_err(|_| unreachable(ResolveFailure::NoAnswer { host: host.clone(), timeout }))?
+            .map_err(|source| unreachable(ResolveFailure::Lookup { host: host.clone(), source }))?
             .collect();
         if addrs.is_empty() {
-            return Err(Error::Unreachable { url: self.url.clone(), reason: format!("{} has no address", self.host) });
+            return Err(unreachable(ResolveFailure::NoAddress { host }));
         }
         Ok(addrs)
     }

@@ -19,7 +19,7 @@ pub(super) async fn probe(
     request: &RequestTemplate,
     timeout: Duration,
 ) -> Result<(), Error> {
-    let unreachable = |f: ConnectFailure| Error::Unreachable { url: target.url.clone(), reason: f.to_string() };
+    let unreachable = |f: ConnectFailure| Error::Unreachable { url: target.url.clone(), reason: Box::new(f) };
     let deadline = tokio::time::Instant::now() + timeout;
     let mut rng = Rng::new(0x5EED);
     let mut rbuf = Vec::new();
