@@ -35,6 +35,7 @@ pub mod payload;
 pub mod plot;
 pub mod report;
 pub mod run;
+pub mod schedule;
 pub mod stats;
 pub mod suite;
 pub mod target;
