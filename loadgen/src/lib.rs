@@ -30,6 +30,7 @@ pub mod frame;
 pub mod limits;
 pub mod live;
 pub mod merge;
+pub mod noise;
 pub mod output;
 pub mod payload;
 pub mod plot;
