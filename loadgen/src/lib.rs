@@ -30,6 +30,7 @@ pub mod frame;
 pub mod limits;
 pub mod live;
 pub mod merge;
+pub mod mode_guess;
 pub mod noise;
 pub mod output;
 pub mod payload;
