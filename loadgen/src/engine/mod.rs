@@ -18,10 +18,12 @@
 pub mod connect;
 pub mod driver;
 pub mod frame;
+pub mod mode_guess;
 pub mod payload;
 pub mod plan;
 pub mod protocol;
 pub mod schedule;
+pub mod send_schedule;
 pub mod session;
 pub mod timer;
 pub mod tracker;

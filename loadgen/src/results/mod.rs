@@ -17,6 +17,7 @@ pub mod error;
 pub mod format;
 pub mod hlog;
 pub mod merge;
+pub mod noise;
 pub mod report;
 pub mod schema;
 pub mod setup;
