@@ -231,7 +231,7 @@ fn check_body(template: &[u8], conn: u32, body: &[u8]) -> Result<u64, Corrupt> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wsbench_server::reply::seed_reply;
+    use wsbench_proto::seed_reply;
 
     fn message(conn: u32, kind: MessageType, seq: u64) -> Vec<u8> {
         let mut m = message_template(conn, kind, 40);

@@ -48,18 +48,8 @@ impl From<MessageTypeArg> for MessageType {
 /// and in the error for any other value, parsed with `ReplyMode`'s own
 /// `FromStr` (the engine's `ReplyMode` is not a clap type).
 fn reply_modes() -> impl TypedValueParser<Value = ReplyMode> {
-    let values = ReplyMode::ALL.map(|mode| PossibleValue::new(mode.as_str()).help(what_mode_does(mode)));
+    let values = ReplyMode::ALL.map(|mode| PossibleValue::new(mode.as_str()).help(mode.help()));
     PossibleValuesParser::new(values).try_map(|s| s.parse::<ReplyMode>())
-}
-
-/// A reply mode's help, as the server documents it.
-fn what_mode_does(mode: ReplyMode) -> &'static str {
-    match mode {
-        ReplyMode::Reply => "The seed's reply, `接收到消息：<message>，我做出回复`, same message type",
-        ReplyMode::Echo => "The message back unchanged, same type, without copying the payload",
-        ReplyMode::Json => "A JSON object describing the message, as one text message",
-        ReplyMode::Stream => "The `reply` text written as one fragmented message",
-    }
 }
 
 /// `run`'s arguments.

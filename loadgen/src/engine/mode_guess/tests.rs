@@ -1,6 +1,7 @@
+use wsbench_proto::{seed_reply, MessageKind};
 use wsbench_server::mode::ConnectionParams;
 use wsbench_server::outbox::Outbox;
-use wsbench_server::reply::{seed_reply, MessageKind, Payload, Responder};
+use wsbench_server::reply::{Payload, Responder};
 
 use super::*;
 use crate::engine::payload::message_template;

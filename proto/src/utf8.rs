@@ -1,6 +1,12 @@
-//! Incremental UTF-8 validation, so that a text message is failed with 1007
-//! as soon as its bytes stop being UTF-8, even when a frame arrives in
-//! pieces or a code point is split across fragments.
+//! Incremental UTF-8 validation, so that a text message fails with 1007 as
+//! soon as its bytes stop being UTF-8, even when a frame arrives in pieces
+//! or a code point is split across fragments (Autobahn 6.4.x: fail fast).
+//!
+//! Each piece is checked by `simdutf8`'s `compat` API (SIMD, and the
+//! `valid_up_to` / incomplete-at-end answers of `std::str::from_utf8`); only
+//! a code point cut off at the end of a piece is carried over, in 4 bytes.
+
+use simdutf8::compat::from_utf8;
 
 /// Validates a byte stream fed in arbitrary pieces.
 #[derive(Debug, Default, Clone)]
@@ -14,12 +20,22 @@ pub struct Utf8Validator {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InvalidUtf8;
 
+impl std::fmt::Display for InvalidUtf8 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("invalid UTF-8")
+    }
+}
+
+impl std::error::Error for InvalidUtf8 {}
+
 impl Utf8Validator {
+    /// A validator at the start of a stream.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Feeds the next piece of the stream.
+    /// Feeds the next piece of the stream; fails at the first byte that
+    /// cannot continue UTF-8 text.
     pub fn feed(&mut self, mut data: &[u8]) -> Result<(), InvalidUtf8> {
         if self.pending_len > 0 {
             let have = self.pending_len as usize;
@@ -27,7 +43,7 @@ impl Utf8Validator {
             let take = (width - have).min(data.len());
             self.pending[have..have + take].copy_from_slice(&data[..take]);
             let joined = &self.pending[..have + take];
-            match std::str::from_utf8(joined) {
+            match from_utf8(joined) {
                 Ok(_) => self.pending_len = 0,
                 Err(e) if e.error_len().is_none() => {
                     self.pending_len = joined.len() as u8;
@@ -37,7 +53,7 @@ impl Utf8Validator {
             }
             data = &data[take..];
         }
-        match std::str::from_utf8(data) {
+        match from_utf8(data) {
             Ok(_) => Ok(()),
             Err(e) if e.error_len().is_none() => {
                 let tail = &data[e.valid_up_to()..];
@@ -66,8 +82,13 @@ impl Utf8Validator {
     }
 }
 
+/// Whether `bytes` are UTF-8 as a whole.
+pub fn is_utf8(bytes: &[u8]) -> bool {
+    simdutf8::basic::from_utf8(bytes).is_ok()
+}
+
 /// Length of the code point that `first` starts; only called on bytes that
-/// `from_utf8` accepted as the start of an incomplete code point.
+/// the validator accepted as the start of an incomplete code point.
 fn utf8_width(first: u8) -> usize {
     match first {
         0xc2..=0xdf => 2,
@@ -117,5 +138,21 @@ mod tests {
     fn rejects_a_truncated_code_point_at_the_end() {
         let text = "😀".as_bytes();
         assert_eq!(feed_split(&text[..3], &[1]), Err(InvalidUtf8));
+    }
+
+    #[test]
+    fn agrees_with_std_on_every_split_of_mixed_bytes() {
+        let samples: [&[u8]; 5] = [
+            b"\xce\xba\xe1\xbd\xb9",
+            b"a\xc0\xafb",
+            b"\xf0\x9f\x98",
+            b"\xed\x9f\xbf\xee\x80\x80",
+            b"\xf8\x88\x80\x80\x80",
+        ];
+        for s in samples {
+            for i in 0..=s.len() {
+                assert_eq!(feed_split(s, &[i]).is_ok(), std::str::from_utf8(s).is_ok(), "{s:?} cut at {i}");
+            }
+        }
     }
 }
