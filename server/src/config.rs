@@ -1,11 +1,10 @@
-//! Server configuration, and the command line that fills it.
+//! Server configuration (the binary's command line, in `src/cli.rs`,
+//! fills it).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::Parser;
-
-use crate::mode::ReplyMode;
+use wsbench_proto::ReplyMode;
 
 /// Everything the server needs to run; `Config::default()` is what the
 /// binary runs with no flags, except that it listens on 127.0.0.1:8081.
@@ -31,8 +30,11 @@ pub struct Config {
     pub shutdown_timeout: Duration,
 }
 
+/// Address the binary listens on by default.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8081";
+/// Path of the WebSocket endpoint by default.
 pub const DEFAULT_PATH: &str = "/upgradews";
+/// Largest message accepted by default (16 MiB).
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
 
 impl Default for Config {
@@ -47,136 +49,6 @@ impl Default for Config {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_connections: 100_000,
             shutdown_timeout: Duration::from_secs(5),
-        }
-    }
-}
-
-/// wsbench-server: the WebSocket server that wsbench loads and measures.
-///
-/// Upgrades `GET /upgradews` and answers every message in the connection's
-/// reply mode (query parameter `mode`: reply, echo, json or stream; `chunk`
-/// sets the fragment size of stream). `GET /healthz` answers 200 and
-/// `GET /metrics` gives counters in the Prometheus text format.
-#[derive(Debug, Parser)]
-#[command(name = "wsbench-server", version, about, long_about)]
-pub struct ServerArgs {
-    /// Address to listen on. Use 0.0.0.0:8081 (or [::]:8081) for all interfaces.
-    #[arg(long, env = "WSBENCH_LISTEN", default_value = DEFAULT_LISTEN)]
-    pub listen: SocketAddr,
-
-    /// Path of the WebSocket endpoint; must start with '/'.
-    #[arg(long, default_value = DEFAULT_PATH, value_parser = parse_path)]
-    pub path: String,
-
-    /// An origin allowed to upgrade besides the request's own host, as
-    /// scheme://host[:port]. Repeatable.
-    #[arg(long = "allow-origin", value_name = "ORIGIN")]
-    pub allow_origin: Vec<String>,
-
-    /// Allow any origin: turns off the cross-site request forgery check.
-    #[arg(long, conflicts_with = "allow_origin")]
-    pub allow_any_origin: bool,
-
-    /// Require `Authorization: Bearer <TOKEN>` on upgrade.
-    #[arg(long, env = "WSBENCH_AUTH_TOKEN", value_name = "TOKEN", hide_env_values = true, value_parser = parse_token)]
-    pub auth_token: Option<String>,
-
-    /// Reply mode of connections whose URL has no `mode` parameter.
-    #[arg(long, value_enum, default_value_t = ReplyMode::Reply)]
-    pub default_mode: ReplyMode,
-
-    /// Largest message accepted in bytes, counted across fragments; a larger
-    /// one is closed with 1009.
-    #[arg(long, default_value_t = DEFAULT_MAX_MESSAGE_SIZE as u64, value_parser = clap::value_parser!(u64).range(1..=(1u64 << 40)))]
-    pub max_message_size: u64,
-
-    /// Open WebSocket connections beyond which upgrades are refused with 503.
-    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_connections: u64,
-
-    /// Seconds that shutdown (SIGINT/SIGTERM) waits for connections to
-    /// close after telling them 1001 Going Away.
-    #[arg(long, default_value_t = 5.0, value_parser = parse_seconds)]
-    pub shutdown_timeout: f64,
-
-    /// Worker threads of the runtime; defaults to the number of cores.
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
-    pub threads: Option<u16>,
-
-    /// Log filter, as RUST_LOG (e.g. `info`, `wsbench_server=debug`).
-    #[arg(long, env = "RUST_LOG", default_value = "info")]
-    pub log: String,
-}
-
-impl ServerArgs {
-    pub fn to_config(&self) -> Config {
-        Config {
-            listen: self.listen,
-            path: self.path.clone(),
-            allowed_origins: self.allow_origin.clone(),
-            allow_any_origin: self.allow_any_origin,
-            auth_token: self.auth_token.clone(),
-            default_mode: self.default_mode,
-            max_message_size: usize::try_from(self.max_message_size).unwrap_or(usize::MAX),
-            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
-            shutdown_timeout: Duration::from_secs_f64(self.shutdown_timeout),
-        }
-    }
-}
-
-fn parse_path(s: &str) -> Result<String, String> {
-    if s.starts_with('/') && !s.contains(['?', '#', ' ']) {
-        Ok(s.to_string())
-    } else {
-        Err(format!("{s:?} is not a path: it must start with '/' and hold no '?', '#' or space"))
-    }
-}
-
-fn parse_token(s: &str) -> Result<String, String> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_graphic()) {
-        Err("the token must be non-empty printable ASCII without spaces".to_string())
-    } else {
-        Ok(s.to_string())
-    }
-}
-
-fn parse_seconds(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && (0.0..=3600.0).contains(&v) => Ok(v),
-        _ => Err(format!("{s:?} is not a number of seconds from 0 to 3600")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_match_config_default() {
-        let args = ServerArgs::try_parse_from(["wsbench-server"]).unwrap();
-        let c = args.to_config();
-        let d = Config::default();
-        assert_eq!(c.listen, d.listen);
-        assert_eq!(c.path, d.path);
-        assert_eq!(c.max_message_size, d.max_message_size);
-        assert_eq!(c.default_mode, d.default_mode);
-    }
-
-    #[test]
-    fn bad_flags_are_named() {
-        for bad in [
-            &["--listen", "nowhere"][..],
-            &["--path", "upgradews"],
-            &["--default-mode", "loud"],
-            &["--max-message-size", "0"],
-            &["--shutdown-timeout=-1"],
-            &["--allow-any-origin", "--allow-origin", "http://a"],
-        ] {
-            let err = ServerArgs::try_parse_from(std::iter::once("wsbench-server").chain(bad.iter().copied()))
-                .unwrap_err()
-                .to_string();
-            let flag = bad[0].split('=').next().unwrap();
-            assert!(err.contains(flag) || err.contains("--allow-origin"), "{bad:?}: {err}");
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::mode::{BadParam, ConnectionParams};
 
 /// Why an upgrade request is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// Not GET: 405.
     MethodNotAllowed,
     /// No `Connection: upgrade` and `Upgrade: websocket`: 426.
@@ -32,7 +32,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             Refusal::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Refusal::NotAnUpgrade => StatusCode::UPGRADE_REQUIRED,
@@ -43,7 +43,7 @@ impl Refusal {
         }
     }
 
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             Refusal::MethodNotAllowed => "the WebSocket endpoint takes GET only".into(),
             Refusal::NotAnUpgrade => {
@@ -58,7 +58,7 @@ impl Refusal {
         }
     }
 
-    pub fn into_response(self) -> Response<Full<Bytes>> {
+    pub(crate) fn into_response(self) -> Response<Full<Bytes>> {
         let mut response = text_response(self.status(), self.message());
         let headers = response.headers_mut();
         match self {
@@ -82,7 +82,7 @@ impl Refusal {
 }
 
 /// A plain-text response, the body ending in a newline.
-pub fn text_response(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
+pub(crate) fn text_response(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
     let mut body = body.into();
     body.push('\n');
     let mut response = Response::new(Full::new(Bytes::from(body)));
@@ -93,7 +93,7 @@ pub fn text_response(status: StatusCode, body: impl Into<String>) -> Response<Fu
 
 /// Checks an upgrade request to the WebSocket path, in the order a client
 /// can act on: the request itself, then who may upgrade, then what it asks.
-pub fn check_upgrade<B>(req: &Request<B>, config: &Config) -> Result<ConnectionParams, Refusal> {
+pub(crate) fn check_upgrade<B>(req: &Request<B>, config: &Config) -> Result<ConnectionParams, Refusal> {
     if req.method() != Method::GET {
         return Err(Refusal::MethodNotAllowed);
     }
@@ -125,7 +125,7 @@ fn valid_key(key: Option<&HeaderValue>) -> bool {
 /// The seed's `CheckOrigin`, made a policy: no `Origin` (a non-browser
 /// client) passes; otherwise it must name the request's own host or an
 /// allowed origin, unless any origin is allowed.
-pub fn check_origin(headers: &HeaderMap, config: &Config) -> Result<(), String> {
+pub(crate) fn check_origin(headers: &HeaderMap, config: &Config) -> Result<(), String> {
     let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
     if config.allow_any_origin {
         return Ok(());

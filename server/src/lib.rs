@@ -1,8 +1,9 @@
 //! wsbench-server: the WebSocket server that wsbench loads and measures.
 //!
 //! It upgrades `GET /upgradews` with [hyper] and [fastwebsockets] and runs a
-//! strict RFC 6455 read/reply loop per connection ([`connection`]), answering
-//! each message in the connection's [reply mode](mode::ReplyMode).
+//! strict RFC 6455 read/reply loop per connection ([`connection`]) on the
+//! sans-IO protocol core [`wsbench_proto`], answering each message in the
+//! connection's [reply mode](ReplyMode).
 //!
 //! Embed it with [`spawn`]:
 //! ```no_run
@@ -13,19 +14,24 @@
 //! server.shutdown().await;
 //! # Ok(()) }
 //! ```
+//!
+//! The modules public besides the embedding API ([`Config`], [`spawn`],
+//! [`Server`], [`ServerHandle`], [`metrics`]) are the parts of the frame
+//! path that the benchmarks compose: [`connection`], [`outbox`], [`reply`]
+//! and [`mode`].
+
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod config;
 pub mod connection;
-pub mod frame;
-pub mod handshake;
+mod handshake;
 pub mod metrics;
 pub mod mode;
 pub mod outbox;
 pub mod reply;
-pub mod server;
-pub mod stream_writer;
-pub mod utf8;
+mod server;
+mod stream_writer;
 
-pub use config::{Config, ServerArgs};
+pub use config::Config;
 pub use mode::{ConnectionParams, ReplyMode};
 pub use server::{spawn, Server, ServerHandle};

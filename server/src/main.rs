@@ -1,10 +1,17 @@
+//! The wsbench-server binary: parses the command line, sets up logging and
+//! the runtime, and serves until SIGINT or SIGTERM.
+
+mod cli;
+
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 use tracing::info;
 use tracing_subscriber::EnvFilter;
-use wsbench_server::{Server, ServerArgs};
+use wsbench_server::Server;
+
+use crate::cli::ServerArgs;
 
 fn main() -> ExitCode {
     let args = ServerArgs::parse();

@@ -35,6 +35,7 @@ fn shard_index() -> usize {
     INDEX.with(|i| *i)
 }
 
+/// The server's counters, shared by its connections.
 #[derive(Debug, Default)]
 pub struct Metrics {
     shards: [Shard; SHARDS],
@@ -49,33 +50,46 @@ pub struct Metrics {
 /// A copy of the counters at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MetricsSnapshot {
+    /// Open WebSocket connections.
     pub connections_open: u64,
+    /// WebSocket connections accepted.
     pub connections_total: u64,
+    /// Upgrade requests refused.
     pub upgrades_refused: u64,
+    /// Messages answered.
     pub messages_received: u64,
+    /// Frames written.
     pub frames_sent: u64,
+    /// Bytes read from WebSocket connections.
     pub bytes_received: u64,
+    /// Bytes written to WebSocket connections.
     pub bytes_sent: u64,
     /// (close code, count); code 0 stands for any code not listed.
     pub closes_sent: Vec<(u16, u64)>,
+    /// Connections ended by a read error.
     pub read_errors: u64,
+    /// Connections ended by a write error.
     pub write_errors: u64,
 }
 
 impl Metrics {
+    /// Counts a connection upgraded.
     pub fn connection_opened(&self) {
         self.connections_open.fetch_add(1, Relaxed);
         self.connections_total.fetch_add(1, Relaxed);
     }
 
+    /// Counts a connection ended.
     pub fn connection_closed(&self) {
         self.connections_open.fetch_sub(1, Relaxed);
     }
 
+    /// Connections open now.
     pub fn connections_open(&self) -> u64 {
         self.connections_open.load(Relaxed)
     }
 
+    /// Counts an upgrade refused.
     pub fn upgrade_refused(&self) {
         self.upgrades_refused.fetch_add(1, Relaxed);
     }
@@ -95,15 +109,18 @@ impl Metrics {
         }
     }
 
+    /// Counts a Close frame sent with `code`.
     pub fn close_sent(&self, code: u16) {
         let slot = CLOSE_CODES.iter().position(|&c| c == code).unwrap_or(CLOSE_CODES.len());
         self.closes_sent[slot].fetch_add(1, Relaxed);
     }
 
+    /// Counts a read error.
     pub fn read_error(&self) {
         self.read_errors.fetch_add(1, Relaxed);
     }
 
+    /// Counts a write error.
     pub fn write_error(&self) {
         self.write_errors.fetch_add(1, Relaxed);
     }
@@ -112,6 +129,7 @@ impl Metrics {
         self.shards.iter().map(|s| counter(s).load(Relaxed)).sum()
     }
 
+    /// Reads every counter.
     pub fn snapshot(&self) -> MetricsSnapshot {
         let codes = CLOSE_CODES.iter().copied().chain([0]);
         MetricsSnapshot {

@@ -1,51 +1,9 @@
-//! Reply modes and the query parameters that choose them per connection
-//! (the seed's `DefaultQuery("mode", ...)`).
+//! The query parameters that choose a connection's reply mode (the seed's
+//! `DefaultQuery("mode", ...)`).
 
 use std::fmt;
-use std::str::FromStr;
 
-/// How the server answers each message on a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum ReplyMode {
-    /// The seed's reply, `接收到消息：<message>，我做出回复`, same message type.
-    #[default]
-    Reply,
-    /// The message back unchanged, same type, without copying the payload.
-    Echo,
-    /// A JSON object describing the message, as one text message.
-    Json,
-    /// The `reply` text written as one fragmented message.
-    Stream,
-}
-
-impl ReplyMode {
-    pub const ALL: [ReplyMode; 4] = [ReplyMode::Reply, ReplyMode::Echo, ReplyMode::Json, ReplyMode::Stream];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReplyMode::Reply => "reply",
-            ReplyMode::Echo => "echo",
-            ReplyMode::Json => "json",
-            ReplyMode::Stream => "stream",
-        }
-    }
-}
-
-impl fmt::Display for ReplyMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ReplyMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        ReplyMode::ALL
-            .into_iter()
-            .find(|m| m.as_str() == s)
-            .ok_or_else(|| format!("unknown mode {s:?}: expected one of reply, echo, json, stream"))
-    }
-}
+pub use wsbench_proto::ReplyMode;
 
 /// Default fragment size of `stream` replies.
 pub const DEFAULT_CHUNK: usize = 4096;
@@ -55,6 +13,7 @@ pub const MAX_CHUNK: usize = 16 << 20;
 /// What a connection was asked for in its upgrade query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionParams {
+    /// How each message is answered.
     pub mode: ReplyMode,
     /// Largest payload of one `stream` fragment.
     pub chunk: usize,
@@ -63,7 +22,9 @@ pub struct ConnectionParams {
 /// A query parameter that cannot be honoured; answered with 400.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadParam {
+    /// The parameter's name.
     pub name: &'static str,
+    /// What is wrong with its value.
     pub message: String,
 }
 

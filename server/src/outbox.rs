@@ -14,7 +14,7 @@ use std::ops::Range;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use crate::frame::{encode_server_header, OpCode, MAX_SERVER_HEADER};
+use wsbench_proto::{encode_header, OpCode, MAX_HEADER};
 
 /// Capacity kept between flushes; a larger buffer left by a big reply is
 /// released so that idle connections stay small.
@@ -41,6 +41,7 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    /// An empty outbox.
     pub fn new() -> Self {
         Self::default()
     }
@@ -68,8 +69,8 @@ impl Outbox {
     /// Queues a frame header; its payload must follow, `payload_len` bytes
     /// of [`extend`](Self::extend) and [`input`](Self::input) calls.
     pub fn header(&mut self, fin: bool, opcode: OpCode, payload_len: usize) {
-        let mut head = [0u8; MAX_SERVER_HEADER];
-        let n = encode_server_header(&mut head, fin, opcode, payload_len);
+        let mut head = [0u8; MAX_HEADER];
+        let n = encode_header(&mut head, fin, opcode, payload_len, None);
         self.extend(&head[..n]);
         self.frames += 1;
     }

@@ -1,4 +1,6 @@
-//! The reply modes: what the server sends back for each message.
+//! The reply modes: what the server sends back for each message. The
+//! seed's reply format ([`wsbench_proto::reply`]) and [`ReplyMode`] itself
+//! are shared with the loadgen through wsbench-proto.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -6,42 +8,11 @@ use std::ops::Range;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::frame::OpCode;
-use crate::mode::{ConnectionParams, ReplyMode};
+use wsbench_proto::{MessageKind, OpCode, ReplyMode, REPLY_PREFIX, REPLY_SUFFIX};
+
+use crate::mode::ConnectionParams;
 use crate::outbox::Outbox;
 use crate::stream_writer::StreamWriter;
-
-/// The seed's reply is `REPLY_PREFIX + message + REPLY_SUFFIX`.
-pub const REPLY_PREFIX: &str = "接收到消息：";
-pub const REPLY_SUFFIX: &str = "，我做出回复";
-
-/// The seed's reply to `message`, as bytes (text or binary alike).
-pub fn seed_reply(message: &[u8]) -> Vec<u8> {
-    [REPLY_PREFIX.as_bytes(), message, REPLY_SUFFIX.as_bytes()].concat()
-}
-
-/// The two data message types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MessageKind {
-    Text,
-    Binary,
-}
-
-impl MessageKind {
-    pub fn opcode(self) -> OpCode {
-        match self {
-            MessageKind::Text => OpCode::Text,
-            MessageKind::Binary => OpCode::Binary,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageKind::Text => "text",
-            MessageKind::Binary => "binary",
-        }
-    }
-}
 
 /// The reply of `json` mode, one text message per message received.
 ///
@@ -53,10 +24,14 @@ impl MessageKind {
 /// connection's messages from 1, and a binary message is standard base64.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JsonReply<'a> {
+    /// `"text"` or `"binary"`.
     #[serde(rename = "type")]
     pub kind: Cow<'a, str>,
+    /// The message's length in bytes.
     pub length: u64,
+    /// The connection's message count, from 1.
     pub seq: u64,
+    /// The text, or the binary message in standard base64.
     #[serde(borrow)]
     pub message: Cow<'a, str>,
 }
@@ -66,12 +41,18 @@ pub struct JsonReply<'a> {
 #[derive(Debug, Clone)]
 pub enum Payload<'a> {
     /// In the connection's read buffer, at `range`; `bytes` is that range.
-    Input { bytes: &'a [u8], range: Range<usize> },
+    Input {
+        /// The payload.
+        bytes: &'a [u8],
+        /// Where it lies in the read buffer.
+        range: Range<usize>,
+    },
     /// Elsewhere (a reassembled message): copied when referenced.
     Detached(&'a [u8]),
 }
 
 impl<'a> Payload<'a> {
+    /// The payload's bytes.
     pub fn bytes(&self) -> &'a [u8] {
         match *self {
             Payload::Input { bytes, .. } | Payload::Detached(bytes) => bytes,
@@ -97,10 +78,12 @@ pub struct Responder {
 }
 
 impl Responder {
+    /// A responder for a connection with `params`.
     pub fn new(params: ConnectionParams) -> Self {
         Responder { params, seq: 0, json: Vec::new(), base64: String::new() }
     }
 
+    /// The connection's reply mode.
     pub fn mode(&self) -> ReplyMode {
         self.params.mode
     }
@@ -156,6 +139,7 @@ impl Responder {
 mod tests {
     use super::*;
     use crate::mode::DEFAULT_CHUNK;
+    use wsbench_proto::seed_reply;
 
     fn reply_to(mode: ReplyMode, kind: MessageKind, msg: &[u8]) -> Vec<u8> {
         let mut out = Outbox::new();

@@ -62,10 +62,12 @@ impl Server {
         Ok(Server { listener, shared })
     }
 
+    /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
+    /// Its counters.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.shared.metrics.clone()
     }
@@ -142,10 +144,12 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
+    /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
+    /// Its counters.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }

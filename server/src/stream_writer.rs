@@ -1,7 +1,7 @@
 //! A message written in parts as a fragmented message: the seed's
 //! `NextWriter(type)`, `Write`, `Close()`.
 
-use crate::frame::{is_control, OpCode};
+use wsbench_proto::OpCode;
 use crate::outbox::Outbox;
 
 /// Writes one data message as fragments of at most `chunk` bytes.
@@ -10,7 +10,7 @@ use crate::outbox::Outbox;
 /// and only the last has FIN set. While the writer lives it holds the
 /// connection's outbox, so nothing but the control frames it lets through
 /// ([`StreamWriter::control`]) can come between the fragments.
-pub struct StreamWriter<'a> {
+pub(crate) struct StreamWriter<'a> {
     out: &'a mut Outbox,
     opcode: OpCode,
     chunk: usize,
@@ -21,13 +21,13 @@ pub struct StreamWriter<'a> {
 
 impl<'a> StreamWriter<'a> {
     /// Starts a message of type `opcode` (text or binary).
-    pub fn new(out: &'a mut Outbox, opcode: OpCode, chunk: usize) -> Self {
+    pub(crate) fn new(out: &'a mut Outbox, opcode: OpCode, chunk: usize) -> Self {
         debug_assert!(matches!(opcode, OpCode::Text | OpCode::Binary));
         StreamWriter { out, opcode, chunk: chunk.max(1), last_header: None }
     }
 
     /// Appends `part` to the message, as one or more fragments.
-    pub fn write(&mut self, part: &[u8]) {
+    pub(crate) fn write(&mut self, part: &[u8]) {
         for piece in part.chunks(self.chunk) {
             let opcode = if self.last_header.is_some() { OpCode::Continuation } else { self.opcode };
             self.last_header = Some(self.out.owned_len());
@@ -37,14 +37,15 @@ impl<'a> StreamWriter<'a> {
     }
 
     /// Sends a control frame between two fragments, as RFC 6455 allows.
-    pub fn control(&mut self, opcode: OpCode, payload: &[u8]) {
-        debug_assert!(is_control(opcode));
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn control(&mut self, opcode: OpCode, payload: &[u8]) {
+        debug_assert!(opcode.is_control());
         self.out.frame(opcode, payload);
     }
 
     /// Ends the message: the last fragment gets FIN (an empty message is
     /// one empty final frame).
-    pub fn finish(self) {
+    pub(crate) fn finish(self) {
         match self.last_header {
             Some(at) => self.out.set_fin(at),
             None => self.out.frame(self.opcode, &[]),

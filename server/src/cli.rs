@@ -1,0 +1,146 @@
+//! The command line of the binary: clap lives here only, not in the
+//! library.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::builder::TypedValueParser as _;
+use clap::Parser;
+use wsbench_server::config::{DEFAULT_LISTEN, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_PATH};
+use wsbench_server::{Config, ReplyMode};
+
+/// wsbench-server: the WebSocket server that wsbench loads and measures.
+///
+/// Upgrades `GET /upgradews` and answers every message in the connection's
+/// reply mode (query parameter `mode`: reply, echo, json or stream; `chunk`
+/// sets the fragment size of stream). `GET /healthz` answers 200 and
+/// `GET /metrics` gives counters in the Prometheus text format.
+#[derive(Debug, Parser)]
+#[command(name = "wsbench-server", version, about, long_about)]
+pub(crate) struct ServerArgs {
+    /// Address to listen on. Use 0.0.0.0:8081 (or [::]:8081) for all interfaces.
+    #[arg(long, env = "WSBENCH_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub(crate) listen: SocketAddr,
+
+    /// Path of the WebSocket endpoint; must start with '/'.
+    #[arg(long, default_value = DEFAULT_PATH, value_parser = parse_path)]
+    pub(crate) path: String,
+
+    /// An origin allowed to upgrade besides the request's own host, as
+    /// scheme://host[:port]. Repeatable.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub(crate) allow_origin: Vec<String>,
+
+    /// Allow any origin: turns off the cross-site request forgery check.
+    #[arg(long, conflicts_with = "allow_origin")]
+    pub(crate) allow_any_origin: bool,
+
+    /// Require `Authorization: Bearer <TOKEN>` on upgrade.
+    #[arg(long, env = "WSBENCH_AUTH_TOKEN", value_name = "TOKEN", hide_env_values = true, value_parser = parse_token)]
+    pub(crate) auth_token: Option<String>,
+
+    /// Reply mode of connections whose URL has no `mode` parameter.
+    #[arg(long, default_value_t = ReplyMode::Reply, value_parser = parse_mode())]
+    pub(crate) default_mode: ReplyMode,
+
+    /// Largest message accepted in bytes, counted across fragments; a larger
+    /// one is closed with 1009.
+    #[arg(long, default_value_t = DEFAULT_MAX_MESSAGE_SIZE as u64, value_parser = clap::value_parser!(u64).range(1..=(1u64 << 40)))]
+    pub(crate) max_message_size: u64,
+
+    /// Open WebSocket connections beyond which upgrades are refused with 503.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_connections: u64,
+
+    /// Seconds that shutdown (SIGINT/SIGTERM) waits for connections to
+    /// close after telling them 1001 Going Away.
+    #[arg(long, default_value_t = 5.0, value_parser = parse_seconds)]
+    pub(crate) shutdown_timeout: f64,
+
+    /// Worker threads of the runtime; defaults to the number of cores.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) threads: Option<u16>,
+
+    /// Log filter, as RUST_LOG (e.g. `info`, `wsbench_server=debug`).
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    pub(crate) log: String,
+}
+
+impl ServerArgs {
+    pub(crate) fn to_config(&self) -> Config {
+        Config {
+            listen: self.listen,
+            path: self.path.clone(),
+            allowed_origins: self.allow_origin.clone(),
+            allow_any_origin: self.allow_any_origin,
+            auth_token: self.auth_token.clone(),
+            default_mode: self.default_mode,
+            max_message_size: usize::try_from(self.max_message_size).unwrap_or(usize::MAX),
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            shutdown_timeout: Duration::from_secs_f64(self.shutdown_timeout),
+        }
+    }
+}
+
+/// A reply mode, its possible values listed in `--help` and in errors.
+fn parse_mode() -> impl clap::builder::TypedValueParser<Value = ReplyMode> {
+    let values = ReplyMode::ALL.map(|m| clap::builder::PossibleValue::new(m.as_str()).help(m.help()));
+    clap::builder::PossibleValuesParser::new(values).map(|s| s.parse::<ReplyMode>().expect("a listed mode"))
+}
+
+fn parse_path(s: &str) -> Result<String, String> {
+    if s.starts_with('/') && !s.contains(['?', '#', ' ']) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("{s:?} is not a path: it must start with '/' and hold no '?', '#' or space"))
+    }
+}
+
+fn parse_token(s: &str) -> Result<String, String> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_graphic()) {
+        Err("the token must be non-empty printable ASCII without spaces".to_string())
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=3600.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds from 0 to 3600")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_config_default() {
+        let args = ServerArgs::try_parse_from(["wsbench-server"]).unwrap();
+        let c = args.to_config();
+        let d = Config::default();
+        assert_eq!(c.listen, d.listen);
+        assert_eq!(c.path, d.path);
+        assert_eq!(c.max_message_size, d.max_message_size);
+        assert_eq!(c.default_mode, d.default_mode);
+    }
+
+    #[test]
+    fn bad_flags_are_named() {
+        for bad in [
+            &["--listen", "nowhere"][..],
+            &["--path", "upgradews"],
+            &["--default-mode", "loud"],
+            &["--max-message-size", "0"],
+            &["--shutdown-timeout=-1"],
+            &["--allow-any-origin", "--allow-origin", "http://a"],
+        ] {
+            let err = ServerArgs::try_parse_from(std::iter::once("wsbench-server").chain(bad.iter().copied()))
+                .unwrap_err()
+                .to_string();
+            let flag = bad[0].split('=').next().unwrap();
+            assert!(err.contains(flag) || err.contains("--allow-origin"), "{bad:?}: {err}");
+        }
+    }
+}
