@@ -100,7 +100,7 @@ pub struct RunArgs {
 
     /// The server's reply mode, sent as the query parameter `mode`; replies
     /// are checked against it.
-    #[arg(short, long, value_enum)]
+    #[arg(short, long, value_parser = parse_mode())]
     pub mode: Option<ReplyMode>,
 
     /// Fragment size of `stream` replies (query parameter `chunk`).
@@ -203,6 +203,13 @@ fn fraction(s: &str) -> Result<f64, String> {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
         _ => Err(format!("{s:?} is not a fraction from 0 to 1")),
     }
+}
+
+/// A reply mode, its possible values listed in `--help` and in errors.
+fn parse_mode() -> impl clap::builder::TypedValueParser<Value = ReplyMode> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser as _};
+    let values = ReplyMode::ALL.map(|m| PossibleValue::new(m.as_str()).help(m.help()));
+    PossibleValuesParser::new(values).map(|s| s.parse::<ReplyMode>().expect("a listed mode"))
 }
 
 #[cfg(test)]

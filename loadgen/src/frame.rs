@@ -87,7 +87,7 @@ pub fn encode_client_header(out: &mut [u8], fin: bool, opcode: OpCode, len: usiz
 /// XORs `buf` with `mask`, as if `buf` started `offset` bytes into a payload.
 /// Masking and unmasking are the same XOR: the server's kernel (fastwebsockets'
 /// unmask, with the key rotated for the offset) serves both ends.
-pub use wsbench_server::frame::unmask_at as apply_mask;
+pub use wsbench_proto::unmask_at as apply_mask;
 
 /// A whole client frame (header, masked payload) appended to `out`: for
 /// control frames and tests; data frames are prepared in place.

@@ -14,7 +14,7 @@ use std::borrow::Cow;
 
 use base64::Engine;
 use serde::Deserialize;
-use wsbench_server::reply::{REPLY_PREFIX, REPLY_SUFFIX};
+use wsbench_proto::{REPLY_PREFIX, REPLY_SUFFIX};
 use wsbench_server::ReplyMode;
 
 use crate::cli::MessageType;
@@ -232,7 +232,7 @@ fn check_body(template: &[u8], conn: u32, body: &[u8]) -> Result<u64, Corrupt> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wsbench_server::reply::seed_reply;
+    use wsbench_proto::seed_reply;
 
     fn message(conn: u32, kind: MessageType, seq: u64) -> Vec<u8> {
         let mut m = message_template(conn, kind, 40);
