@@ -30,12 +30,12 @@ use wsbench_benches::{
     criterion_config, masked_text, server_text, text_payload, tungstenite_apply_mask, MemStream, ServerPath, BATCH,
     SIZES, SMALL_SIZES,
 };
+use wsbench_proto::{parse_header, seed_reply, unmask_at, MessageKind, OpCode};
 use wsbench_server::connection::{Connection, ConnectionLimits, ShutdownSignal};
-use wsbench_server::frame::{parse_client_header, unmask_at, OpCode};
 use wsbench_server::metrics::Metrics;
 use wsbench_server::mode::{ConnectionParams, ReplyMode, DEFAULT_CHUNK};
 use wsbench_server::outbox::Outbox;
-use wsbench_server::reply::{seed_reply, MessageKind, Payload, Responder};
+use wsbench_server::reply::{Payload, Responder};
 
 /// Buffer of the in-memory duplex stream, each way: about what a loopback
 /// TCP socket buffers.
@@ -56,9 +56,9 @@ fn parse_unmask(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("wsbench", size), |b| {
             b.iter(|| {
                 let buf = black_box(&mut buf[..]);
-                let header = parse_client_header(buf).unwrap().unwrap();
+                let header = parse_header(buf, wsbench_proto::Role::Server).unwrap().unwrap();
                 let payload = &mut buf[header.header_len..header.frame_len() as usize];
-                unmask_at(payload, header.mask, 0);
+                unmask_at(payload, header.mask.unwrap(), 0);
                 payload.len()
             })
         });

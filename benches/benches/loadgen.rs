@@ -18,9 +18,10 @@ use wsbench_loadgen::cli::MessageType;
 use wsbench_loadgen::frame::{apply_mask, OpCode};
 use wsbench_loadgen::payload::{message_template, write_seq, write_stamp, Checker, SEQ_OFFSET, STAMP_LEN};
 use wsbench_loadgen::stats::{Histograms, Series};
+use wsbench_proto::{seed_reply, MessageKind};
 use wsbench_server::mode::{ConnectionParams, ReplyMode, DEFAULT_CHUNK};
 use wsbench_server::outbox::Outbox;
-use wsbench_server::reply::{seed_reply, MessageKind, Payload, Responder};
+use wsbench_server::reply::{Payload, Responder};
 
 /// Message sizes of the reply checks (the stamp takes the first 20 bytes).
 const CHECK_SIZES: [usize; 3] = [32, 1 << 10, 64 << 10];

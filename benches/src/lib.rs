@@ -12,11 +12,10 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use std::time::Duration;
 
 use criterion::Criterion;
-use wsbench_server::frame::{parse_client_header, unmask_at, OpCode, MAX_SERVER_HEADER};
+use wsbench_proto::{encode_header, Decoder, Event, OpCode, Role, MAX_HEADER};
 use wsbench_server::mode::{ConnectionParams, ReplyMode, DEFAULT_CHUNK};
 use wsbench_server::outbox::Outbox;
-use wsbench_server::reply::{MessageKind, Payload, Responder};
-use wsbench_server::utf8::Utf8Validator;
+use wsbench_server::reply::{Payload, Responder};
 
 /// Message sizes of the frame-path benchmarks: the two small-frame length
 /// forms (7-bit, at its 125-byte limit), a typical message, and the 16- and
@@ -56,12 +55,10 @@ pub fn text_payload(len: usize) -> Vec<u8> {
 
 /// The wire bytes of one masked client frame.
 pub fn masked_frame(opcode: OpCode, fin: bool, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
-    let mut head = [0u8; MAX_SERVER_HEADER];
-    let n = wsbench_server::frame::encode_server_header(&mut head, fin, opcode, payload.len());
-    let mut wire = Vec::with_capacity(n + 4 + payload.len());
+    let mut head = [0u8; MAX_HEADER];
+    let n = encode_header(&mut head, fin, opcode, payload.len(), Some(mask));
+    let mut wire = Vec::with_capacity(n + payload.len());
     wire.extend_from_slice(&head[..n]);
-    wire[1] |= 0x80;
-    wire.extend_from_slice(&mask);
     let start = wire.len();
     wire.extend_from_slice(payload);
     for (i, b) in wire[start..].iter_mut().enumerate() {
@@ -77,8 +74,8 @@ pub fn masked_text(len: usize) -> Vec<u8> {
 
 /// The wire bytes of an unmasked (server) text frame: what an echo sends.
 pub fn server_text(payload: &[u8]) -> Vec<u8> {
-    let mut head = [0u8; MAX_SERVER_HEADER];
-    let n = wsbench_server::frame::encode_server_header(&mut head, true, OpCode::Text, payload.len());
+    let mut head = [0u8; MAX_HEADER];
+    let n = encode_header(&mut head, true, OpCode::Text, payload.len(), None);
     [&head[..n], payload].concat()
 }
 
@@ -151,15 +148,16 @@ impl Write for MemStream {
 
 /// The server's frame path for one single-frame data message, composed in
 /// memory from its public parts the way its connection loop composes them:
-/// copy the wire bytes into the read buffer (the socket read), parse the
-/// header, unmask the payload in place, validate text as UTF-8, queue the
-/// reply, and write the queued reply into `sink` (one vectored write).
+/// copy the wire bytes into the read buffer (the socket read), decode the
+/// frame with `wsbench_proto::Decoder` (parse the header, unmask the payload
+/// in place, validate text as UTF-8), queue the reply, and write the queued
+/// reply into `sink` (one vectored write).
 #[derive(Debug)]
 pub struct ServerPath {
     pub buf: Vec<u8>,
     pub out: Outbox,
     pub responder: Responder,
-    pub utf8: Utf8Validator,
+    pub decoder: Decoder,
     pub sink: Vec<u8>,
 }
 
@@ -169,7 +167,7 @@ impl ServerPath {
             buf: Vec::new(),
             out: Outbox::new(),
             responder: Responder::new(ConnectionParams { mode, chunk: DEFAULT_CHUNK }),
-            utf8: Utf8Validator::new(),
+            decoder: Decoder::new(Role::Server, usize::MAX),
             sink: Vec::new(),
         }
     }
@@ -179,21 +177,12 @@ impl ServerPath {
     pub fn serve(&mut self, wire: &[u8]) -> usize {
         self.buf.clear();
         self.buf.extend_from_slice(wire);
-        let header = parse_client_header(&self.buf).expect("a valid frame").expect("a whole header");
-        let payload = header.header_len..header.frame_len() as usize;
-        assert!(header.fin && payload.end == self.buf.len(), "one whole final frame");
-        let kind = match header.opcode {
-            OpCode::Text => MessageKind::Text,
-            OpCode::Binary => MessageKind::Binary,
-            other => panic!("a data frame, not {other:?}"),
+        let frame = self.decoder.decode(&mut self.buf).expect("a valid frame").expect("a whole frame");
+        assert_eq!(frame.len, self.buf.len(), "one whole frame");
+        let Event::Data { kind, first: true, fin: true } = frame.event else {
+            panic!("a single-frame data message, not {:?}", frame.event)
         };
-        let bytes = &mut self.buf[payload.clone()];
-        unmask_at(bytes, header.mask, 0);
-        if kind == MessageKind::Text {
-            self.utf8.reset();
-            self.utf8.feed(bytes).expect("UTF-8 text");
-            self.utf8.finish().expect("UTF-8 text");
-        }
+        let payload = frame.payload;
         let bytes = &self.buf[payload.clone()];
         self.responder.respond(&mut self.out, kind, Payload::Input { bytes, range: payload });
         self.sink.clear();
@@ -261,7 +250,7 @@ pub fn unmask_prototype(payload: &mut [u8], mask: [u8; 4]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wsbench_server::frame::unmask_at;
+    use wsbench_proto::unmask_at;
 
     fn reference(data: &[u8], mask: [u8; 4]) -> Vec<u8> {
         data.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect()
@@ -299,7 +288,7 @@ mod tests {
             }
             let mut reply = ServerPath::new(ReplyMode::Reply);
             reply.serve(&wire);
-            assert_eq!(reply.sink, server_text(&wsbench_server::reply::seed_reply(&payload)));
+            assert_eq!(reply.sink, server_text(&wsbench_proto::seed_reply(&payload)));
         }
     }
 

@@ -140,15 +140,7 @@ impl Decoder {
     /// A decoder for the frames `role` receives, messages being at most
     /// `max_message_size` bytes (counted across fragments).
     pub fn new(role: Role, max_message_size: usize) -> Self {
-        Decoder {
-            role,
-            max_message_size,
-            done: 0,
-            pending: None,
-            message: None,
-            so_far: 0,
-            utf8: Utf8Validator::new(),
-        }
+        Decoder { role, max_message_size, done: 0, pending: None, message: None, so_far: 0, utf8: Utf8Validator::new() }
     }
 
     /// The role this decoder reads for.

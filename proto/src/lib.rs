@@ -36,8 +36,8 @@ pub mod utf8;
 
 pub use decoder::{Decoder, Event, Frame, ProtocolError, Reassembler};
 pub use frame::{
-    echo_in_place, encode_header, header_len, parse_header, write_frame, FrameHeader, HeaderError, Role, MAX_CONTROL_PAYLOAD,
-    MAX_HEADER, MAX_SERVER_HEADER,
+    echo_in_place, encode_header, header_len, parse_header, write_frame, FrameHeader, HeaderError, Role,
+    MAX_CONTROL_PAYLOAD, MAX_HEADER, MAX_SERVER_HEADER,
 };
 pub use mask::unmask_at;
 pub use opcode::{MessageKind, OpCode};

@@ -142,7 +142,13 @@ mod tests {
 
     #[test]
     fn agrees_with_std_on_every_split_of_mixed_bytes() {
-        let samples: [&[u8]; 5] = [b"\xce\xba\xe1\xbd\xb9", b"a\xc0\xafb", b"\xf0\x9f\x98", b"\xed\x9f\xbf\xee\x80\x80", b"\xf8\x88\x80\x80\x80"];
+        let samples: [&[u8]; 5] = [
+            b"\xce\xba\xe1\xbd\xb9",
+            b"a\xc0\xafb",
+            b"\xf0\x9f\x98",
+            b"\xed\x9f\xbf\xee\x80\x80",
+            b"\xf8\x88\x80\x80\x80",
+        ];
         for s in samples {
             for i in 0..=s.len() {
                 assert_eq!(feed_split(s, &[i]).is_ok(), std::str::from_utf8(s).is_ok(), "{s:?} cut at {i}");

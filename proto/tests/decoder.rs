@@ -195,7 +195,11 @@ fn decoder_reports_the_pending_frame_length() {
 
 /// One frame of a valid stream: (opcode, fin, payload).
 fn valid_stream() -> impl Strategy<Value = Vec<(OpCode, bool, Vec<u8>)>> {
-    let message = (any::<bool>(), prop::collection::vec(".{0,40}", 1..4), prop::option::of(prop::collection::vec(any::<u8>(), 0..50)));
+    let message = (
+        any::<bool>(),
+        prop::collection::vec(".{0,40}", 1..4),
+        prop::option::of(prop::collection::vec(any::<u8>(), 0..50)),
+    );
     prop::collection::vec(message, 0..6).prop_map(|messages| {
         let mut frames = Vec::new();
         for (binary, parts, ping) in messages {

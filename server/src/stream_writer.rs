@@ -1,8 +1,8 @@
 //! A message written in parts as a fragmented message: the seed's
 //! `NextWriter(type)`, `Write`, `Close()`.
 
-use wsbench_proto::OpCode;
 use crate::outbox::Outbox;
+use wsbench_proto::OpCode;
 
 /// Writes one data message as fragments of at most `chunk` bytes.
 ///
