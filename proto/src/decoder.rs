@@ -26,7 +26,7 @@ use crate::close::{self, parse_close, CloseError};
 use crate::frame::{parse_header, HeaderError, Role};
 use crate::mask::unmask_at;
 use crate::opcode::{MessageKind, OpCode};
-use crate::utf8::Utf8Validator;
+use crate::utf8::{check_whole, Utf8Validator, WholeError};
 
 /// Why the peer broke the protocol; [`close_code`](Self::close_code) is
 /// the code to fail the connection with.
@@ -167,6 +167,7 @@ impl Decoder {
     /// payload bytes that have arrived are unmasked in place. After an
     /// error, the connection is to be failed with its close code; the
     /// decoder must not be fed again.
+    #[inline]
     pub fn decode(&mut self, input: &mut [u8]) -> Result<Option<Frame>, ProtocolError> {
         let header = match parse_header(input, self.role) {
             Ok(Some(header)) => header,
@@ -188,6 +189,29 @@ impl Decoder {
         // Within the limit (or a control frame), so it fits in usize.
         let frame_len = usize::try_from(header.frame_len()).map_err(|_| ProtocolError::MessageTooBig)?;
         let payload_start = header.header_len;
+        if header.fin && self.message.is_none() && self.done == 0 && frame_len <= input.len() {
+            if let Some(kind) = kind {
+                // The common case, a single-frame message that arrived whole:
+                // no state to carry, the payload checked in one go.
+                let payload = payload_start..frame_len;
+                let bytes = &mut input[payload.clone()];
+                if let Some(mask) = header.mask {
+                    unmask_at(bytes, mask, 0);
+                }
+                if kind == MessageKind::Text {
+                    check_whole(bytes).map_err(|e| match e {
+                        WholeError::Invalid => ProtocolError::InvalidUtf8,
+                        WholeError::Truncated => ProtocolError::TruncatedUtf8,
+                    })?;
+                }
+                self.pending = None;
+                return Ok(Some(Frame {
+                    event: Event::Data { kind, first: true, fin: true },
+                    payload,
+                    len: frame_len,
+                }));
+            }
+        }
         let arrived_end = frame_len.min(input.len());
         let text = kind == Some(MessageKind::Text);
 
