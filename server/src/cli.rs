@@ -49,8 +49,11 @@ pub(crate) struct ServerArgs {
     pub(crate) max_message_size: u64,
 
     /// Open WebSocket connections beyond which upgrades are refused with 503.
-    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub(crate) max_connections: u64,
+    /// Defaults to what fits in the open-file limit (raised to the hard
+    /// limit at start), less 64 descriptors kept for accepting, /healthz
+    /// and /metrics.
+    #[arg(long, env = "WSBENCH_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_connections: Option<u64>,
 
     /// Seconds that shutdown (SIGINT/SIGTERM) waits for connections to
     /// close after telling them 1001 Going Away.
@@ -76,7 +79,9 @@ impl ServerArgs {
             auth_token: self.auth_token.clone(),
             default_mode: self.default_mode,
             max_message_size: usize::try_from(self.max_message_size).unwrap_or(usize::MAX),
-            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            max_connections: self.max_connections.map_or_else(wsbench_server::limits::default_max_connections, |n| {
+                usize::try_from(n).unwrap_or(usize::MAX)
+            }),
             shutdown_timeout: Duration::from_secs_f64(self.shutdown_timeout),
         }
     }

@@ -24,7 +24,11 @@ pub struct Config {
     pub default_mode: ReplyMode,
     /// Largest message accepted, counted across fragments.
     pub max_message_size: usize,
-    /// Open WebSocket connections beyond which upgrades get 503.
+    /// Open WebSocket connections beyond which upgrades get 503. The check
+    /// and the registration are one step, so concurrent upgrades cannot
+    /// overshoot it. By default what fits in the open-file limit, less
+    /// [`RESERVED_DESCRIPTORS`](crate::limits::RESERVED_DESCRIPTORS) kept for
+    /// `/healthz`, `/metrics` and accepting.
     pub max_connections: usize,
     /// How long shutdown waits for connections to close after 1001.
     pub shutdown_timeout: Duration,
@@ -47,7 +51,7 @@ impl Default for Config {
             auth_token: None,
             default_mode: ReplyMode::Reply,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            max_connections: 100_000,
+            max_connections: crate::limits::default_max_connections(),
             shutdown_timeout: Duration::from_secs(5),
         }
     }

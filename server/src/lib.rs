@@ -25,9 +25,11 @@
 pub mod config;
 pub mod connection;
 mod handshake;
+pub mod limits;
 pub mod metrics;
 pub mod mode;
 pub mod outbox;
+mod registry;
 pub mod reply;
 mod server;
 mod stream_writer;

@@ -7,13 +7,16 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing::info;
+use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 use wsbench_server::Server;
 
 use crate::cli::ServerArgs;
 
 fn main() -> ExitCode {
+    // Before the flags: the default --max-connections is what fits in the
+    // raised limit.
+    let files = wsbench_server::limits::raise_nofile();
     let args = ServerArgs::parse();
     let filter = match EnvFilter::try_new(&args.log) {
         Ok(filter) => filter,
@@ -40,6 +43,18 @@ fn main() -> ExitCode {
         }
     };
     let config = args.to_config();
+    if let Some(files) = files {
+        if config.max_connections as u64 > files.connections() {
+            warn!(
+                "--max-connections {} is more than the open-file limit allows ({} files, {} kept for accepting and /healthz): \
+                 upgrades past {} will fail to be accepted instead of getting 503",
+                config.max_connections,
+                files.soft,
+                wsbench_server::limits::RESERVED_DESCRIPTORS,
+                files.connections()
+            );
+        }
+    }
     runtime.block_on(async {
         let server = match Server::bind(config.clone()).await {
             Ok(server) => server,
