@@ -67,6 +67,12 @@ pub(crate) struct ServerArgs {
     /// Log filter, as RUST_LOG (e.g. `info`, `wsbench_server=debug`).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub(crate) log: String,
+
+    /// Seconds per logging interval: past 10 warnings or errors of one
+    /// reason in an interval, the rest are counted and logged as one
+    /// summary line at its end.
+    #[arg(long, env = "WSBENCH_LOG_INTERVAL", value_name = "SECS", default_value_t = 10.0, value_parser = parse_interval)]
+    pub(crate) log_interval: f64,
 }
 
 impl ServerArgs {
@@ -116,6 +122,13 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_interval(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.01..=3600.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds from 0.01 to 3600")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +152,7 @@ mod tests {
             &["--default-mode", "loud"],
             &["--max-message-size", "0"],
             &["--shutdown-timeout=-1"],
+            &["--log-interval", "0"],
             &["--allow-any-origin", "--allow-origin", "http://a"],
         ] {
             let err = ServerArgs::try_parse_from(std::iter::once("wsbench-server").chain(bad.iter().copied()))

@@ -26,6 +26,7 @@ pub mod config;
 pub mod connection;
 mod handshake;
 pub mod limits;
+pub mod logging;
 pub mod metrics;
 pub mod mode;
 pub mod outbox;

@@ -7,8 +7,13 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
+use std::time::Duration;
 use tracing::{info, warn};
+
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::EnvFilter;
+use wsbench_server::logging::{EscapingFields, SummaryLayer};
 use wsbench_server::Server;
 
 use crate::cli::ServerArgs;
@@ -25,10 +30,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+    // Lines go to stderr from a thread of their own: a slow stderr drops
+    // lines instead of stalling the threads that log.
+    let (writer, _flush_on_exit) = tracing_appender::non_blocking(std::io::stderr());
+    let (summary, summaries) = SummaryLayer::new();
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(summary)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(writer)
+                .with_ansi(std::io::stderr().is_terminal())
+                .fmt_fields(EscapingFields),
+        )
         .init();
 
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
@@ -70,7 +84,20 @@ fn main() -> ExitCode {
             config.default_mode,
             config.max_message_size
         );
+        let interval = Duration::from_secs_f64(args.log_interval);
+        let summarizing = {
+            let summaries = summaries.clone();
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+                loop {
+                    ticks.tick().await;
+                    summaries.flush();
+                }
+            })
+        };
         server.serve(shutdown_signal()).await;
+        summarizing.abort();
+        summaries.flush();
         info!("stopped");
         ExitCode::SUCCESS
     })
