@@ -2,12 +2,14 @@
 //! library.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::TypedValueParser as _;
 use clap::Parser;
 use wsbench_server::config::{DEFAULT_LISTEN, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_PATH};
-use wsbench_server::{Config, ReplyMode};
+use wsbench_server::tls::TlsError;
+use wsbench_server::{Config, ReplyMode, Tls};
 
 /// wsbench-server: the WebSocket server that wsbench loads and measures.
 ///
@@ -64,6 +66,15 @@ pub(crate) struct ServerArgs {
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub(crate) threads: Option<u16>,
 
+    /// Serve wss:// with this certificate chain (PEM, leaf first); needs
+    /// --tls-key.
+    #[arg(long, env = "WSBENCH_TLS_CERT", value_name = "PEM", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "WSBENCH_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+
     /// Log filter, as RUST_LOG (e.g. `info`, `wsbench_server=debug`).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub(crate) log: String,
@@ -76,8 +87,21 @@ pub(crate) struct ServerArgs {
 }
 
 impl ServerArgs {
-    pub(crate) fn to_config(&self) -> Config {
-        Config {
+    /// The configuration; the error, one line naming the flag, is a bad
+    /// certificate or key.
+    pub(crate) fn to_config(&self) -> Result<Config, String> {
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(Tls::from_pem_files(cert, key).map_err(|e| {
+                let flag = match &e {
+                    TlsError::Pem { path, .. } if path == key => "--tls-key",
+                    TlsError::Pem { .. } | TlsError::NoCertificate(_) => "--tls-cert",
+                    TlsError::Rustls(_) => "--tls-cert/--tls-key",
+                };
+                format!("{flag}: {e}")
+            })?),
+            _ => None,
+        };
+        Ok(Config {
             listen: self.listen,
             path: self.path.clone(),
             allowed_origins: self.allow_origin.clone(),
@@ -89,7 +113,8 @@ impl ServerArgs {
                 usize::try_from(n).unwrap_or(usize::MAX)
             }),
             shutdown_timeout: Duration::from_secs_f64(self.shutdown_timeout),
-        }
+            tls,
+        })
     }
 }
 
@@ -136,7 +161,7 @@ mod tests {
     #[test]
     fn defaults_match_config_default() {
         let args = ServerArgs::try_parse_from(["wsbench-server"]).unwrap();
-        let c = args.to_config();
+        let c = args.to_config().unwrap();
         let d = Config::default();
         assert_eq!(c.listen, d.listen);
         assert_eq!(c.path, d.path);

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use wsbench_proto::ReplyMode;
 
+use crate::tls::Tls;
+
 /// Everything the server needs to run; `Config::default()` is what the
 /// binary runs with no flags, except that it listens on 127.0.0.1:8081.
 #[derive(Debug, Clone)]
@@ -32,6 +34,8 @@ pub struct Config {
     pub max_connections: usize,
     /// How long shutdown waits for connections to close after 1001.
     pub shutdown_timeout: Duration,
+    /// Serve wss:// with this certificate instead of ws://.
+    pub tls: Option<Tls>,
 }
 
 /// Address the binary listens on by default.
@@ -53,6 +57,7 @@ impl Default for Config {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_connections: crate::limits::default_max_connections(),
             shutdown_timeout: Duration::from_secs(5),
+            tls: None,
         }
     }
 }

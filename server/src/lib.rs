@@ -34,7 +34,9 @@ mod registry;
 pub mod reply;
 mod server;
 mod stream_writer;
+pub mod tls;
 
 pub use config::Config;
 pub use mode::{ConnectionParams, ReplyMode};
 pub use server::{spawn, Server, ServerHandle};
+pub use tls::Tls;

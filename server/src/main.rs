@@ -56,7 +56,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let config = args.to_config();
+    let config = match args.to_config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("wsbench-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if let Some(files) = files {
         if config.max_connections as u64 > files.connections() {
             warn!(
@@ -78,7 +84,8 @@ fn main() -> ExitCode {
             }
         };
         info!(
-            "listening on ws://{}{} (default mode {}, max message {} bytes)",
+            "listening on {}://{}{} (default mode {}, max message {} bytes)",
+            if config.tls.is_some() { "wss" } else { "ws" },
             server.local_addr(),
             config.path,
             config.default_mode,

@@ -14,9 +14,12 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
@@ -25,6 +28,7 @@ use crate::handshake::{check_upgrade, text_response, Refusal};
 use crate::metrics::Metrics;
 use crate::mode::ConnectionParams;
 use crate::registry::Registry;
+use crate::tls::TLS_HANDSHAKE_TIMEOUT;
 
 /// Pending connections the kernel may queue (it caps this at somaxconn).
 const LISTEN_BACKLOG: u32 = 8192;
@@ -96,7 +100,10 @@ impl Server {
                     backoff = ACCEPT_BACKOFF_MIN;
                     // Latency is what is measured here: never wait to fill a segment.
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(serve_http(stream, peer, shared.clone()));
+                    match &shared.config.tls {
+                        None => tokio::spawn(serve_http(stream, peer, shared.clone())),
+                        Some(tls) => tokio::spawn(serve_tls(stream, peer, tls.acceptor().clone(), shared.clone())),
+                    };
                 }
                 Err(e) => {
                     // Out of descriptors, most likely (EMFILE): back off, longer
@@ -187,7 +194,20 @@ impl Drop for ServerHandle {
     }
 }
 
-async fn serve_http(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+/// Completes the TLS handshake, within [`TLS_HANDSHAKE_TIMEOUT`], then
+/// serves HTTP on the encrypted stream.
+async fn serve_tls(stream: TcpStream, peer: SocketAddr, acceptor: TlsAcceptor, shared: Arc<Shared>) {
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => serve_http(tls, peer, shared).await,
+        Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
+        Err(_) => debug!(%peer, "TLS handshake timed out"),
+    }
+}
+
+async fn serve_http<I>(stream: I, peer: SocketAddr, shared: Arc<Shared>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let mut http_shutdown = shared.http_shutdown.clone();
     let service = {
         let shared = shared.clone();
@@ -282,9 +302,15 @@ async fn run_upgraded(
             let conn = Connection::new(parts.io.into_inner(), peer, &parts.read_buf, params, limits, metrics);
             conn.run(shutdown).await;
         }
-        Err(upgraded) => {
-            let conn = Connection::new(TokioIo::new(upgraded), peer, &[], params, limits, metrics);
-            conn.run(shutdown).await;
-        }
+        Err(upgraded) => match upgraded.downcast::<TokioIo<TlsStream<TcpStream>>>() {
+            Ok(parts) => {
+                let conn = Connection::new(parts.io.into_inner(), peer, &parts.read_buf, params, limits, metrics);
+                conn.run(shutdown).await;
+            }
+            Err(upgraded) => {
+                let conn = Connection::new(TokioIo::new(upgraded), peer, &[], params, limits, metrics);
+                conn.run(shutdown).await;
+            }
+        },
     }
 }
