@@ -148,14 +148,21 @@ impl<S: Subscriber> Layer<S> for SummaryLayer {
         if *meta.level() > Level::WARN || meta.target() == SUMMARY_TARGET {
             return true;
         }
-        let mut reason = ReasonVisitor(String::new());
+        let mut reason = ReasonVisitor::default();
         event.record(&mut reason);
-        self.state.lock().expect("summary lock").admit(&reason.0)
+        self.state.lock().expect("summary lock").admit(&reason.reason)
     }
 }
 
 /// Builds an event's reason from its message, `code`, `reason` and `error`.
-struct ReasonVisitor(String);
+/// Only the first `message` counts: the macros put the format string first,
+/// and a field also named `message` may carry a peer's bytes, which would
+/// make every peer a reason of its own.
+#[derive(Default)]
+struct ReasonVisitor {
+    reason: String,
+    saw_message: bool,
+}
 
 impl Visit for ReasonVisitor {
     fn record_str(&mut self, field: &Field, value: &str) {
@@ -164,17 +171,19 @@ impl Visit for ReasonVisitor {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         let name = field.name();
-        if !matches!(name, "message" | "code" | "reason" | "error") {
-            return;
+        match name {
+            "message" if std::mem::replace(&mut self.saw_message, true) => return,
+            "message" | "code" | "reason" | "error" => {}
+            _ => return,
         }
-        if !self.0.is_empty() {
-            self.0.push(' ');
+        if !self.reason.is_empty() {
+            self.reason.push(' ');
         }
         let value = escaped(&format!("{value:?}"), MAX_FIELD_CHARS / 2);
         if name == "message" {
-            self.0.push_str(&value);
+            self.reason.push_str(&value);
         } else {
-            let _ = write!(self.0, "{name}={value}");
+            let _ = write!(self.reason, "{name}={value}");
         }
     }
 }
@@ -304,16 +313,21 @@ mod tests {
             for i in 0..500 {
                 tracing::warn!(peer = %format!("127.0.0.1:{i}"), code = 1002, reason = "unmasked frame", "failed the connection");
             }
+            for i in 0..50 {
+                let message = format!("peer bytes {i}");
+                tracing::error!(peer = "127.0.0.1:2", error = "broken pipe", %message, "write failed");
+            }
             tracing::info!("info passes untouched");
             handle.flush();
         });
         let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 1 + BURST as usize + 1 + 1, "{text}");
+        assert_eq!(lines.len(), 1 + BURST as usize + BURST as usize + 1 + 1, "{text}");
         assert!(lines[0].contains(r"hi\n2026-01-01 ERROR forged line\u{1b}[31m"), "{}", lines[0]);
         assert!(!text.contains('\u{1b}'));
         assert_eq!(lines.iter().filter(|l| l.contains("failed the connection")).count(), BURST as usize + 1);
         let last = lines.last().unwrap();
         assert!(last.contains("490 × [failed the connection code=1002 reason=unmasked frame]"), "{last}");
+        assert!(last.contains("40 × [write failed error=broken pipe]"), "peer bytes are not a reason: {last}");
     }
 }
