@@ -2,12 +2,14 @@
 //! library.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::TypedValueParser as _;
 use clap::Parser;
 use wsbench_server::config::{DEFAULT_LISTEN, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_PATH};
-use wsbench_server::{Config, ReplyMode};
+use wsbench_server::tls::TlsError;
+use wsbench_server::{Config, ReplyMode, Tls};
 
 /// wsbench-server: the WebSocket server that wsbench loads and measures.
 ///
@@ -49,8 +51,11 @@ pub(crate) struct ServerArgs {
     pub(crate) max_message_size: u64,
 
     /// Open WebSocket connections beyond which upgrades are refused with 503.
-    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub(crate) max_connections: u64,
+    /// Defaults to what fits in the open-file limit (raised to the hard
+    /// limit at start), less 64 descriptors kept for accepting, /healthz
+    /// and /metrics.
+    #[arg(long, env = "WSBENCH_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_connections: Option<u64>,
 
     /// Seconds that shutdown (SIGINT/SIGTERM) waits for connections to
     /// close after telling them 1001 Going Away.
@@ -61,14 +66,42 @@ pub(crate) struct ServerArgs {
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub(crate) threads: Option<u16>,
 
+    /// Serve wss:// with this certificate chain (PEM, leaf first); needs
+    /// --tls-key.
+    #[arg(long, env = "WSBENCH_TLS_CERT", value_name = "PEM", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "WSBENCH_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+
     /// Log filter, as RUST_LOG (e.g. `info`, `wsbench_server=debug`).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub(crate) log: String,
+
+    /// Seconds per logging interval: past 10 warnings or errors of one
+    /// reason in an interval, the rest are counted and logged as one
+    /// summary line at its end.
+    #[arg(long, env = "WSBENCH_LOG_INTERVAL", value_name = "SECS", default_value_t = 10.0, value_parser = parse_interval)]
+    pub(crate) log_interval: f64,
 }
 
 impl ServerArgs {
-    pub(crate) fn to_config(&self) -> Config {
-        Config {
+    /// The configuration; the error, one line naming the flag, is a bad
+    /// certificate or key.
+    pub(crate) fn to_config(&self) -> Result<Config, String> {
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(Tls::from_pem_files(cert, key).map_err(|e| {
+                let flag = match &e {
+                    TlsError::Pem { path, .. } if path == key => "--tls-key",
+                    TlsError::Pem { .. } | TlsError::NoCertificate(_) => "--tls-cert",
+                    TlsError::Rustls(_) => "--tls-cert/--tls-key",
+                };
+                format!("{flag}: {e}")
+            })?),
+            _ => None,
+        };
+        Ok(Config {
             listen: self.listen,
             path: self.path.clone(),
             allowed_origins: self.allow_origin.clone(),
@@ -76,9 +109,12 @@ impl ServerArgs {
             auth_token: self.auth_token.clone(),
             default_mode: self.default_mode,
             max_message_size: usize::try_from(self.max_message_size).unwrap_or(usize::MAX),
-            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            max_connections: self.max_connections.map_or_else(wsbench_server::limits::default_max_connections, |n| {
+                usize::try_from(n).unwrap_or(usize::MAX)
+            }),
             shutdown_timeout: Duration::from_secs_f64(self.shutdown_timeout),
-        }
+            tls,
+        })
     }
 }
 
@@ -111,6 +147,13 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_interval(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.01..=3600.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds from 0.01 to 3600")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,7 +161,7 @@ mod tests {
     #[test]
     fn defaults_match_config_default() {
         let args = ServerArgs::try_parse_from(["wsbench-server"]).unwrap();
-        let c = args.to_config();
+        let c = args.to_config().unwrap();
         let d = Config::default();
         assert_eq!(c.listen, d.listen);
         assert_eq!(c.path, d.path);
@@ -134,6 +177,7 @@ mod tests {
             &["--default-mode", "loud"],
             &["--max-message-size", "0"],
             &["--shutdown-timeout=-1"],
+            &["--log-interval", "0"],
             &["--allow-any-origin", "--allow-origin", "http://a"],
         ] {
             let err = ServerArgs::try_parse_from(std::iter::once("wsbench-server").chain(bad.iter().copied()))

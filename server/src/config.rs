@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use wsbench_proto::ReplyMode;
 
+use crate::tls::Tls;
+
 /// Everything the server needs to run; `Config::default()` is what the
 /// binary runs with no flags, except that it listens on 127.0.0.1:8081.
 #[derive(Debug, Clone)]
@@ -24,10 +26,16 @@ pub struct Config {
     pub default_mode: ReplyMode,
     /// Largest message accepted, counted across fragments.
     pub max_message_size: usize,
-    /// Open WebSocket connections beyond which upgrades get 503.
+    /// Open WebSocket connections beyond which upgrades get 503. The check
+    /// and the registration are one step, so concurrent upgrades cannot
+    /// overshoot it. By default what fits in the open-file limit, less
+    /// [`RESERVED_DESCRIPTORS`](crate::limits::RESERVED_DESCRIPTORS) kept for
+    /// `/healthz`, `/metrics` and accepting.
     pub max_connections: usize,
     /// How long shutdown waits for connections to close after 1001.
     pub shutdown_timeout: Duration,
+    /// Serve wss:// with this certificate instead of ws://.
+    pub tls: Option<Tls>,
 }
 
 /// Address the binary listens on by default.
@@ -47,8 +55,9 @@ impl Default for Config {
             auth_token: None,
             default_mode: ReplyMode::Reply,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            max_connections: 100_000,
+            max_connections: crate::limits::default_max_connections(),
             shutdown_timeout: Duration::from_secs(5),
+            tls: None,
         }
     }
 }

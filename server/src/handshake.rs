@@ -5,7 +5,7 @@ use base64::Engine;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::header::{self, HeaderMap, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode, Version};
 
 use crate::config::Config;
 use crate::mode::{BadParam, ConnectionParams};
@@ -21,6 +21,17 @@ pub(crate) enum Refusal {
     BadVersion,
     /// `Sec-WebSocket-Key` missing or not 16 bytes of base64: 400.
     BadKey,
+    /// More than one `Sec-WebSocket-Key`: 400 (RFC 6455 §11.3.1 allows one).
+    DuplicatedKey,
+    /// An HTTP version before 1.1: 400 (RFC 6455 §4.2.1, item 1).
+    OldHttp,
+    /// `Host` missing or given more than once: 400 (§4.2.1 item 2; RFC 9112
+    /// §3.2 refuses both with 400). Says which.
+    Host(&'static str),
+    /// A GET carrying a body (`Content-Length` above 0 or any
+    /// `Transfer-Encoding`): 400. An upgrade request has no body, and bytes
+    /// after the head would otherwise be taken for WebSocket frames.
+    Body,
     /// `Origin` not allowed: 403, with the reason.
     Origin(String),
     /// Bearer token missing or wrong: 401.
@@ -36,7 +47,13 @@ impl Refusal {
         match self {
             Refusal::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Refusal::NotAnUpgrade => StatusCode::UPGRADE_REQUIRED,
-            Refusal::BadVersion | Refusal::BadKey | Refusal::BadParam(_) => StatusCode::BAD_REQUEST,
+            Refusal::BadVersion
+            | Refusal::BadKey
+            | Refusal::DuplicatedKey
+            | Refusal::OldHttp
+            | Refusal::Host(_)
+            | Refusal::Body
+            | Refusal::BadParam(_) => StatusCode::BAD_REQUEST,
             Refusal::Origin(_) => StatusCode::FORBIDDEN,
             Refusal::Unauthorized => StatusCode::UNAUTHORIZED,
             Refusal::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
@@ -51,6 +68,10 @@ impl Refusal {
             }
             Refusal::BadVersion => "unsupported Sec-WebSocket-Version: this server speaks 13".into(),
             Refusal::BadKey => "Sec-WebSocket-Key must be 16 bytes in base64".into(),
+            Refusal::DuplicatedKey => "Sec-WebSocket-Key is given more than once; send exactly one".into(),
+            Refusal::OldHttp => "a WebSocket upgrade needs HTTP/1.1 or later".into(),
+            Refusal::Host(why) => format!("the Host header is {why}; send exactly one"),
+            Refusal::Body => "an upgrade request has no body (no Content-Length above 0, no Transfer-Encoding)".into(),
             Refusal::Origin(why) => why.clone(),
             Refusal::Unauthorized => "missing or wrong bearer token in Authorization".into(),
             Refusal::BadParam(bad) => bad.to_string(),
@@ -74,6 +95,12 @@ impl Refusal {
             }
             Refusal::Unauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            // The connection is not reused: a body left unread would be taken
+            // for the next request, and a refused client past the connection
+            // limit must give its descriptor back.
+            Refusal::Body | Refusal::Overloaded | Refusal::OldHttp => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}
         }
@@ -100,9 +127,23 @@ pub(crate) fn check_upgrade<B>(req: &Request<B>, config: &Config) -> Result<Conn
     if !fastwebsockets::upgrade::is_upgrade_request(req) {
         return Err(Refusal::NotAnUpgrade);
     }
+    if req.version() < Version::HTTP_11 {
+        return Err(Refusal::OldHttp);
+    }
     let headers = req.headers();
+    match headers.get_all(header::HOST).iter().count() {
+        0 => return Err(Refusal::Host("missing")),
+        1 => {}
+        _ => return Err(Refusal::Host("given more than once")),
+    }
+    if has_body(headers) {
+        return Err(Refusal::Body);
+    }
     if headers.get(header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
         return Err(Refusal::BadVersion);
+    }
+    if headers.get_all(header::SEC_WEBSOCKET_KEY).iter().count() > 1 {
+        return Err(Refusal::DuplicatedKey);
     }
     if !valid_key(headers.get(header::SEC_WEBSOCKET_KEY)) {
         return Err(Refusal::BadKey);
@@ -114,6 +155,15 @@ pub(crate) fn check_upgrade<B>(req: &Request<B>, config: &Config) -> Result<Conn
         }
     }
     ConnectionParams::from_query(req.uri().query(), config.default_mode).map_err(Refusal::BadParam)
+}
+
+/// Whether the request announces a body: any `Transfer-Encoding`, or a
+/// `Content-Length` other than a single 0.
+fn has_body(headers: &HeaderMap) -> bool {
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        return true;
+    }
+    headers.get_all(header::CONTENT_LENGTH).iter().any(|len| len.as_bytes().trim_ascii() != b"0")
 }
 
 fn valid_key(key: Option<&HeaderValue>) -> bool {
@@ -208,5 +258,25 @@ mod tests {
         for bad in ["", "abc", "dGhlIHNhbXBsZSBub25jZQ", "dGhlIHNhbXBsZSBub25jZXg="] {
             assert!(!valid_key(Some(&HeaderValue::from_static(bad))), "{bad}");
         }
+    }
+
+    #[test]
+    fn rfc_6455_refusals() {
+        let config = Config::default();
+        let mut dup_key = request(&[]);
+        dup_key.headers_mut().append(header::SEC_WEBSOCKET_KEY, HeaderValue::from_static("AAAAAAAAAAAAAAAAAAAAAA=="));
+        assert_eq!(check_upgrade(&dup_key, &config), Err(Refusal::DuplicatedKey));
+        let mut old = request(&[]);
+        *old.version_mut() = Version::HTTP_10;
+        assert_eq!(check_upgrade(&old, &config), Err(Refusal::OldHttp));
+        let mut no_host = request(&[]);
+        no_host.headers_mut().remove(header::HOST);
+        assert_eq!(check_upgrade(&no_host, &config), Err(Refusal::Host("missing")));
+        let two_hosts = request(&[("host", "other")]);
+        assert_eq!(check_upgrade(&two_hosts, &config), Err(Refusal::Host("given more than once")));
+        for body in [("content-length", "5"), ("transfer-encoding", "chunked"), ("content-length", "x")] {
+            assert_eq!(check_upgrade(&request(&[body]), &config), Err(Refusal::Body), "{body:?}");
+        }
+        assert!(check_upgrade(&request(&[("content-length", "0")]), &config).is_ok());
     }
 }

@@ -25,13 +25,18 @@
 pub mod config;
 pub mod connection;
 mod handshake;
+pub mod limits;
+pub mod logging;
 pub mod metrics;
 pub mod mode;
 pub mod outbox;
+mod registry;
 pub mod reply;
 mod server;
 mod stream_writer;
+pub mod tls;
 
 pub use config::Config;
 pub use mode::{ConnectionParams, ReplyMode};
 pub use server::{spawn, Server, ServerHandle};
+pub use tls::Tls;

@@ -7,13 +7,21 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing::info;
+use std::time::Duration;
+use tracing::{info, warn};
+
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::EnvFilter;
+use wsbench_server::logging::{EscapingFields, SummaryLayer};
 use wsbench_server::Server;
 
 use crate::cli::ServerArgs;
 
 fn main() -> ExitCode {
+    // Before the flags: the default --max-connections is what fits in the
+    // raised limit.
+    let files = wsbench_server::limits::raise_nofile();
     let args = ServerArgs::parse();
     let filter = match EnvFilter::try_new(&args.log) {
         Ok(filter) => filter,
@@ -22,10 +30,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+    // Lines go to stderr from a thread of their own: a slow stderr drops
+    // lines instead of stalling the threads that log.
+    let (writer, _flush_on_exit) = tracing_appender::non_blocking(std::io::stderr());
+    let (summary, summaries) = SummaryLayer::new();
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(summary)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(writer)
+                .with_ansi(std::io::stderr().is_terminal())
+                .fmt_fields(EscapingFields),
+        )
         .init();
 
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
@@ -39,7 +56,25 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let config = args.to_config();
+    let config = match args.to_config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("wsbench-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(files) = files {
+        if config.max_connections as u64 > files.connections() {
+            warn!(
+                "--max-connections {} is more than the open-file limit allows ({} files, {} kept for accepting and /healthz): \
+                 upgrades past {} will fail to be accepted instead of getting 503",
+                config.max_connections,
+                files.soft,
+                wsbench_server::limits::RESERVED_DESCRIPTORS,
+                files.connections()
+            );
+        }
+    }
     runtime.block_on(async {
         let server = match Server::bind(config.clone()).await {
             Ok(server) => server,
@@ -49,13 +84,27 @@ fn main() -> ExitCode {
             }
         };
         info!(
-            "listening on ws://{}{} (default mode {}, max message {} bytes)",
+            "listening on {}://{}{} (default mode {}, max message {} bytes)",
+            if config.tls.is_some() { "wss" } else { "ws" },
             server.local_addr(),
             config.path,
             config.default_mode,
             config.max_message_size
         );
+        let interval = Duration::from_secs_f64(args.log_interval);
+        let summarizing = {
+            let summaries = summaries.clone();
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+                loop {
+                    ticks.tick().await;
+                    summaries.flush();
+                }
+            })
+        };
         server.serve(shutdown_signal()).await;
+        summarizing.abort();
+        summaries.flush();
         info!("stopped");
         ExitCode::SUCCESS
     })

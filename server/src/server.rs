@@ -1,12 +1,11 @@
 //! The listener: accepts TCP connections, serves HTTP on them, upgrades the
 //! WebSocket path, and shuts down gracefully.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -15,9 +14,12 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{oneshot, watch, Notify};
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
@@ -25,9 +27,18 @@ use crate::connection::{Connection, ConnectionLimits, ShutdownSignal};
 use crate::handshake::{check_upgrade, text_response, Refusal};
 use crate::metrics::Metrics;
 use crate::mode::ConnectionParams;
+use crate::registry::Registry;
+use crate::tls::TLS_HANDSHAKE_TIMEOUT;
 
 /// Pending connections the kernel may queue (it caps this at somaxconn).
 const LISTEN_BACKLOG: u32 = 8192;
+
+/// The first pause after a failed accept; it doubles while accepts keep
+/// failing, up to [`ACCEPT_BACKOFF_MAX`].
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+/// The longest pause after a failed accept: short enough that /healthz
+/// waits at most this long once a descriptor is free again.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(500);
 
 /// How long a client may take to send its request head.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -78,6 +89,7 @@ impl Server {
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
         let Server { listener, shared } = self;
         tokio::pin!(shutdown);
+        let mut backoff = ACCEPT_BACKOFF_MIN;
         loop {
             let accepted = tokio::select! {
                 () = &mut shutdown => break,
@@ -85,14 +97,25 @@ impl Server {
             };
             match accepted {
                 Ok((stream, peer)) => {
+                    backoff = ACCEPT_BACKOFF_MIN;
                     // Latency is what is measured here: never wait to fill a segment.
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(serve_http(stream, peer, shared.clone()));
+                    match &shared.config.tls {
+                        None => tokio::spawn(serve_http(stream, peer, shared.clone())),
+                        Some(tls) => tokio::spawn(serve_tls(stream, peer, tls.acceptor().clone(), shared.clone())),
+                    };
                 }
                 Err(e) => {
-                    // Out of descriptors, most likely: back off instead of spinning.
-                    error!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Out of descriptors, most likely (EMFILE): back off, longer
+                    // each time it fails again, instead of spinning; the
+                    // connections wait in the backlog. The log summarizes a
+                    // burst of these (see `logging`).
+                    error!(error = %e, retry_ms = backoff.as_millis() as u64, "accept failed");
+                    tokio::select! {
+                        () = &mut shutdown => break,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                 }
             }
         }
@@ -171,7 +194,20 @@ impl Drop for ServerHandle {
     }
 }
 
-async fn serve_http(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+/// Completes the TLS handshake, within [`TLS_HANDSHAKE_TIMEOUT`], then
+/// serves HTTP on the encrypted stream.
+async fn serve_tls(stream: TcpStream, peer: SocketAddr, acceptor: TlsAcceptor, shared: Arc<Shared>) {
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => serve_http(tls, peer, shared).await,
+        Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
+        Err(_) => debug!(%peer, "TLS handshake timed out"),
+    }
+}
+
+async fn serve_http<I>(stream: I, peer: SocketAddr, shared: Arc<Shared>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let mut http_shutdown = shared.http_shutdown.clone();
     let service = {
         let shared = shared.clone();
@@ -231,10 +267,9 @@ fn route(mut req: Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Respo
 
 fn upgrade(req: &mut Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Result<Response<Full<Bytes>>, Refusal> {
     let params = check_upgrade(req, &shared.config)?;
-    if shared.registry.open() >= shared.config.max_connections {
-        return Err(Refusal::Overloaded);
-    }
-    let Some((registration, shutdown)) = shared.registry.register() else {
+    // The slot is taken before the 101 and given back when the registration
+    // drops, whether the upgrade completes or not.
+    let Some((registration, shutdown)) = shared.registry.register(shared.config.max_connections) else {
         return Err(Refusal::Overloaded);
     };
     let (response, upgrade) = fastwebsockets::upgrade::upgrade(&mut *req).map_err(|_| Refusal::BadKey)?;
@@ -267,80 +302,15 @@ async fn run_upgraded(
             let conn = Connection::new(parts.io.into_inner(), peer, &parts.read_buf, params, limits, metrics);
             conn.run(shutdown).await;
         }
-        Err(upgraded) => {
-            let conn = Connection::new(TokioIo::new(upgraded), peer, &[], params, limits, metrics);
-            conn.run(shutdown).await;
-        }
-    }
-}
-
-/// The open WebSocket connections, each with its own shutdown signal: a
-/// oneshot per connection costs nothing to poll, where a shared channel
-/// would put a lock on every read.
-#[derive(Default)]
-struct Registry {
-    state: Mutex<RegistryState>,
-    idle: Notify,
-}
-
-#[derive(Default)]
-struct RegistryState {
-    next_id: u64,
-    open: HashMap<u64, oneshot::Sender<()>>,
-    closing: bool,
-}
-
-struct Registration {
-    registry: Arc<Registry>,
-    id: u64,
-}
-
-impl Registry {
-    fn open(&self) -> usize {
-        self.state.lock().expect("registry lock").open.len()
-    }
-
-    fn register(self: &Arc<Self>) -> Option<(Registration, ShutdownSignal)> {
-        let mut state = self.state.lock().expect("registry lock");
-        if state.closing {
-            return None;
-        }
-        let id = state.next_id;
-        state.next_id += 1;
-        let (tx, rx) = oneshot::channel();
-        state.open.insert(id, tx);
-        Some((Registration { registry: self.clone(), id }, ShutdownSignal::new(rx)))
-    }
-
-    /// Signals every connection; returns how many were open.
-    fn shutdown_all(&self) -> usize {
-        let mut state = self.state.lock().expect("registry lock");
-        state.closing = true;
-        let open = state.open.len();
-        for (_, tx) in state.open.iter_mut() {
-            let (replacement, _) = oneshot::channel();
-            let _ = std::mem::replace(tx, replacement).send(());
-        }
-        open
-    }
-
-    async fn wait_idle(&self) {
-        loop {
-            let idle = self.idle.notified();
-            if self.open() == 0 {
-                return;
+        Err(upgraded) => match upgraded.downcast::<TokioIo<TlsStream<TcpStream>>>() {
+            Ok(parts) => {
+                let conn = Connection::new(parts.io.into_inner(), peer, &parts.read_buf, params, limits, metrics);
+                conn.run(shutdown).await;
             }
-            idle.await;
-        }
-    }
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        let mut state = self.registry.state.lock().expect("registry lock");
-        state.open.remove(&self.id);
-        if state.open.is_empty() {
-            self.registry.idle.notify_waiters();
-        }
+            Err(upgraded) => {
+                let conn = Connection::new(TokioIo::new(upgraded), peer, &[], params, limits, metrics);
+                conn.run(shutdown).await;
+            }
+        },
     }
 }

@@ -1,0 +1,313 @@
+//! The figures the loadgen prints are what happened: each test here is a
+//! false report of v0.1.0 (issue 11), checked against the real binary as a
+//! process and a server that records what it saw.
+
+mod truth_servers;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use truth_servers::{spawn, Kind};
+
+/// What one bounded run of the binary did.
+struct Ran {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    took: Duration,
+}
+
+impl Ran {
+    fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs `wsbench-loadgen ARGS`, killed after `limit` (a hang is a failure).
+fn loadgen(args: &[&str], limit: Duration) -> Ran {
+    let _turn = serial();
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wsbench-loadgen"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("wsbench-loadgen {args:?} still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Ran { code, stdout: out_reader.join().unwrap(), stderr: err_reader.join().unwrap(), took: started.elapsed() }
+}
+
+/// Runs in this binary take turns: each measures timing.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn temp_file(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wsbench-truth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("the result was written")).expect("valid JSON")
+}
+
+fn counter(v: &serde_json::Value, pointer: &str) -> u64 {
+    v.pointer(pointer).and_then(|x| x.as_u64()).unwrap_or_else(|| panic!("no counter {pointer} in {v}"))
+}
+
+/// 1: with less than 1 msg/s per connection, v0.1.0 clamped every
+/// connection's phase into the first second of its period, so the server saw
+/// one burst every 10 s and nothing between.
+#[test]
+fn a_sparse_open_loop_reaches_the_server_evenly() {
+    let server = spawn(Kind::Echo);
+    let url = server.url();
+    let r = loadgen(
+        &["run", &url, "--mode", "echo", "-c", "400", "--rate", "40", "-w", "1", "-d", "4", "-q"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    // Three whole seconds in the middle of the load, by the server's clock.
+    for second in 1..4u64 {
+        let n = server.arrivals_between(Duration::from_secs(second), Duration::from_secs(second + 1));
+        assert!((38..=42).contains(&n), "second {second}: {n} messages reached the server, not 40 ± 5 %");
+    }
+}
+
+/// 2: the error rate divided connection failures by connections plus
+/// messages, so half the connections failing still passed at 1 %.
+#[test]
+fn failed_connections_fail_the_run_on_their_own() {
+    let server = spawn(Kind::RefuseOdd);
+    let url = server.url();
+    let out = temp_file("refused.json");
+    let args = ["run", &url, "--mode", "echo", "-c", "10", "-w", "0.2", "-d", "1.5", "--max-error-rate", "0.01", "-q"];
+    let mut with_json = args.to_vec();
+    with_json.extend(["--json", out.to_str().unwrap()]);
+    let r = loadgen(&with_json, Duration::from_secs(30));
+    let v = json(&out);
+    let attempted = counter(&v, "/counters/connections_attempted");
+    let opened = counter(&v, "/counters/connections_opened");
+    assert!(opened < attempted, "some connections were refused: {v}");
+    assert_eq!(r.code, Some(1), "a run with failed connections fails:\n{}", r.all());
+    assert!(r.stdout.contains("FAIL"), "{}", r.stdout);
+    let failed = attempted - opened;
+    assert!(
+        r.stdout.contains(&format!("{failed} of {attempted} connections failed")),
+        "the summary names the ratio:\n{}",
+        r.stdout
+    );
+
+    // Allowed explicitly, the same run passes.
+    let allowed = failed.to_string();
+    let mut allow = args.to_vec();
+    allow.extend(["--max-connect-errors", &allowed]);
+    let r = loadgen(&allow, Duration::from_secs(30));
+    assert_eq!(r.code, Some(0), "allowed by --max-connect-errors:\n{}", r.all());
+}
+
+/// 3: against a server in the seed's format, `--mode echo` reported a
+/// protocol error and "server gone?"; each message counted once.
+#[test]
+fn a_wrong_mode_is_named_as_such() {
+    let server = spawn(Kind::SeedReply);
+    let url = server.url();
+    let out = temp_file("wrong-mode.json");
+    let r = loadgen(
+        &["run", &url, "--mode", "echo", "-c", "2", "-w", "0", "-d", "1", "-q", "--json", out.to_str().unwrap()],
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.code, Some(1), "{}", r.all());
+    let all = r.all();
+    assert!(all.contains("wrong mode"), "names a wrong mode:\n{all}");
+    assert!(all.contains("looks like mode reply"), "names the mode that fits:\n{all}");
+    assert!(all.contains("接收到消息"), "shows the first bytes seen:\n{all}");
+    assert!(!all.contains("server gone"), "the server was fine:\n{all}");
+    assert!(!all.contains("longer than any reply"), "{all}");
+    let v = json(&out);
+    let sent = counter(&v, "/counters/messages_sent_total");
+    let missing = counter(&v, "/counters/reply_errors/missing");
+    let corrupt = counter(&v, "/counters/reply_errors/corrupt");
+    assert!(sent > 0);
+    assert!(missing + corrupt <= sent, "each message counted once: {missing} missing + {corrupt} corrupt of {sent}");
+    assert_eq!(counter(&v, "/counters/connection_errors/eof"), 0, "closed properly: {v}");
+}
+
+/// 5: "LOADGEN LIMIT ... result: PASS" contradicted itself.
+#[test]
+fn a_run_the_loadgen_could_not_drive_is_not_a_pass() {
+    let server = spawn(Kind::Echo);
+    let url = server.url();
+    let args = [
+        "run",
+        &url,
+        "--mode",
+        "echo",
+        "-c",
+        "10",
+        "--threads",
+        "1",
+        "--rate",
+        "5000000",
+        "-w",
+        "0.2",
+        "-d",
+        "1.5",
+        "-q",
+    ];
+    let r = loadgen(&args, Duration::from_secs(30));
+    assert!(r.stdout.contains("LOADGEN LIMIT"), "{}", r.all());
+    assert!(!r.stdout.contains("PASS"), "{}", r.stdout);
+    assert_eq!(r.code, Some(3), "its own exit status:\n{}", r.all());
+    let mut allow = args.to_vec();
+    allow.push("--allow-loadgen-limit");
+    let r = loadgen(&allow, Duration::from_secs(30));
+    assert_eq!(r.code, Some(0), "accepted with --allow-loadgen-limit:\n{}", r.all());
+}
+
+/// 5: a server that stops reading fills the TCP window; that is pushback
+/// from the server, not the loadgen's limit.
+#[test]
+fn pushback_from_the_server_is_not_blamed_on_the_loadgen() {
+    let server = spawn(Kind::NoRead);
+    let url = server.url();
+    let r = loadgen(
+        &["run", &url, "--mode", "echo", "-c", "2", "-s", "65536", "--rate", "400", "-w", "0", "-d", "2", "-q"],
+        Duration::from_secs(30),
+    );
+    assert_ne!(r.code, Some(0), "{}", r.all());
+    assert!(r.stdout.contains("pushback"), "names the server's pushback:\n{}", r.stdout);
+    assert!(!r.stdout.contains("LOADGEN LIMIT"), "{}", r.stdout);
+}
+
+/// 6: a server that keeps TCP open and stops answering ran to the end.
+#[test]
+fn a_silent_server_stops_the_run() {
+    let server = spawn(Kind::Silent);
+    let url = server.url();
+    let r = loadgen(
+        &["run", &url, "--mode", "echo", "-c", "5", "-w", "0", "-d", "60", "--reply-timeout", "2s", "-q"],
+        Duration::from_secs(30),
+    );
+    assert!(r.took < Duration::from_secs(10), "stopped early: {:?}", r.took);
+    assert_eq!(r.code, Some(1), "{}", r.all());
+    assert!(r.all().contains("no reply"), "names the cause:\n{}", r.all());
+}
+
+/// 7: the hlog was written at the end, so memory grew with the run.
+#[test]
+fn the_hlog_is_written_as_the_run_goes() {
+    let server = spawn(Kind::Echo);
+    let url = server.url();
+    let hlog = temp_file("streamed.hlog");
+    let _ = std::fs::remove_file(&hlog);
+    let path = hlog.clone();
+    let watcher = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(3500));
+        std::fs::read_to_string(&path).unwrap_or_default()
+    });
+    let r = loadgen(
+        &["run", &url, "--mode", "echo", "-c", "4", "-w", "0.5", "-d", "6", "-q", "--hlog", hlog.to_str().unwrap()],
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let midway = watcher.join().unwrap();
+    let intervals = midway.lines().filter(|l| l.starts_with("Tag=rtt_corrected")).count();
+    assert!(intervals >= 1, "intervals on disk mid-run:\n{midway}");
+}
+
+/// 8: stream replies were reassembled without checking their fragment sizes.
+#[test]
+fn stream_fragments_are_checked_against_the_chunk() {
+    let server = spawn(Kind::Fragments40);
+    let url = server.url();
+    let out = temp_file("fragments.json");
+    let r = loadgen(
+        &[
+            "run",
+            &url,
+            "--mode",
+            "stream",
+            "--chunk",
+            "16",
+            "-c",
+            "1",
+            "-w",
+            "0",
+            "-d",
+            "1",
+            "-q",
+            "--json",
+            out.to_str().unwrap(),
+        ],
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.code, Some(1), "{}", r.all());
+    let v = json(&out);
+    assert!(counter(&v, "/counters/reply_errors/corrupt") > 0, "fragments of 40 bytes against a chunk of 16: {v}");
+}
+
+/// 8: close frames from the server were taken at their word.
+#[test]
+fn an_invalid_close_code_from_the_server_is_a_protocol_error() {
+    let server = spawn(Kind::BadCloseCode);
+    let url = server.url();
+    let out = temp_file("bad-close.json");
+    let r = loadgen(
+        &["run", &url, "--mode", "echo", "-c", "1", "-w", "0", "-d", "1", "-q", "--json", out.to_str().unwrap()],
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.code, Some(1), "{}", r.all());
+    let v = json(&out);
+    assert_eq!(counter(&v, "/counters/connection_errors/protocol"), 1, "{v}");
+}
+
+/// 10: `--json` into a missing directory failed only after the whole run.
+#[test]
+fn an_unwritable_output_path_is_refused_before_the_run() {
+    let server = spawn(Kind::Echo);
+    let url = server.url();
+    for flag in ["--json", "--hlog"] {
+        let r = loadgen(&["run", &url, "-d", "30", flag, "/nonexistent-dir/x/out"], Duration::from_secs(10));
+        assert_eq!(r.code, Some(2), "{}", r.all());
+        assert!(r.took < Duration::from_secs(5), "{flag}: refused before the run, not after: {:?}", r.took);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(r.stderr.contains(flag), "names the flag: {}", r.stderr);
+    }
+}
+
+/// 10: `--mode foo` did not list the valid values.
+#[test]
+fn a_bad_mode_lists_the_valid_ones() {
+    let r = loadgen(&["run", "--mode", "foo"], Duration::from_secs(10));
+    assert_eq!(r.code, Some(2));
+    for mode in ["reply", "echo", "json", "stream"] {
+        assert!(r.stderr.contains(mode), "lists {mode}: {}", r.stderr);
+    }
+}

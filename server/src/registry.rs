@@ -1,0 +1,114 @@
+//! The open WebSocket connections: counted against `max_connections` and
+//! told when the server shuts down.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{oneshot, Notify};
+
+use crate::connection::ShutdownSignal;
+
+/// The open WebSocket connections, each with its own shutdown signal: a
+/// oneshot per connection costs nothing to poll, where a shared channel
+/// would put a lock on every read.
+#[derive(Default)]
+pub(crate) struct Registry {
+    state: Mutex<RegistryState>,
+    idle: Notify,
+}
+
+#[derive(Default)]
+struct RegistryState {
+    next_id: u64,
+    open: HashMap<u64, oneshot::Sender<()>>,
+    closing: bool,
+}
+
+pub(crate) struct Registration {
+    registry: Arc<Registry>,
+    id: u64,
+}
+
+impl Registry {
+    pub(crate) fn open(&self) -> usize {
+        self.state.lock().expect("registry lock").open.len()
+    }
+
+    /// Registers a connection unless `max` are open or the server is
+    /// closing: the check and the registration under one lock, so that
+    /// concurrent upgrades cannot overshoot `max`.
+    pub(crate) fn register(self: &Arc<Self>, max: usize) -> Option<(Registration, ShutdownSignal)> {
+        let mut state = self.state.lock().expect("registry lock");
+        if state.closing || state.open.len() >= max {
+            return None;
+        }
+        let id = state.next_id;
+        state.next_id += 1;
+        let (tx, rx) = oneshot::channel();
+        state.open.insert(id, tx);
+        Some((Registration { registry: self.clone(), id }, ShutdownSignal::new(rx)))
+    }
+
+    /// Signals every connection; returns how many were open.
+    pub(crate) fn shutdown_all(&self) -> usize {
+        let mut state = self.state.lock().expect("registry lock");
+        state.closing = true;
+        let open = state.open.len();
+        for (_, tx) in state.open.iter_mut() {
+            let (replacement, _) = oneshot::channel();
+            let _ = std::mem::replace(tx, replacement).send(());
+        }
+        open
+    }
+
+    pub(crate) async fn wait_idle(&self) {
+        loop {
+            let idle = self.idle.notified();
+            if self.open() == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut state = self.registry.state.lock().expect("registry lock");
+        state.open.remove(&self.id);
+        if state.open.is_empty() {
+            self.registry.idle.notify_waiters();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registrations_from_many_threads_stop_exactly_at_the_limit() {
+        let registry = Arc::new(Registry::default());
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let registry = registry.clone();
+                std::thread::spawn(move || (0..500).filter_map(|_| registry.register(1000)).collect::<Vec<_>>())
+            })
+            .collect();
+        let held: Vec<_> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+        assert_eq!(held.len(), 1000);
+        assert_eq!(registry.open(), 1000);
+        assert!(registry.register(1000).is_none());
+        drop(held);
+        assert_eq!(registry.open(), 0, "dropping a registration frees its slot");
+        assert!(registry.register(1000).is_some());
+    }
+
+    #[test]
+    fn a_closing_registry_registers_nothing() {
+        let registry = Arc::new(Registry::default());
+        let (_held, _signal) = registry.register(10).unwrap();
+        assert_eq!(registry.shutdown_all(), 1);
+        assert!(registry.register(10).is_none());
+    }
+}
