@@ -90,6 +90,8 @@ pub fn spawn(kind: Kind) -> Server {
                 let (arrivals, upgrades) = (arrivals2.clone(), upgrades2.clone());
                 tokio::spawn(async move {
                     let refuse = kind == Kind::RefuseOdd && this % 2 == 1;
+                    // tungstenite's callback type returns its (large) error response by value.
+                    #[allow(clippy::result_large_err)]
                     let callback = |_: &Request, resp: Response| -> Result<Response, ErrorResponse> {
                         if refuse {
                             let mut e = ErrorResponse::new(Some("busy".into()));
