@@ -3,7 +3,7 @@
 //! - `loadgen/stamp/seq`: stamping an outgoing message, as `client.rs` does
 //!   in place in its prepared frames: the 12 hex digits of the sequence
 //!   number written (`payload::write_seq`), then masked
-//!   (`frame::apply_mask`).
+//!   (`wsbench_proto::unmask_at`).
 //! - `loadgen/check_<mode>/<message bytes>`: checking one reply of each
 //!   reply mode against the message it answers (`payload::Checker::check`).
 //! - `loadgen/record/rtt`: recording one latency into the worker's
@@ -14,10 +14,10 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use wsbench_benches::{criterion_config, MASK};
-use wsbench_loadgen::engine::frame::{apply_mask, OpCode};
 use wsbench_loadgen::engine::payload::{message_template, write_seq, write_stamp, Checker, SEQ_OFFSET, STAMP_LEN};
 use wsbench_loadgen::results::setup::MessageType;
 use wsbench_loadgen::results::stats::{Histograms, Series};
+use wsbench_proto::unmask_at as apply_mask;
 use wsbench_proto::{seed_reply, MessageKind};
 use wsbench_server::mode::{ConnectionParams, ReplyMode, DEFAULT_CHUNK};
 use wsbench_server::outbox::Outbox;
@@ -86,9 +86,9 @@ fn per_message(c: &mut Criterion) {
         ];
         for (name, mode, reply) in replies {
             let mut checker = Checker::new(mode, MessageType::Text, CONN, size);
-            assert_eq!(checker.check(OpCode::Text, &reply), Ok(1), "{name} accepts the server's reply");
+            assert_eq!(checker.check(MessageKind::Text, &reply), Ok(1), "{name} accepts the server's reply");
             group.bench_function(BenchmarkId::new(name, size), |b| {
-                b.iter(|| checker.check(OpCode::Text, black_box(&reply)).unwrap())
+                b.iter(|| checker.check(MessageKind::Text, black_box(&reply)).unwrap())
             });
         }
     }

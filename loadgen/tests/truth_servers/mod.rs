@@ -3,7 +3,7 @@
 //! records when every message arrived, so the tests judge the loadgen by what
 //! the server saw rather than by what the loadgen says.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::result_large_err)] // tungstenite's callback type is not ours
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
