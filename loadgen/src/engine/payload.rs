@@ -302,4 +302,16 @@ mod tests {
         assert_eq!(c.check(MessageKind::Binary, &other).unwrap_err().seq(), None, "other connection");
         assert_eq!(c.check(MessageKind::Binary, b"garbage").unwrap_err().seq(), None, "no stamp");
     }
+
+    #[test]
+    fn replies_of_any_mode_fit_the_bound() {
+        // An echo checker reads a seed reply whole (to name a wrong mode),
+        // and the message it answers can be rebuilt to compare with.
+        let c = Checker::new(ReplyMode::Echo, MessageType::Text, 3, 40);
+        assert_eq!(c.sent_message(1), message(3, MessageType::Text, 1));
+        for reply in [seed_reply(&c.sent_message(1)), c.sent_message(1)] {
+            assert!(reply.len() <= c.max_reply_len());
+        }
+        assert_eq!(c.max_reply_len(), 6 * 40 + 256, "json's bound is the largest");
+    }
 }
