@@ -3,9 +3,12 @@
 //! - `loadgen/stamp/seq`: stamping an outgoing message, as `client.rs` does
 //!   in place in its prepared frames: the 12 hex digits of the sequence
 //!   number written (`payload::write_seq`), then masked
-//!   (`frame::apply_mask`).
+//!   (`wsbench_proto::unmask_at`).
 //! - `loadgen/check_<mode>/<message bytes>`: checking one reply of each
 //!   reply mode against the message it answers (`payload::Checker::check`).
+//! - `loadgen/receive_echo/<message bytes>`: one reply frame as a session
+//!   reads it: decoded in place by wsbench-proto's `Decoder` (client role,
+//!   bounded by the longest reply of any mode), then checked.
 //! - `loadgen/record/rtt`: recording one latency into the worker's
 //!   histograms (`stats::Histograms::record_ns`), values spread from 20 µs
 //!   to 50 ms so that recording walks many buckets, as in a run.
@@ -13,12 +16,12 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use wsbench_benches::{criterion_config, MASK};
-use wsbench_loadgen::engine::frame::{apply_mask, OpCode};
+use wsbench_benches::{criterion_config, server_text, MASK};
 use wsbench_loadgen::engine::payload::{message_template, write_seq, write_stamp, Checker, SEQ_OFFSET, STAMP_LEN};
 use wsbench_loadgen::results::setup::MessageType;
 use wsbench_loadgen::results::stats::{Histograms, Series};
-use wsbench_proto::{seed_reply, MessageKind};
+use wsbench_proto::unmask_at as apply_mask;
+use wsbench_proto::{seed_reply, Decoder, Event, MessageKind, Role};
 use wsbench_server::mode::{ConnectionParams, ReplyMode, DEFAULT_CHUNK};
 use wsbench_server::outbox::Outbox;
 use wsbench_server::reply::{Payload, Responder};
@@ -86,11 +89,30 @@ fn per_message(c: &mut Criterion) {
         ];
         for (name, mode, reply) in replies {
             let mut checker = Checker::new(mode, MessageType::Text, CONN, size);
-            assert_eq!(checker.check(OpCode::Text, &reply), Ok(1), "{name} accepts the server's reply");
+            assert_eq!(checker.check(MessageKind::Text, &reply), Ok(1), "{name} accepts the server's reply");
             group.bench_function(BenchmarkId::new(name, size), |b| {
-                b.iter(|| checker.check(OpCode::Text, black_box(&reply)).unwrap())
+                b.iter(|| checker.check(MessageKind::Text, black_box(&reply)).unwrap())
             });
         }
+    }
+
+    for size in CHECK_SIZES {
+        group.throughput(Throughput::Bytes(size as u64));
+        let mut message = message_template(CONN, MessageType::Text, size);
+        write_stamp(&mut message, CONN, 1);
+        let wire = server_text(&message);
+        let mut checker = Checker::new(ReplyMode::Echo, MessageType::Text, CONN, size);
+        let mut decoder = Decoder::new(Role::Client, checker.max_reply_len());
+        let mut input = wire.clone();
+        group.bench_function(BenchmarkId::new("receive_echo", size), |b| {
+            b.iter(|| {
+                // Server frames are not masked: decoding leaves the bytes as they are.
+                let frame = decoder.decode(black_box(&mut input)).unwrap().unwrap();
+                assert!(matches!(frame.event, Event::Data { first: true, fin: true, .. }));
+                checker.check(MessageKind::Text, &input[frame.payload]).unwrap()
+            })
+        });
+        assert_eq!(input, wire);
     }
 
     group.throughput(Throughput::Elements(1));

@@ -41,5 +41,5 @@ pub use frame::{
 };
 pub use mask::unmask_at;
 pub use opcode::{MessageKind, OpCode};
-pub use reply::{seed_reply, ReplyMode, REPLY_PREFIX, REPLY_SUFFIX};
+pub use reply::{seed_reply, ReplyMode, DEFAULT_CHUNK, REPLY_PREFIX, REPLY_SUFFIX};
 pub use utf8::Utf8Validator;

@@ -9,6 +9,12 @@ pub const REPLY_PREFIX: &str = "接收到消息：";
 /// See [`REPLY_PREFIX`].
 pub const REPLY_SUFFIX: &str = "，我做出回复";
 
+/// The wsbench server's fragment size in mode `stream` when the client
+/// asks for none (`chunk` in the query string): what a client checks the
+/// fragments against. (The server's own constant, `mode::DEFAULT_CHUNK`,
+/// must equal it.)
+pub const DEFAULT_CHUNK: usize = 4096;
+
 /// The seed's reply to `message`, as bytes (text or binary alike).
 pub fn seed_reply(message: &[u8]) -> Vec<u8> {
     [REPLY_PREFIX.as_bytes(), message, REPLY_SUFFIX.as_bytes()].concat()

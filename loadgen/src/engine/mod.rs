@@ -4,8 +4,9 @@
 //!   WebSocket upgrade, failures by kind.
 //! - [`session`]: one connection's I/O state machine; [`schedule`]: when
 //!   each of its messages is meant to go; [`tracker`]: its messages in
-//!   flight; [`payload`]: message stamps and reply checks; [`frame`]: the
-//!   client's frame codec; [`protocol`]: what is shared with the server.
+//!   flight; [`payload`]: message stamps and reply checks; [`protocol`]:
+//!   the reply modes shared with the server. Frames, the decoder, close
+//!   frames and the handshake's keys come from `wsbench-proto`.
 //! - [`worker`]: a thread of connections; [`plan`]: what they share;
 //!   [`timer`]: the precise per-thread timer of the open loop.
 //! - [`driver`]: one run, start to end, and its verdict.
@@ -17,13 +18,11 @@
 
 pub mod connect;
 pub mod driver;
-pub mod frame;
 pub mod mode_guess;
 pub mod payload;
 pub mod plan;
 pub mod protocol;
 pub mod schedule;
-pub mod send_schedule;
 pub mod session;
 pub mod timer;
 pub mod tracker;

@@ -12,11 +12,10 @@
 
 use std::borrow::Cow;
 
-use super::frame::OpCode;
-use super::protocol::{ReplyMode, REPLY_PREFIX, REPLY_SUFFIX};
 use crate::results::setup::MessageType;
 use base64::Engine;
 use serde::Deserialize;
+use wsbench_proto::{MessageKind, ReplyMode, REPLY_PREFIX, REPLY_SUFFIX};
 
 /// Bytes of the stamp at the start of every message.
 pub const STAMP_LEN: usize = 20;
@@ -130,32 +129,43 @@ impl Checker {
         Checker { mode, kind, conn, template: message_template(conn, kind, size), scratch: Vec::new() }
     }
 
-    /// An upper bound of the length of any valid reply: frames or messages
-    /// longer than this are refused before they are buffered.
-    pub fn max_reply_len(&self) -> usize {
-        let size = self.template.len();
-        match self.mode {
-            ReplyMode::Echo => size,
-            ReplyMode::Reply | ReplyMode::Stream => size + REPLY_PREFIX.len() + REPLY_SUFFIX.len(),
-            // Base64 or, at worst, \u00XX escapes, plus the other fields.
-            ReplyMode::Json => 6 * size + 256,
-        }
+    /// The mode replies are checked against.
+    pub fn mode(&self) -> ReplyMode {
+        self.mode
     }
 
-    fn opcode(&self) -> OpCode {
+    /// An upper bound of the length of any reply, in **any** mode, to these
+    /// messages: replies longer than this are refused as soon as a header
+    /// announces them (a header alone must not cost gigabytes). Any mode,
+    /// not only the configured one, so that a reply in another mode's
+    /// format is read whole and named as a wrong mode, not as an overlong
+    /// frame.
+    pub fn max_reply_len(&self) -> usize {
+        ReplyMode::ALL.into_iter().map(|m| max_reply_len(m, self.template.len())).max().unwrap_or(0)
+    }
+
+    /// The message `seq` of this connection, as sent (to show what a
+    /// reply should have answered).
+    pub fn sent_message(&self, seq: u64) -> Vec<u8> {
+        let mut m = self.template.clone();
+        write_stamp(&mut m, self.conn, seq);
+        m
+    }
+
+    fn kind(&self) -> MessageKind {
         match self.kind {
-            MessageType::Text => OpCode::Text,
-            MessageType::Binary => OpCode::Binary,
+            MessageType::Text => MessageKind::Text,
+            MessageType::Binary => MessageKind::Binary,
         }
     }
 
     /// Checks one whole reply message; returns the sequence number of the
     /// message it answers.
-    pub fn check(&mut self, opcode: OpCode, reply: &[u8]) -> Result<u64, Corrupt> {
+    pub fn check(&mut self, kind: MessageKind, reply: &[u8]) -> Result<u64, Corrupt> {
         match self.mode {
             ReplyMode::Echo => {
                 let seq = check_body(&self.template, self.conn, reply)?;
-                self.check_type(opcode).map_err(|e| e.answering(seq))?;
+                self.check_type(kind).map_err(|e| e.answering(seq))?;
                 Ok(seq)
             }
             ReplyMode::Reply | ReplyMode::Stream => {
@@ -164,11 +174,11 @@ impl Checker {
                     .and_then(|r| r.strip_suffix(REPLY_SUFFIX.as_bytes()))
                     .ok_or_else(|| Corrupt::new("not the seed's reply format (prefix/suffix)"))?;
                 let seq = check_body(&self.template, self.conn, body)?;
-                self.check_type(opcode).map_err(|e| e.answering(seq))?;
+                self.check_type(kind).map_err(|e| e.answering(seq))?;
                 Ok(seq)
             }
             ReplyMode::Json => {
-                if opcode != OpCode::Text {
+                if kind != MessageKind::Text {
                     return Err(Corrupt::new("json reply is not a text message"));
                 }
                 let json: JsonRef<'_> =
@@ -202,12 +212,22 @@ impl Checker {
         }
     }
 
-    fn check_type(&self, opcode: OpCode) -> Result<(), Corrupt> {
-        if opcode == self.opcode() {
+    fn check_type(&self, kind: MessageKind) -> Result<(), Corrupt> {
+        if kind == self.kind() {
             Ok(())
         } else {
             Err(Corrupt::new("reply's message type differs from the message's"))
         }
+    }
+}
+
+/// The longest reply of `mode` to a message of `size` bytes.
+fn max_reply_len(mode: ReplyMode, size: usize) -> usize {
+    match mode {
+        ReplyMode::Echo => size,
+        ReplyMode::Reply | ReplyMode::Stream => size + REPLY_PREFIX.len() + REPLY_SUFFIX.len(),
+        // Base64 or, at worst, \u00XX escapes, plus the other fields.
+        ReplyMode::Json => 6 * size + 256,
     }
 }
 
@@ -251,7 +271,7 @@ mod tests {
     #[test]
     fn each_mode_checks() {
         for kind in [MessageType::Text, MessageType::Binary] {
-            let op = if kind == MessageType::Text { OpCode::Text } else { OpCode::Binary };
+            let op = if kind == MessageType::Text { MessageKind::Text } else { MessageKind::Binary };
             let m = message(3, kind, 42);
             let mut c = Checker::new(ReplyMode::Echo, kind, 3, 40);
             assert_eq!(c.check(op, &m), Ok(42));
@@ -264,7 +284,7 @@ mod tests {
                 MessageType::Binary => base64::engine::general_purpose::STANDARD.encode(&m),
             };
             let json = serde_json::json!({"type": format!("{kind:?}").to_lowercase(), "length": 40, "seq": 42, "message": text});
-            assert_eq!(c.check(OpCode::Text, json.to_string().as_bytes()), Ok(42));
+            assert_eq!(c.check(MessageKind::Text, json.to_string().as_bytes()), Ok(42));
         }
     }
 
@@ -275,11 +295,23 @@ mod tests {
         let mut bad = m.clone();
         bad[30] ^= 1;
         // Where the stamp still reads, the corrupt reply names its message.
-        assert_eq!(c.check(OpCode::Binary, &bad).unwrap_err().seq(), Some(1));
-        assert_eq!(c.check(OpCode::Text, &m).unwrap_err().seq(), Some(1), "type");
-        assert_eq!(c.check(OpCode::Binary, &m[..39]).unwrap_err().seq(), Some(1), "length");
+        assert_eq!(c.check(MessageKind::Binary, &bad).unwrap_err().seq(), Some(1));
+        assert_eq!(c.check(MessageKind::Text, &m).unwrap_err().seq(), Some(1), "type");
+        assert_eq!(c.check(MessageKind::Binary, &m[..39]).unwrap_err().seq(), Some(1), "length");
         let other = message(4, MessageType::Binary, 1);
-        assert_eq!(c.check(OpCode::Binary, &other).unwrap_err().seq(), None, "other connection");
-        assert_eq!(c.check(OpCode::Binary, b"garbage").unwrap_err().seq(), None, "no stamp");
+        assert_eq!(c.check(MessageKind::Binary, &other).unwrap_err().seq(), None, "other connection");
+        assert_eq!(c.check(MessageKind::Binary, b"garbage").unwrap_err().seq(), None, "no stamp");
+    }
+
+    #[test]
+    fn replies_of_any_mode_fit_the_bound() {
+        // An echo checker reads a seed reply whole (to name a wrong mode),
+        // and the message it answers can be rebuilt to compare with.
+        let c = Checker::new(ReplyMode::Echo, MessageType::Text, 3, 40);
+        assert_eq!(c.sent_message(1), message(3, MessageType::Text, 1));
+        for reply in [seed_reply(&c.sent_message(1)), c.sent_message(1)] {
+            assert!(reply.len() <= c.max_reply_len());
+        }
+        assert_eq!(c.max_reply_len(), 6 * 40 + 256, "json's bound is the largest");
     }
 }

@@ -45,6 +45,10 @@ pub struct RunPlan {
     pub measure_start_ns: u64,
     /// End of the measured window.
     pub measure_end_ns: u64,
+    /// Set by the first connection that gets a reply in another mode's
+    /// format (`mode_guess::describe_mismatch`'s line): the run stops
+    /// early and fails with it, whatever thread found it.
+    pub wrong_mode: std::sync::OnceLock<String>,
 }
 
 impl RunPlan {

@@ -2,15 +2,23 @@
 //! sequence number: what was answered, twice, out of order, never, or by a
 //! reply to nothing sent. Pure bookkeeping, kept apart from the socket
 //! code so that each case can be tested on its own.
+//!
+//! Three times per message: intended (the schedule's), queued (when the
+//! session prepared it for a write) and sent (when the socket took its
+//! last byte, [`InFlight::written`]). The uncorrected RTT runs from the
+//! sent time, so it holds no local send-queue time. Limit: messages
+//! written in one batch share the batch's completion time.
 
 use std::collections::VecDeque;
 
 /// A message sent and not yet settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sent {
-    /// When the schedule meant it to go (the send time in a closed loop).
+    /// When the schedule meant it to go (the queued time in a closed loop).
     pub intended_ns: u64,
-    /// When it was written.
+    /// When it was prepared and queued for the write.
+    pub queued_ns: u64,
+    /// When the write of its last byte completed; its queued time until then.
     pub sent_ns: u64,
     answered: bool,
 }
@@ -41,12 +49,14 @@ pub struct InFlight {
     next_seq: u64,
     /// Messages in the queue not yet answered.
     outstanding: u64,
+    /// The last messages pushed whose write has not completed.
+    unwritten: u64,
 }
 
 impl Default for InFlight {
     fn default() -> Self {
         // Sequence numbers start at 1: a stamp of 0 answers nothing.
-        InFlight { queue: VecDeque::new(), base: 1, next_seq: 1, outstanding: 0 }
+        InFlight { queue: VecDeque::new(), base: 1, next_seq: 1, outstanding: 0, unwritten: 0 }
     }
 }
 
@@ -56,13 +66,33 @@ impl InFlight {
         self.outstanding
     }
 
-    /// Registers a message about to be sent; returns its sequence number.
-    pub fn push(&mut self, intended_ns: u64, sent_ns: u64) -> u64 {
+    /// Registers a message queued for the write at `queued_ns`; returns
+    /// its sequence number.
+    pub fn push(&mut self, intended_ns: u64, queued_ns: u64) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.queue.push_back(Sent { intended_ns, sent_ns, answered: false });
+        self.queue.push_back(Sent { intended_ns, queued_ns, sent_ns: queued_ns, answered: false });
         self.outstanding += 1;
+        self.unwritten += 1;
         seq
+    }
+
+    /// The write of every message queued so far completed at `written_ns`:
+    /// their sent time is set, and `each` sees each of them (to record its
+    /// write lag).
+    pub fn written(&mut self, written_ns: u64, mut each: impl FnMut(&Sent)) {
+        let n = (self.unwritten as usize).min(self.queue.len());
+        let from = self.queue.len() - n;
+        for sent in self.queue.range_mut(from..) {
+            sent.sent_ns = written_ns;
+            each(sent);
+        }
+        self.unwritten = 0;
+    }
+
+    /// The sequence numbers of the messages awaiting their reply, oldest first.
+    pub fn unanswered(&self) -> impl Iterator<Item = u64> + '_ {
+        self.queue.iter().enumerate().filter(|(_, s)| !s.answered).map(|(i, _)| self.base + i as u64)
     }
 
     /// Settles the message `seq` with a reply.
@@ -87,18 +117,18 @@ impl InFlight {
         Matched::Answer { sent, overtaken }
     }
 
-    /// When the oldest message awaiting a reply was sent.
+    /// When the oldest message awaiting a reply was queued.
     pub fn oldest_unanswered_ns(&self) -> Option<u64> {
-        self.queue.iter().find(|s| !s.answered).map(|s| s.sent_ns)
+        self.queue.iter().find(|s| !s.answered).map(|s| s.queued_ns)
     }
 
-    /// Gives up on messages sent before `sent_before_ns` and still
+    /// Gives up on messages queued before `sent_before_ns` and still
     /// unanswered, freeing their slots; returns how many (all missing). A
     /// lost reply must neither stall a closed loop nor grow the queue.
     pub fn expire(&mut self, sent_before_ns: u64) -> u64 {
         let mut expired = 0;
         while let Some(head) = self.queue.front() {
-            if !head.answered && head.sent_ns >= sent_before_ns {
+            if !head.answered && head.queued_ns >= sent_before_ns {
                 break;
             }
             if !head.answered {
@@ -116,6 +146,7 @@ impl InFlight {
     /// how many (all missing).
     pub fn abandon(&mut self) -> u64 {
         let missing = self.outstanding;
+        self.unwritten = 0;
         self.base += self.queue.len() as u64;
         self.queue.clear();
         self.outstanding = 0;
@@ -173,6 +204,27 @@ mod tests {
         // 3 is lost: 4's reply is not out of order because of it.
         assert!(matches!(f.answer(4), Matched::Answer { overtaken: false, .. }));
         assert_eq!(f.outstanding(), 1);
+    }
+
+    #[test]
+    fn the_sent_time_is_when_the_write_completed() {
+        let mut f = InFlight::default();
+        assert_eq!(f.push(100, 110), 1);
+        let mut seen = Vec::new();
+        f.written(150, |s| seen.push((s.intended_ns, s.queued_ns, s.sent_ns)));
+        assert_eq!(seen, [(100, 110, 150)], "the write lag is sent - queued");
+        assert_eq!(f.push(200, 210), 2);
+        assert_eq!(f.push(201, 215), 3);
+        // A reply before the write is seen complete: sent is still the queued time.
+        let Matched::Answer { sent, .. } = f.answer(2) else { panic!("2") };
+        assert_eq!(sent.sent_ns, 210);
+        let mut seen = Vec::new();
+        f.written(300, |s| seen.push(s.queued_ns));
+        assert_eq!(seen, [210, 215], "both were in that write, answered or not");
+        let Matched::Answer { sent, .. } = f.answer(3) else { panic!("3") };
+        assert_eq!((sent.queued_ns, sent.sent_ns), (215, 300));
+        f.written(400, |_| panic!("nothing queued since"));
+        assert_eq!(f.unanswered().collect::<Vec<_>>(), [1]);
     }
 
     #[test]

@@ -124,6 +124,10 @@ pub fn spawn(
                     loop {
                         let end_ns = (index + 1) * 1_000_000_000;
                         tokio::time::sleep_until(ctx.plan.instant(end_ns)).await;
+                        // Another thread's connection found a wrong mode: stop too.
+                        if ctx.plan.wrong_mode.get().is_some() {
+                            ctx.stop.stop();
+                        }
                         let report = interval(worker, index, end_ns, &mut ctx.stats.borrow_mut());
                         let _ = reports.send(Report::Interval(Box::new(report)));
                         index += 1;

@@ -239,6 +239,12 @@ pub struct Counters {
     pub messages_sent_total: u64,
     /// See `messages_sent_total`.
     pub replies_received_total: u64,
+    /// Nanoseconds connections spent with a write the socket would not
+    /// take (TCP window full: the server is not reading), summed over
+    /// connections: the server's pushback, not the loadgen's slowness.
+    /// (0 in results written before it was counted.)
+    #[serde(default)]
+    pub send_blocked_ns: u64,
 }
 
 impl Counters {
@@ -268,6 +274,7 @@ impl Counters {
         self.bytes_received += o.bytes_received;
         self.messages_sent_total += o.messages_sent_total;
         self.replies_received_total += o.replies_received_total;
+        self.send_blocked_ns += o.send_blocked_ns;
     }
 }
 

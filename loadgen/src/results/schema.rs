@@ -351,7 +351,16 @@ pub fn from_value(path: &Path, value: serde_json::Value) -> Result<RunResult, Re
             return Err(ResultsError::NewerVersion { path: path.to_path_buf(), found });
         }
     }
-    serde_json::from_value(value).map_err(|source| ResultsError::Invalid { path: path.to_path_buf(), source })
+    let mut result: RunResult =
+        serde_json::from_value(value).map_err(|source| ResultsError::Invalid { path: path.to_path_buf(), source })?;
+    // Series added since (write_lag) are empty in older results.
+    for s in Series::ALL {
+        result
+            .histograms
+            .entry(s)
+            .or_insert_with(|| HistogramData::from_histogram(&crate::results::stats::new_histogram()));
+    }
+    Ok(result)
 }
 
 #[cfg(test)]

@@ -32,14 +32,25 @@ pub enum Series {
     RttCorrected,
     /// Reply time from the message's actual write.
     RttUncorrected,
-    /// Actual write time minus intended time (open loop): the loadgen's health.
+    /// Queued time minus intended time (open loop): how late the loadgen
+    /// got to a message; the loadgen's health.
     SendLag,
+    /// Written time (the message's last byte taken by the socket) minus
+    /// queued time: local send-queue time, long when the server does not
+    /// read (TCP window full) or a message is large.
+    WriteLag,
 }
 
 impl Series {
     /// Every series, in the report's order.
-    pub const ALL: [Series; 5] =
-        [Series::Connect, Series::Handshake, Series::RttCorrected, Series::RttUncorrected, Series::SendLag];
+    pub const ALL: [Series; 6] = [
+        Series::Connect,
+        Series::Handshake,
+        Series::RttCorrected,
+        Series::RttUncorrected,
+        Series::SendLag,
+        Series::WriteLag,
+    ];
 
     /// The name used in JSON keys and as the hlog tag.
     pub fn name(self) -> &'static str {
@@ -49,6 +60,7 @@ impl Series {
             Series::RttCorrected => "rtt_corrected",
             Series::RttUncorrected => "rtt_uncorrected",
             Series::SendLag => "send_lag",
+            Series::WriteLag => "write_lag",
         }
     }
 
@@ -65,13 +77,14 @@ impl Series {
             Series::RttCorrected => "RTT corrected",
             Series::RttUncorrected => "RTT uncorrected",
             Series::SendLag => "send lag",
+            Series::WriteLag => "write lag",
         }
     }
 }
 
 /// One histogram per series.
 #[derive(Debug, Clone)]
-pub struct Histograms([Histogram<u64>; 5]);
+pub struct Histograms([Histogram<u64>; Series::ALL.len()]);
 
 impl Default for Histograms {
     fn default() -> Self {

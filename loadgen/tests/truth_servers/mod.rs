@@ -3,7 +3,7 @@
 //! records when every message arrived, so the tests judge the loadgen by what
 //! the server saw rather than by what the loadgen says.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::result_large_err)] // tungstenite's callback type is not ours
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -90,8 +90,6 @@ pub fn spawn(kind: Kind) -> Server {
                 let (arrivals, upgrades) = (arrivals2.clone(), upgrades2.clone());
                 tokio::spawn(async move {
                     let refuse = kind == Kind::RefuseOdd && this % 2 == 1;
-                    // tungstenite's callback type returns its (large) error response by value.
-                    #[allow(clippy::result_large_err)]
                     let callback = |_: &Request, resp: Response| -> Result<Response, ErrorResponse> {
                         if refuse {
                             let mut e = ErrorResponse::new(Some("busy".into()));

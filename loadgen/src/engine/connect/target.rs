@@ -54,6 +54,9 @@ pub struct Target {
     /// The reply mode replies are checked against: `--mode`, else the
     /// URL's `mode` parameter, else the wsbench server's default.
     pub mode: ReplyMode,
+    /// The largest fragment of a reply in mode `stream`: `--chunk`, else
+    /// the URL's `chunk` parameter, else the wsbench server's default.
+    pub chunk: usize,
 }
 
 impl Target {
@@ -98,6 +101,8 @@ impl Target {
         if let (Some(m), None) = (mode, &url_mode) {
             query.push(format!("mode={m}"));
         }
+        let url_chunk = existing(&query, "chunk").and_then(|c| c.parse::<usize>().ok());
+        let checked_chunk = chunk.map(|c| c as usize).or(url_chunk).unwrap_or(wsbench_proto::DEFAULT_CHUNK);
         if let Some(c) = chunk {
             match existing(&query, "chunk") {
                 Some(u) if u != c.to_string() => {
@@ -117,6 +122,7 @@ impl Target {
             host_header: authority.as_str().to_string(),
             path_and_query,
             mode: checked_mode,
+            chunk: checked_chunk,
         })
     }
 

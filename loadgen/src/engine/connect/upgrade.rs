@@ -6,16 +6,13 @@
 
 use std::io;
 
-use base64::Engine;
-use sha1::{Digest, Sha1};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::target::Target;
 use super::{ConnectFailure, Rng};
 use crate::results::setup::RunConfig;
+use wsbench_proto::handshake::{accept_key, client_key};
 
-/// RFC 6455's GUID for `Sec-WebSocket-Accept`.
-const WS_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// Largest upgrade response accepted.
 const MAX_RESPONSE: usize = 16 << 10;
 
@@ -55,14 +52,6 @@ impl RequestTemplate {
     }
 }
 
-/// `Sec-WebSocket-Accept` for a key.
-pub fn accept_key(key: &str) -> String {
-    let mut sha = Sha1::new();
-    sha.update(key.as_bytes());
-    sha.update(WS_GUID.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(sha.finalize())
-}
-
 /// The WebSocket upgrade on an open stream. On success `rbuf` holds the
 /// bytes read past the response (frames already sent by the server).
 pub async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
@@ -74,7 +63,7 @@ pub async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
     let mut raw = [0u8; 16];
     raw[..8].copy_from_slice(&rng.next_u64().to_ne_bytes());
     raw[8..].copy_from_slice(&rng.next_u64().to_ne_bytes());
-    let key = base64::engine::general_purpose::STANDARD.encode(raw);
+    let key = client_key(raw);
     io.write_all(template.request(&key).as_bytes()).await.map_err(ConnectFailure::from_io)?;
     io.flush().await.map_err(ConnectFailure::from_io)?;
     rbuf.clear();
@@ -135,11 +124,6 @@ pub fn check_response(buf: &[u8], key: &str) -> Result<Option<usize>, ConnectFai
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc_accept_example() {
-        assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-    }
 
     #[test]
     fn responses() {

@@ -123,6 +123,7 @@ pub fn run(config: RunConfig, progress: &mut dyn Progress) -> Result<RunOutput, 
         epoch,
         measure_start_ns: nanos(measure_start),
         measure_end_ns: nanos(measure_end),
+        wrong_mode: Default::default(),
     });
 
     // Connection i opens at i / connect-rate, on worker i % threads.
@@ -153,7 +154,13 @@ pub fn run(config: RunConfig, progress: &mut dyn Progress) -> Result<RunOutput, 
         server.stop();
     }
     let collected = collected?;
-    let result = evaluate(&config, &target, embedded, start_time, epoch, collected);
+    let mut result = evaluate(&config, &target, embedded, start_time, epoch, collected);
+    if let Some(wrong_mode) = plan.wrong_mode.get() {
+        // The replies were not what this mode sends: nothing measured holds.
+        result.outcome.passed = false;
+        result.outcome.stopped_early.get_or_insert_with(|| "wrong mode".to_string());
+        result.outcome.reasons.insert(0, wrong_mode.clone());
+    }
     Ok(RunOutput { result, hlog, start_time })
 }
 

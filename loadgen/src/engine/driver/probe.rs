@@ -7,8 +7,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::engine::connect::{before, tcp_connect, upgrade, ConnectFailure, RequestTemplate, Rng, Target};
-use crate::engine::frame::{write_client_frame, OpCode};
 use crate::error::Error;
+use wsbench_proto::{write_frame, OpCode};
 
 /// Opens, upgrades and closes one connection within `timeout`.
 pub(super) async fn probe(
@@ -47,7 +47,7 @@ async fn probe_upgrade<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<(), ConnectFailure> {
     before(deadline, upgrade(&mut s, request, rng, rbuf)).await?;
     let mut close = Vec::new();
-    write_client_frame(&mut close, true, OpCode::Close, &1000u16.to_be_bytes(), [1, 2, 3, 4]);
+    write_frame(&mut close, true, OpCode::Close, &1000u16.to_be_bytes(), Some([1, 2, 3, 4]));
     let _ = tokio::time::timeout(Duration::from_millis(500), async {
         let _ = s.write_all(&close).await;
         let _ = s.flush().await;

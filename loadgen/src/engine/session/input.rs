@@ -1,39 +1,23 @@
-//! What the server sent: whole frames parsed where they lie in the read
-//! buffer, replies reassembled when fragmented, checked and matched to
-//! their messages; pings answered, the server's close noted.
+//! What the server sent: frames decoded in place in the read buffer by
+//! wsbench-proto's [`Decoder`](wsbench_proto::Decoder) (every RFC 6455
+//! check, close frames included), replies reassembled when fragmented,
+//! checked and matched to their messages; pings answered, the server's
+//! close noted.
 
 use tokio::io::{AsyncRead, AsyncWrite};
+use wsbench_proto::{write_frame, Event, MessageKind, OpCode, ReplyMode};
 
 use super::{Ending, Phase, Session, CLOSE_TIMEOUT_NS};
-use crate::engine::frame::{self, parse_header, FrameError, OpCode};
+use crate::engine::mode_guess::{describe_mismatch, guess_mode};
 use crate::engine::payload::Checker;
 use crate::engine::plan::RunPlan;
 use crate::engine::tracker::{InFlight, Matched};
 use crate::results::counters::ReplyErrorKind;
 use crate::results::stats::{Series, WorkerStats};
 
-/// How the server broke RFC 6455, or sent what no reply can be.
-#[derive(Debug, thiserror::Error)]
-pub enum ProtocolViolation {
-    /// A frame header that breaks the protocol.
-    #[error(transparent)]
-    Frame(#[from] FrameError),
-    /// A frame longer than any reply to these messages: refused before it
-    /// is buffered (a header alone must not cost gigabytes).
-    #[error("a frame of {len} bytes, longer than any reply to these messages ({max_reply} bytes at most)")]
-    LongerThanAnyReply {
-        /// The frame's payload length.
-        len: u64,
-        /// The longest valid reply.
-        max_reply: usize,
-    },
-    /// A text or binary frame while a fragmented message is unfinished.
-    #[error("a new message inside a fragmented one")]
-    MessageInsideFragmented,
-    /// A continuation frame with no fragmented message to continue.
-    #[error("a continuation frame without a message")]
-    ContinuationWithoutMessage,
-}
+/// How many messages in flight a reply that fails its check is compared
+/// with, to find the one it answers in another mode's format.
+const GUESS_AMONG: usize = 64;
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     /// Handles every whole frame read so far.
@@ -45,129 +29,158 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             st.counters.bytes_received += self.fresh as u64;
         }
         self.fresh = 0;
-        let max_reply = self.checker.max_reply_len();
+        let mut wrong_mode = None;
         loop {
-            let avail = &self.rbuf[self.rstart..self.rend];
-            let header = match parse_header(avail) {
-                Ok(Some(h)) => h,
-                Ok(None) => break,
-                Err(e) => return Err(Ending::Protocol(e.into())),
-            };
-            // No reply to these messages is this long: refuse it before
-            // allocating for it (a header alone must not cost gigabytes).
-            let assembled = if header.opcode == OpCode::Continuation { self.assembly.len() } else { 0 };
-            if header.payload_len > (max_reply - assembled.min(max_reply)) as u64 {
-                return Err(Ending::Protocol(ProtocolViolation::LongerThanAnyReply {
-                    len: header.payload_len,
-                    max_reply,
-                }));
-            }
-            let frame_len = header.header_len + header.payload_len as usize;
-            if avail.len() < frame_len {
-                // Make sure the whole frame will fit.
-                if frame_len > self.rbuf.len() - self.rstart {
-                    self.rbuf.copy_within(self.rstart..self.rend, 0);
-                    self.rend -= self.rstart;
-                    self.rstart = 0;
-                    if frame_len > self.rbuf.len() {
-                        self.rbuf.resize(frame_len.next_power_of_two(), 0);
-                    }
-                }
-                break;
-            }
-            let payload_range = self.rstart + header.header_len..self.rstart + frame_len;
-            self.rstart += frame_len;
-            match header.opcode {
-                OpCode::Text | OpCode::Binary => {
-                    if self.fragmented.is_some() {
-                        return Err(Ending::Protocol(ProtocolViolation::MessageInsideFragmented));
-                    }
-                    if header.fin {
-                        let payload = &self.rbuf[payload_range];
-                        let reply = Reply { id: self.id, opcode: header.opcode, payload, now };
-                        on_reply(&mut self.checker, &mut self.inflight, &mut st, plan, reply);
-                    } else {
-                        self.assembly.clear();
-                        self.assembly.extend_from_slice(&self.rbuf[payload_range]);
-                        self.fragmented = Some(header.opcode);
-                    }
-                }
-                OpCode::Continuation => {
-                    let Some(opcode) = self.fragmented else {
-                        return Err(Ending::Protocol(ProtocolViolation::ContinuationWithoutMessage));
-                    };
-                    self.assembly.extend_from_slice(&self.rbuf[payload_range]);
-                    if header.fin {
-                        self.fragmented = None;
-                        let reply = Reply { id: self.id, opcode, payload: &self.assembly, now };
-                        on_reply(&mut self.checker, &mut self.inflight, &mut st, plan, reply);
-                        if self.assembly.capacity() > 1 << 20 {
-                            self.assembly = Vec::new();
+            let frame = match self.decoder.decode(&mut self.rbuf[self.rstart..self.rend]) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => {
+                    // Make sure the whole frame will fit (the decoder has
+                    // bounded it by the longest reply of any mode).
+                    if let Some(len) = self.decoder.pending_frame_len() {
+                        if len > self.rbuf.len() - self.rstart {
+                            self.rbuf.copy_within(self.rstart..self.rend, 0);
+                            self.rend -= self.rstart;
+                            self.rstart = 0;
+                            if len > self.rbuf.len() {
+                                self.rbuf.resize(len.next_power_of_two(), 0);
+                            }
                         }
                     }
+                    break;
                 }
-                OpCode::Ping => {
-                    let payload = self.rbuf[payload_range].to_vec();
-                    frame::write_client_frame(&mut self.cbuf, true, OpCode::Pong, &payload, self.mask);
+                Err(e) => return Err(Ending::Protocol(e)),
+            };
+            let payload = self.rstart + frame.payload.start..self.rstart + frame.payload.end;
+            self.rstart += frame.len;
+            match frame.event {
+                Event::Data { kind, first, fin } => {
+                    // Mode stream: every fragment at most `chunk` bytes.
+                    if self.checker.mode() == ReplyMode::Stream && payload.len() > self.chunk {
+                        self.oversized_fragment = self.oversized_fragment.max(payload.len());
+                    }
+                    let found = if first && fin {
+                        let reply = Reply { id: self.id, kind, payload: &self.rbuf[payload], fragmented: false, now };
+                        on_reply(&mut self.checker, &mut self.inflight, &mut st, plan, reply, self.oversized_fragment)
+                    } else if let Some(message) = self.assembly.push(first, fin, &self.rbuf[payload]) {
+                        let reply = Reply { id: self.id, kind, payload: message, fragmented: true, now };
+                        on_reply(&mut self.checker, &mut self.inflight, &mut st, plan, reply, self.oversized_fragment)
+                    } else {
+                        None
+                    };
+                    if fin {
+                        self.oversized_fragment = 0;
+                        self.assembly.shrink(1 << 20);
+                    }
+                    wrong_mode = wrong_mode.or(found);
                 }
-                OpCode::Pong => {}
-                OpCode::Close => {
-                    let payload = &self.rbuf[payload_range];
-                    let code = if payload.len() >= 2 { u16::from_be_bytes([payload[0], payload[1]]) } else { 1005 };
-                    *st.counters.close_codes.entry(code).or_default() += 1;
+                Event::Ping => {
+                    let ping = self.rbuf[payload].to_vec();
+                    write_frame(&mut self.cbuf, true, OpCode::Pong, &ping, Some(self.mask));
+                }
+                Event::Pong => {}
+                Event::Close { code, .. } => {
+                    // A valid close (the decoder refused bad codes, a
+                    // one-byte payload and a reason that is not UTF-8).
+                    *st.counters.close_codes.entry(code.unwrap_or(1005)).or_default() += 1;
                     self.close_received = true;
                     if !self.close_sent {
                         // The server closed first: answer with its code, then end.
                         self.server_closed = true;
-                        let echo = if code == 1005 { 1000 } else { code };
-                        if !self.close_sent {
-                            self.close_sent = true;
-                            frame::write_client_frame(
-                                &mut self.cbuf,
-                                true,
-                                OpCode::Close,
-                                &echo.to_be_bytes(),
-                                self.mask,
-                            );
-                        }
+                        self.close_sent = true;
+                        let echo = code.unwrap_or(wsbench_proto::close::NORMAL);
+                        write_frame(&mut self.cbuf, true, OpCode::Close, &echo.to_be_bytes(), Some(self.mask));
                         self.phase = Phase::Closing { until_ns: now + CLOSE_TIMEOUT_NS };
                     }
                 }
             }
         }
-        if self.rstart == self.rend {
+        if self.rstart == self.rend && self.decoder.pending_frame_len().is_none() {
             self.rstart = 0;
             self.rend = 0;
         }
+        drop(st);
+        if let Some(finding) = wrong_mode {
+            self.on_wrong_mode(finding, now);
+        }
         Ok(())
+    }
+
+    /// A reply in another mode's format: the run cannot measure anything
+    /// with this `--mode`. Noted once for the run, this connection closed
+    /// properly (1000, then the server's close), and every connection of
+    /// the run told to stop.
+    fn on_wrong_mode(&mut self, finding: String, now: u64) {
+        let first = self.plan.wrong_mode.set(finding.clone()).is_ok();
+        if first {
+            let id = self.id;
+            self.ctx.stats.borrow_mut().sample(|| format!("connection {id}: {finding}"));
+        }
+        if self.phase == Phase::Running || matches!(self.phase, Phase::Draining { .. }) {
+            self.queue_close(wsbench_proto::close::NORMAL);
+            self.phase = Phase::Closing { until_ns: now + CLOSE_TIMEOUT_NS };
+        }
+        self.ctx.stop.stop();
     }
 }
 
 /// One whole reply message, as read.
 struct Reply<'p> {
     id: u32,
-    opcode: OpCode,
+    kind: MessageKind,
     payload: &'p [u8],
+    fragmented: bool,
     now: u64,
 }
 
-/// Checks a reply, settles its message and records what it shows.
+/// Checks a reply, settles its message and records what it shows. A
+/// reply that fails the check settles the message it answers when that
+/// can be told (by its stamp, or by the message in flight it answers in
+/// another mode's format), so no message counts as both corrupt and
+/// missing. Returns the wrong-mode finding, when the reply fits another
+/// mode. `oversized_fragment`: the largest fragment over `chunk` (0: none).
 #[inline]
-fn on_reply(checker: &mut Checker, inflight: &mut InFlight, st: &mut WorkerStats, plan: &RunPlan, r: Reply<'_>) {
+fn on_reply(
+    checker: &mut Checker,
+    inflight: &mut InFlight,
+    st: &mut WorkerStats,
+    plan: &RunPlan,
+    r: Reply<'_>,
+    oversized_fragment: usize,
+) -> Option<String> {
     st.counters.replies_received_total += 1;
     st.live.received += 1;
-    let checked = checker.check(r.opcode, r.payload);
-    if let Err(why) = &checked {
-        st.counters.reply_errors[ReplyErrorKind::Corrupt] += 1;
-        st.live.errors += 1;
-        st.sample(|| format!("connection {}: corrupt reply ({}): {}", r.id, why.0, preview(r.payload)));
-    }
-    // A corrupt reply whose stamp still reads settles its message (counted
-    // corrupt, not also missing); its RTT is not recorded.
-    let Some(seq) = checked.as_ref().map_or_else(|why| why.seq(), |&seq| Some(seq)) else { return };
+    let checked = checker.check(r.kind, r.payload);
+    let mut wrong_mode = None;
+    let settles = match &checked {
+        Ok(seq) => Some(*seq),
+        Err(why) => {
+            st.counters.reply_errors[ReplyErrorKind::Corrupt] += 1;
+            st.live.errors += 1;
+            st.sample(|| format!("connection {}: corrupt reply ({}): {}", r.id, why.0, preview(r.payload)));
+            why.seq().or_else(|| {
+                // Which message in flight does it answer, in which mode?
+                let (seq, mode) = inflight.unanswered().take(GUESS_AMONG).find_map(|seq| {
+                    guess_mode(&checker.sent_message(seq), r.payload, r.fragmented).map(|mode| (seq, mode))
+                })?;
+                if mode != checker.mode() {
+                    let sent = checker.sent_message(seq);
+                    wrong_mode = Some(describe_mismatch(checker.mode(), &sent, r.payload, r.fragmented));
+                }
+                Some(seq)
+            })
+        }
+    };
+    let seq = settles?;
     let matched = inflight.answer(seq);
     if checked.is_err() {
-        return;
+        return wrong_mode;
+    }
+    if oversized_fragment > 0 {
+        // Right content, but not streamed as the server promised.
+        st.counters.reply_errors[ReplyErrorKind::Corrupt] += 1;
+        st.live.errors += 1;
+        st.sample(|| format!("connection {}: a reply fragment of {oversized_fragment} bytes, over --chunk", r.id));
+        return None;
     }
     match matched {
         Matched::Answer { sent, overtaken } => {
@@ -177,7 +190,10 @@ fn on_reply(checker: &mut Checker, inflight: &mut InFlight, st: &mut WorkerStats
             }
             if plan.in_window(sent.intended_ns) {
                 st.counters.messages_received += 1;
-                st.interval.record_ns(Series::RttCorrected, r.now.saturating_sub(sent.intended_ns));
+                // A closed loop has no schedule: a message is meant to go
+                // when it goes, so both RTTs start at its write.
+                let intended = if plan.load.is_open() { sent.intended_ns } else { sent.sent_ns };
+                st.interval.record_ns(Series::RttCorrected, r.now.saturating_sub(intended));
                 st.interval.record_ns(Series::RttUncorrected, r.now.saturating_sub(sent.sent_ns));
             }
         }
@@ -192,6 +208,7 @@ fn on_reply(checker: &mut Checker, inflight: &mut InFlight, st: &mut WorkerStats
             st.sample(|| format!("connection {}: reply to message {seq}, never sent", r.id));
         }
     }
+    None
 }
 
 fn preview(payload: &[u8]) -> String {

@@ -10,12 +10,13 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::{Phase, Session, NO_PACE};
-use crate::engine::frame::{self, OpCode};
+use wsbench_proto::{write_frame, OpCode};
 
 /// What woke the session.
 pub(super) enum Event {
     Read,
-    Wrote,
+    /// A write completed: every byte taken by the socket, and flushed.
+    Wrote(WriteSource),
     Timer,
     Stop,
     Eof,
@@ -34,7 +35,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     pub(super) fn queue_close(&mut self, code: u16) {
         if !self.close_sent {
             self.close_sent = true;
-            frame::write_client_frame(&mut self.cbuf, true, OpCode::Close, &code.to_be_bytes(), self.mask);
+            write_frame(&mut self.cbuf, true, OpCode::Close, &code.to_be_bytes(), Some(self.mask));
+        }
+    }
+
+    /// Ends a time blocked on a full socket, if one was going on, and
+    /// counts it in the worker's `send_blocked_ns`.
+    pub(super) fn unblocked(&mut self) {
+        if let Some(since) = self.blocked_since.take() {
+            let blocked = self.plan.now_ns().saturating_sub(since);
+            self.ctx.stats.borrow_mut().counters.send_blocked_ns += blocked;
         }
     }
 
@@ -51,9 +61,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 };
                 match Pin::new(&mut self.io).poll_write(cx, buf) {
                     Poll::Ready(Ok(0)) => return Poll::Ready(Event::Error(io::ErrorKind::WriteZero.into())),
-                    Poll::Ready(Ok(n)) => self.wpos += n,
+                    Poll::Ready(Ok(n)) => {
+                        self.wpos += n;
+                        self.unblocked();
+                    }
                     Poll::Ready(Err(e)) => return Poll::Ready(Event::Error(e)),
-                    Poll::Pending => break,
+                    Poll::Pending => {
+                        // The socket takes no more: the server's pushback.
+                        if self.blocked_since.is_none() {
+                            self.blocked_since = Some(self.plan.now_ns());
+                        }
+                        break;
+                    }
                 }
             }
             if self.wpos == self.wend {
@@ -63,7 +82,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                         if source == WriteSource::Control {
                             self.cbuf.clear();
                         }
-                        return Poll::Ready(Event::Wrote);
+                        return Poll::Ready(Event::Wrote(source));
                     }
                     Poll::Ready(Err(e)) => return Poll::Ready(Event::Error(e)),
                     Poll::Pending => {}

@@ -11,8 +11,10 @@
 //! Sending: the connection's frames are prepared once in `wbuf` (`slots`
 //! frames, masked with the connection's key); a send rewrites the 12
 //! sequence digits of a slot, already masked, and writes the slots due in
-//! one write. Receiving: frames are parsed where they lie in `rbuf`; only
-//! fragmented replies are copied, to reassemble them.
+//! one write. Receiving: wsbench-proto's [`Decoder`] (client role) checks
+//! and decodes frames where they lie in `rbuf`; only fragmented replies
+//! are copied, to reassemble them, and no reply longer than the longest
+//! of any mode is buffered.
 //!
 //! The send and receive times of each message in flight are kept here, by
 //! sequence number, not in the message.
@@ -32,7 +34,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
 
 use super::connect::{self, ConnectFailure, Rng};
-use super::frame::{self, apply_mask, encode_client_header, OpCode};
+use wsbench_proto::{
+    encode_header, header_len, unmask_at, Decoder, MessageKind, ProtocolError, Reassembler, Role, MAX_HEADER,
+};
+
 use super::payload::{message_template, Checker, SEQ_OFFSET};
 use super::plan::{RunPlan, WorkerCtx};
 use super::schedule::Schedule;
@@ -46,7 +51,6 @@ mod input;
 mod io_events;
 mod phases;
 
-pub use input::ProtocolViolation;
 use io_events::WriteSource;
 
 /// Read buffer of a new connection; it grows to hold the largest frame.
@@ -159,7 +163,7 @@ enum Ending {
     Done,
     ClosedByServer,
     Eof,
-    Protocol(ProtocolViolation),
+    Protocol(ProtocolError),
     Io(io::Error),
     CloseTimeout,
 }
@@ -178,9 +182,14 @@ struct Session<'a, S> {
     rend: usize,
     /// Bytes of the last read, not yet counted as received.
     fresh: usize,
-    fragmented: Option<OpCode>,
-    assembly: Vec<u8>,
+    /// The server's frames, checked (client role, replies bounded).
+    decoder: Decoder,
+    assembly: Reassembler,
     checker: Checker,
+    /// Mode `stream`: the largest fragment a reply may have.
+    chunk: usize,
+    /// The largest fragment over `chunk` of the reply being read (0: none).
+    oversized_fragment: usize,
 
     /// `slots` prepared frames of `frame_len` bytes.
     wbuf: Vec<u8>,
@@ -194,6 +203,8 @@ struct Session<'a, S> {
     writing: Option<WriteSource>,
     wpos: usize,
     wend: usize,
+    /// Since when the socket has refused the pending write, if it does.
+    blocked_since: Option<u64>,
     close_sent: bool,
     close_received: bool,
     /// The server sent a close frame first.
@@ -224,7 +235,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         let rend = rbuf.len();
         rbuf.resize(rend.max(INITIAL_READ_BUFFER), 0);
         let mask = (rng.next_u64() as u32).to_ne_bytes();
-        let header_len = frame::client_header_len(plan.size);
+        let header_len = header_len(plan.size, true);
         let frame_len = header_len + plan.size;
         let (cap, wanted_slots) = match plan.load {
             LoadModel::Closed { pipeline } => (u64::from(pipeline), pipeline as usize),
@@ -237,18 +248,24 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             }
         };
         let slots = wanted_slots.clamp(1, MAX_SLOTS).min((MAX_PREPARED_BYTES / frame_len).max(1));
-        let opcode = match plan.message_type {
-            MessageType::Text => OpCode::Text,
-            MessageType::Binary => OpCode::Binary,
+        let kind = match plan.message_type {
+            MessageType::Text => MessageKind::Text,
+            MessageType::Binary => MessageKind::Binary,
         };
         let mut one = vec![0u8; frame_len];
-        let n = encode_client_header(&mut one, true, opcode, plan.size, mask);
+        let mut head = [0u8; MAX_HEADER];
+        let n = encode_header(&mut head, true, kind.opcode(), plan.size, Some(mask));
         debug_assert_eq!(n, header_len);
+        one[..n].copy_from_slice(&head[..n]);
         one[header_len..].copy_from_slice(&message_template(id, plan.message_type, plan.size));
-        apply_mask(&mut one[header_len..], mask, 0);
+        unmask_at(&mut one[header_len..], mask, 0);
         let wbuf = one.repeat(slots);
-        let schedule = Schedule::for_connection(&plan.load, plan.connections, plan.now_ns(), rng.next_u64());
+        // The run's one train, from the load's start (the run's epoch); a
+        // connection ready late starts at its first message due from now.
+        let schedule = Schedule::for_connection(&plan.load, plan.connections, id, 0);
+        let next_index = schedule.first_index(plan.now_ns());
         let mode = plan.target.mode;
+        let checker = Checker::new(mode, plan.message_type, id, plan.size);
         Session {
             io,
             ctx,
@@ -260,9 +277,11 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             rstart: 0,
             rend,
             fresh: rend,
-            fragmented: None,
-            assembly: Vec::new(),
-            checker: Checker::new(mode, plan.message_type, id, plan.size),
+            decoder: Decoder::new(Role::Client, checker.max_reply_len()),
+            assembly: Reassembler::new(),
+            checker,
+            chunk: plan.target.chunk,
+            oversized_fragment: 0,
             wbuf,
             frame_len,
             seq_at: header_len + SEQ_OFFSET,
@@ -272,13 +291,14 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             writing: None,
             wpos: 0,
             wend: 0,
+            blocked_since: None,
             close_sent: false,
             close_received: false,
             server_closed: false,
             inflight: InFlight::default(),
             cap,
             schedule,
-            next_index: 0,
+            next_index,
             sleep: Box::pin(tokio::time::sleep_until(plan.instant(plan.measure_end_ns))),
             sleep_at: plan.measure_end_ns,
             pace: ctx.timer.slot(),
@@ -288,6 +308,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
 
     async fn run(mut self) {
         let ending = self.drive().await;
+        self.unblocked();
         let mut st = self.ctx.stats.borrow_mut();
         let missing = self.inflight.abandon();
         st.counters.reply_errors[ReplyErrorKind::Missing] += missing;
@@ -298,7 +319,14 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             Ending::ClosedByServer => ConnectionErrorKind::ClosedByServer,
             Ending::Eof => ConnectionErrorKind::Eof,
             Ending::Protocol(why) => {
-                st.sample(|| format!("connection {id}: protocol error from the server: {why}"));
+                let max = self.checker.max_reply_len();
+                st.sample(|| match why {
+                    // The decoder's limit is the longest reply of any mode.
+                    ProtocolError::MessageTooBig => format!(
+                        "connection {id}: protocol error from the server: a frame longer than any reply to these messages ({max} bytes at most)"
+                    ),
+                    why => format!("connection {id}: protocol error from the server: {why}"),
+                });
                 ConnectionErrorKind::Protocol
             }
             Ending::Io(err) => {

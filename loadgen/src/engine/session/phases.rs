@@ -5,10 +5,10 @@ use std::future::poll_fn;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
+use wsbench_proto::unmask_at;
 
 use super::io_events::{Event, WriteSource};
 use super::{Ending, Phase, Session, CLOSE_TIMEOUT_NS, NO_PACE};
-use crate::engine::frame::apply_mask;
 use crate::engine::payload::{write_seq, SEQ_OFFSET, STAMP_LEN};
 use crate::results::counters::ReplyErrorKind;
 use crate::results::stats::Series;
@@ -101,7 +101,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                         return ending;
                     }
                 }
-                Event::Wrote | Event::Timer | Event::Stop => {}
+                Event::Wrote(WriteSource::Batch) => self.on_batch_written(),
+                Event::Wrote(WriteSource::Control) | Event::Timer | Event::Stop => {}
                 Event::Eof if self.server_closed => return Ending::ClosedByServer,
                 Event::Eof if self.close_received => return Ending::Done,
                 Event::Eof => return Ending::Eof,
@@ -110,6 +111,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 Event::Error(e) => return Ending::Io(e),
             }
         }
+    }
+
+    /// The batch's last byte was taken: its messages' sent time (the
+    /// uncorrected RTT's start) and their write lag, queued to written.
+    fn on_batch_written(&mut self) {
+        let now = self.plan.now_ns();
+        let plan = self.plan;
+        let mut st = self.ctx.stats.borrow_mut();
+        self.inflight.written(now, |sent| {
+            if plan.in_window(sent.intended_ns) {
+                st.interval.record_ns(Series::WriteLag, now.saturating_sub(sent.queued_ns));
+            }
+        });
     }
 
     /// Counts replies awaited past the drain timeout as missing and frees
@@ -163,7 +177,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             let digits = &mut self.wbuf[at..at + STAMP_LEN - SEQ_OFFSET];
             write_seq(digits, seq);
             // SEQ_OFFSET is a multiple of 4: the digits are masked from key byte 0.
-            apply_mask(digits, self.mask, 0);
+            unmask_at(digits, self.mask, 0);
             st.counters.messages_sent_total += 1;
             st.live.sent += 1;
             if self.plan.in_window(intended) {
