@@ -4,6 +4,8 @@
 //! the server saw rather than by what the loadgen says.
 
 #![allow(dead_code)]
+// tungstenite fixes the callback's error type (an HTTP response).
+#![allow(clippy::result_large_err)]
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
