@@ -189,7 +189,11 @@ pub fn temp_dir(name: &str) -> PathBuf {
 pub fn assert_clean(r: &RunResult, connections: u64) {
     let c = &r.counters;
     assert_ne!(r.outcome.status(), Status::Fail, "outcome {:?}, counters {c:?}, samples {:?}", r.outcome, r.samples);
-    assert!(r.outcome.reasons.iter().all(|w| w.contains("the loadgen, not the server, was the limit")), "{:?}", r.outcome);
+    assert!(
+        r.outcome.reasons.iter().all(|w| w.contains("the loadgen, not the server, was the limit")),
+        "{:?}",
+        r.outcome
+    );
     assert_eq!(c.errors(), 0, "{c:?}");
     assert_eq!(c.connections_opened, connections);
     assert!(c.messages_received > 0);
