@@ -216,3 +216,43 @@ pub(super) async fn collect(
     }
     Ok(Collected { workers, results, interrupted_ns, silent, last_end_ns })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    fn live(sent: u64, received: u64) -> LiveCounters {
+        LiveCounters { sent, received, errors: 0 }
+    }
+
+    #[test]
+    fn silence_is_counted_from_the_last_second_with_a_reply() {
+        let mut w = SilenceWatch::default();
+        assert_eq!(w.second(&live(10, 10), S, 2 * S), None);
+        assert_eq!(w.second(&live(10, 5), 2 * S, 2 * S), None, "replies came this second");
+        assert_eq!(w.second(&live(10, 0), 3 * S, 2 * S), None, "1 s of silence");
+        let why = w.second(&live(10, 0), 4 * S, 2 * S).expect("2 s of silence with messages outstanding");
+        assert!(why.contains("no reply from the server for 2.0 s with 25 messages outstanding"), "{why}");
+    }
+
+    #[test]
+    fn no_messages_outstanding_is_not_silence() {
+        let mut w = SilenceWatch::default();
+        for s in 1..10 {
+            assert_eq!(w.second(&live(0, 0), s * S, 2 * S), None, "nothing sent: idle, not silent");
+        }
+        assert_eq!(w.second(&live(5, 5), 10 * S, 2 * S), None);
+        assert_eq!(w.second(&live(0, 0), 13 * S, 2 * S), None, "all answered");
+    }
+
+    #[test]
+    fn silence_before_any_reply_starts_with_the_first_sends() {
+        let mut w = SilenceWatch::default();
+        assert_eq!(w.second(&live(0, 0), S, 2 * S), None);
+        assert_eq!(w.second(&live(5, 0), 2 * S, 2 * S), None, "sent at most 1 s ago");
+        assert_eq!(w.second(&live(5, 0), 3 * S, 2 * S), None);
+        assert!(w.second(&live(5, 0), 4 * S, 2 * S).is_some(), "2 whole seconds since");
+    }
+}
