@@ -54,6 +54,11 @@ pub(super) struct Causes {
     pub held_back: Vec<String>,
     /// Share of connection-time blocked on a write.
     pub blocked_share: Option<f64>,
+    /// The loadgen could not drive the load (a busy thread, or a rate it
+    /// could not reach), rather than only delaying some sends: then the
+    /// lateness it causes (replies read late, messages never sent) is its
+    /// own, not the server's.
+    pub overloaded: bool,
 }
 
 /// Attributes what held the load back, if anything did.
@@ -101,12 +106,14 @@ pub(super) fn causes(f: &Facts<'_>) -> Causes {
                 out.findings
                     .push(format!("the loadgen {sent}: {}: its CPU, not the server, was the limit", busy.join(", ")));
             } else if pushback {
+                out.overloaded = true;
                 out.held_back.push(pushback_words());
                 out.findings.push(format!(
                     "the loadgen {sent}: even while its sockets took writes it sent only {:.0} msg/s, so it would have fallen short without the server's pushback: the loadgen was the limit",
                     achieved / (1.0 - blocked).max(1e-9)
                 ));
             } else {
+                out.overloaded = true;
                 out.findings.push(format!(
                     "the loadgen {sent}, with no thread saturated and no server pushback ({:.0}% of connection-time blocked): it could not keep its schedule (a busy host?), so the loadgen, not the server, was the limit",
                     blocked * 100.0
@@ -133,6 +140,7 @@ pub(super) fn causes(f: &Facts<'_>) -> Causes {
     } else if pushback {
         out.held_back.push(pushback_words());
     }
+    out.overloaded |= !busy.is_empty();
     let already = out.findings.iter().any(|f| f.contains("busy"));
     if !already {
         for b in &busy {
@@ -170,6 +178,7 @@ mod tests {
     fn a_rate_kept_with_idle_threads_is_nobodys_limit() {
         let c = opened(10);
         assert_eq!(causes(&facts(&c, &[0.3], 1000.0)), Causes { blocked_share: Some(0.0), ..Default::default() });
+        assert!(!causes(&facts(&c, &[0.3], 1000.0)).overloaded);
     }
 
     #[test]
@@ -178,7 +187,17 @@ mod tests {
         let got = causes(&facts(&c, &[0.99], 500.0));
         assert_eq!(got.findings.len(), 1, "{got:?}");
         assert!(got.findings[0].contains("worker thread 0 was 99% busy") && got.findings[0].contains("its CPU"));
-        assert!(got.held_back.is_empty());
+        assert!(got.held_back.is_empty() && got.overloaded);
+    }
+
+    #[test]
+    fn a_late_send_alone_is_a_limit_not_an_overload() {
+        let c = opened(10);
+        let mut f = facts(&c, &[0.3], 1000.0);
+        f.send_lag_p99_us = Some(27_000);
+        let got = causes(&f);
+        assert!(got.findings[0].starts_with("send lag p99 is 27.0ms"), "{got:?}");
+        assert!(!got.overloaded, "its lateness does not excuse the server's missing replies");
     }
 
     #[test]

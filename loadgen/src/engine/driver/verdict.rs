@@ -84,16 +84,17 @@ pub(super) fn evaluate(
             config.duration.as_secs_f64()
         ));
     }
-    // A loadgen over its limit causes some errors itself: replies it read
-    // too late (missing, then duplicate), messages it never sent, closing
-    // handshakes it could not finish in time. Those alone are not held
-    // against the server; anything else is.
+    // A loadgen that could not drive the load causes some errors itself:
+    // replies it read too late (missing, then duplicate), messages it never
+    // sent, closing handshakes it could not finish in time. Those alone are
+    // not held against the server; anything else is. (A send lag over its
+    // bound alone excuses nothing: the loadgen kept up, only late.)
     let server_errors = counters.reply_errors.corrupt
         + counters.reply_errors.out_of_order
         + counters.connect_errors.total()
         + counters.connection_errors.total()
         - counters.connection_errors.close_timeout;
-    let lateness_not_judged = limited && server_errors == 0 && stopped_early.is_none();
+    let lateness_not_judged = causes.overloaded && server_errors == 0 && stopped_early.is_none();
     let mut reasons = Vec::new();
     if !lateness_not_judged {
         if ratios.connections_over() {
