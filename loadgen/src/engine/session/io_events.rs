@@ -38,16 +38,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         }
     }
 
-    /// Ends a time of pushback, if one was running: adds it to
-    /// `send_blocked_ns`.
-    pub(super) fn unblocked(&mut self) {
-        if self.blocked_since_ns != 0 {
-            let blocked = self.plan.now_ns().saturating_sub(self.blocked_since_ns);
-            self.blocked_since_ns = 0;
-            self.ctx.stats.borrow_mut().counters.send_blocked_ns += blocked;
-        }
-    }
-
     /// Writes, reads, or notices a timer or a stop: the first that is ready.
     pub(super) fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
         if self.phase == Phase::Running && self.ctx.stop.check(self.stop_slot, cx.waker()) {
@@ -61,18 +51,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 };
                 match Pin::new(&mut self.io).poll_write(cx, buf) {
                     Poll::Ready(Ok(0)) => return Poll::Ready(Event::Error(io::ErrorKind::WriteZero.into())),
-                    Poll::Ready(Ok(n)) => {
-                        self.wpos += n;
-                        self.unblocked();
-                    }
+                    Poll::Ready(Ok(n)) => self.wpos += n,
                     Poll::Ready(Err(e)) => return Poll::Ready(Event::Error(e)),
-                    Poll::Pending => {
-                        // The socket takes no more: pushback, timed (slow path only).
-                        if self.blocked_since_ns == 0 {
-                            self.blocked_since_ns = self.plan.now_ns().max(1);
-                        }
-                        break;
-                    }
+                    Poll::Pending => break,
                 }
             }
             if self.wpos == self.wend {

@@ -195,9 +195,6 @@ struct Session<'a, S> {
     wpos: usize,
     wend: usize,
     close_sent: bool,
-    /// When a write the socket would not take began (ns after the epoch),
-    /// 0 when none is blocked.
-    blocked_since_ns: u64,
     close_received: bool,
     /// The server sent a close frame first.
     server_closed: bool,
@@ -276,7 +273,6 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             wpos: 0,
             wend: 0,
             close_sent: false,
-            blocked_since_ns: 0,
             close_received: false,
             server_closed: false,
             inflight: InFlight::default(),
@@ -292,7 +288,6 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
 
     async fn run(mut self) {
         let ending = self.drive().await;
-        self.unblocked();
         let mut st = self.ctx.stats.borrow_mut();
         let missing = self.inflight.abandon();
         st.counters.reply_errors[ReplyErrorKind::Missing] += missing;
