@@ -1,7 +1,8 @@
 //! wsbench-loadgen: parses the command line and runs a command. Every
 //! error ends as one line on stderr; the exit status is decided here, and
-//! only here: 0 passed, 1 a failed run (or regression), 130 interrupted,
-//! 2 bad usage (clap's refusals, bad flags, input files that are not results).
+//! only here: 0 passed, 1 a failed run (or regression), 3 the loadgen was
+//! the limit (`run`), 130 interrupted, 2 bad usage (clap's refusals, bad
+//! flags, input files that are not results).
 
 use std::process::ExitCode;
 
@@ -32,6 +33,7 @@ fn verdict_status(verdict: Verdict) -> u8 {
     match verdict {
         Verdict::Passed => 0,
         Verdict::Failed => 1,
+        Verdict::LoadgenLimit => 3,
         Verdict::Interrupted => 130,
     }
 }
@@ -67,6 +69,10 @@ fn one_line(e: &anyhow::Error) -> String {
             if let Some(next) = lines.next() {
                 line = format!("{line} {next}");
             }
+        }
+        // "[possible values: reply, echo, json, stream]": the valid ones, listed.
+        if let Some(values) = text.lines().map(str::trim).find(|l| l.starts_with("[possible values:")) {
+            line = format!("{line} {values}");
         }
         return format!("{line} (see --help)");
     }

@@ -17,12 +17,12 @@ fn plot_draws_spectra_and_time_series_as_svg() {
     let (json, hlog, svg) = (dir.join("open.json"), dir.join("open.hlog"), dir.join("plot.svg"));
     let mut c = config(&["-c", "10", "--rate", "2000", "-d", "2", "-w", "0.3", "-q", "--scenario", "open-2k"]);
     c.hlog = Some(hlog.clone());
-    let mut out = {
+    // The run writes the hlog itself, as it goes.
+    let out = {
         let _turn = serial();
         wsbench_loadgen::commands::run::run(c).expect("the run starts")
     };
     write_json(&out.result, &json).unwrap();
-    out.hlog.as_mut().unwrap().write(&hlog, out.start_time, &out.result.target.url).unwrap();
     // A second result of another scenario, to see two legend entries.
     let other = dir.join("other.json");
     let mut r = out.result.clone();
@@ -37,18 +37,20 @@ fn plot_draws_spectra_and_time_series_as_svg() {
     let texts: Vec<&str> =
         doc.descendants().filter(|n| n.has_tag_name("text")).filter_map(|n| n.text()).map(str::trim).collect();
     for needed in [
-        "RTT by percentile (from intended send time)",
-        "latency (ms)",
+        "RTT by percentile (from intended send time): open-2k, baseline-copy",
+        "latency (ms, log scale)",
         "percentile (log scale of 1/(1-p))",
         "90%",
         "99%",
         "99.9%",
-        "Throughput over time",
+        "Throughput over time: open-2k",
+        "p99 of each second: open-2k",
         "replies per second",
         "time since the run started (s)",
         "p99 (ms)",
-        "rtt_corrected",
-        "send_lag",
+        "open-2k replies",
+        "open-2k rtt_corrected",
+        "open-2k send_lag",
     ] {
         assert!(texts.iter().any(|t| t.contains(needed)), "no text {needed:?} in {texts:?}");
     }
@@ -59,6 +61,15 @@ fn plot_draws_spectra_and_time_series_as_svg() {
             "no legend {scenario}{file} in {texts:?}"
         );
     }
+    // The latency axis is logarithmic: its ticks are whole decades of ms,
+    // spanning at least one (a linear axis would tick 0, 0.5, 1, ...).
+    let decades: Vec<f64> = texts
+        .iter()
+        .filter_map(|t| t.parse::<f64>().ok())
+        .filter(|v| *v > 0.0 && (v.log10() - v.log10().round()).abs() < 1e-9)
+        .collect();
+    assert!(decades.len() >= 2, "latency ticks spanning decades: {texts:?}");
+
     let lines = doc.descendants().filter(|n| n.has_tag_name("polyline")).count();
     assert!(lines >= 2 + 1 + 3, "a line per input and tag, and the legend's: {lines}");
 

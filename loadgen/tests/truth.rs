@@ -89,7 +89,22 @@ fn a_sparse_open_loop_reaches_the_server_evenly() {
     let server = spawn(Kind::Echo);
     let url = server.url();
     let r = loadgen(
-        &["run", &url, "--mode", "echo", "-c", "400", "--rate", "40", "-w", "1", "-d", "4", "-q"],
+        &[
+            "run",
+            &url,
+            "--mode",
+            "echo",
+            "-c",
+            "400",
+            "--rate",
+            "40",
+            "-w",
+            "1",
+            "-d",
+            "4",
+            "-q",
+            "--allow-loadgen-limit",
+        ],
         Duration::from_secs(30),
     );
     assert_eq!(r.code, Some(0), "{}", r.all());

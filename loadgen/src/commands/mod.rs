@@ -32,6 +32,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Load a server (or, without a URL, an in-process wsbench server) and report.
+    #[command(after_help = run::EXIT_CODES)]
     Run(Box<run::RunArgs>),
     /// Merge the results of loadgens that ran one scenario at the same time
     /// (a distributed run) into one result: histograms added exactly.
@@ -60,8 +61,8 @@ impl Command {
 }
 
 /// What a command concluded, when it could conclude: not an error, but
-/// the binary's exit status says it (0, 1, 130) so that scripts and CI can
-/// act on it.
+/// the binary's exit status says it (0, 1, 3, 130) so that scripts and CI
+/// can act on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// The run passed, the gate held, the file was written.
@@ -70,6 +71,10 @@ pub enum Verdict {
     /// checks, or `compare --fail-if-worse` found a regression; the results
     /// were written all the same.
     Failed,
+    /// The loadgen, not the server, was the limit (and
+    /// `--allow-loadgen-limit` was not given): neither a pass nor a
+    /// failure of the server.
+    LoadgenLimit,
     /// Ctrl-C stopped the run; what was measured was still reported.
     Interrupted,
 }

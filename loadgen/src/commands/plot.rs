@@ -5,9 +5,12 @@
 //!   HdrHistogram's plotter draws it: x is the percentile on the
 //!   1/(1-p) log scale (each tick one more nine: 90%, 99%, 99.9%, ...), so
 //!   the tail gets as much room as the median; y is the RTT in
-//!   milliseconds. One line per file, labelled by scenario and file.
+//!   milliseconds, on a log scale too (whole decades), so that a 200 µs
+//!   median and a 2 s tail are both readable. One line per file, labelled
+//!   by scenario and file; the title names the scenarios.
 //! - From interval logs (`.hlog`): replies per second and the p99 RTT of
-//!   each second, over time. One line per file and tag.
+//!   each whole second, over time (the partial last second is left out).
+//!   One line per file and tag, named by the scenario the log records.
 
 use std::path::{Path, PathBuf};
 
@@ -125,29 +128,84 @@ fn short(path: &Path) -> String {
     }
 }
 
+/// The file name alone, for a title.
+fn short_str(path: &Path) -> &str {
+    path.file_name().and_then(|n| n.to_str()).unwrap_or("?")
+}
+
+/// Whether an interval is shorter than a second: the run's last.
+fn is_partial(i: &Interval) -> bool {
+    i.length_s < 0.999
+}
+
 fn drawing(e: impl std::fmt::Display) -> Error {
     Error::failed(format!("drawing: {e}"))
 }
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
 
-fn draw_spectrum(area: &Area<'_>, lines: &[Line], x_max: f64) -> Result<(), Error> {
-    let y_max = lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)).fold(0.0, f64::max).max(0.001) * 1.08;
+/// The latency axis's range: whole decades around every point, so that
+/// the median and the tail both get room (on a linear axis, everything
+/// below p90 sits on zero).
+pub fn decades(lines: &[Line]) -> (f64, f64) {
+    let values = || lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)).filter(|v| *v > 0.0);
+    let low = values().fold(f64::INFINITY, f64::min);
+    let high = values().fold(0.0, f64::max);
+    if !low.is_finite() {
+        return (0.001, 1.0);
+    }
+    let low = 10f64.powf(low.log10().floor());
+    let high = 10f64.powf(high.log10().ceil()).max(low * 10.0);
+    (low, high)
+}
+
+/// "0.01", "0.1", "1", "10", "100" ms: a decade's tick.
+pub fn ms_label(y: f64) -> String {
+    if y >= 1.0 {
+        format!("{y:.0}")
+    } else {
+        let decimals = (-y.log10()).ceil() as usize;
+        format!("{y:.decimals$}")
+    }
+}
+
+/// The scenarios of `names`, each once, in order: what a title names.
+fn scenarios<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for n in names {
+        if !seen.contains(&n) {
+            seen.push(n);
+        }
+    }
+    let mut s = seen.join(", ");
+    if s.chars().count() > 60 {
+        s = s.chars().take(57).collect::<String>() + "...";
+    }
+    s
+}
+
+fn draw_spectrum(area: &Area<'_>, lines: &[Line], x_max: f64, title: &str) -> Result<(), Error> {
+    let (y_min, y_max) = decades(lines);
     let keys: Vec<f64> = (0..=(x_max.log10().round() as i32)).map(|k| 10f64.powi(k)).collect();
+    let y_keys: Vec<f64> =
+        (y_min.log10().round() as i32..=y_max.log10().round() as i32).map(|k| 10f64.powi(k)).collect();
     let mut chart = ChartBuilder::on(area)
-        .caption("RTT by percentile (from intended send time)", ("sans-serif", 24))
+        .caption(format!("RTT by percentile (from intended send time): {title}"), ("sans-serif", 24))
         .margin(20)
         .margin_right(60)
         .x_label_area_size(55)
         .y_label_area_size(80)
-        .build_cartesian_2d((1f64..x_max).log_scale().with_key_points(keys), 0f64..y_max)
+        .build_cartesian_2d(
+            (1f64..x_max).log_scale().with_key_points(keys),
+            (y_min..y_max).log_scale().with_key_points(y_keys),
+        )
         .map_err(drawing)?;
     chart
         .configure_mesh()
         .x_desc("percentile (log scale of 1/(1-p))")
-        .y_desc("latency (ms)")
+        .y_desc("latency (ms, log scale)")
         .x_label_formatter(&|x| percentile_label(*x))
-        .y_label_formatter(&|y| format!("{y}"))
+        .y_label_formatter(&|y| ms_label(*y))
         .label_style(("sans-serif", 16))
         .axis_desc_style(("sans-serif", 18))
         .light_line_style(WHITE)
@@ -155,8 +213,10 @@ fn draw_spectrum(area: &Area<'_>, lines: &[Line], x_max: f64) -> Result<(), Erro
         .map_err(drawing)?;
     for (i, line) in lines.iter().enumerate() {
         let color = color(i);
+        // A log axis has no zero: values below the axis sit on its floor.
+        let points = line.points.iter().map(|&(x, y)| (x, y.max(y_min)));
         chart
-            .draw_series(LineSeries::new(line.points.iter().copied(), color.stroke_width(2)))
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
             .map_err(drawing)?
             .label(&line.label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3)));
@@ -171,10 +231,19 @@ fn draw_spectrum(area: &Area<'_>, lines: &[Line], x_max: f64) -> Result<(), Erro
         .map_err(drawing)
 }
 
+/// An interval log to draw: its legend name (scenario, and file when
+/// several) and its whole seconds.
+struct Log {
+    name: String,
+    intervals: Vec<Interval>,
+}
+
 /// One panel over time: `value` of each interval, one line per (file, tag).
+/// Partial seconds (the last one of a run) are left out: a second's count
+/// over part of a second looks like a drop in throughput.
 fn draw_over_time(
     area: &Area<'_>,
-    logs: &[(String, Vec<Interval>)],
+    logs: &[Log],
     tags: &[&str],
     caption: &str,
     y_desc: &str,
@@ -182,14 +251,13 @@ fn draw_over_time(
     value: impl Fn(&Interval) -> f64,
 ) -> Result<(), Error> {
     let mut lines: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
-    for (name, intervals) in logs {
+    for log in logs {
         for tag in tags {
-            let points: Vec<(f64, f64)> =
-                intervals.iter().filter(|i| i.tag == *tag).map(|i| (i.end_s, value(i))).collect();
+            let whole = log.intervals.iter().filter(|i| i.tag == *tag && !is_partial(i));
+            let points: Vec<(f64, f64)> = whole.map(|i| (i.end_s, value(i))).collect();
             if !points.is_empty() {
                 let what = if rates { "replies" } else { tag };
-                let label = if logs.len() > 1 { format!("{name} {what}") } else { what.to_string() };
-                lines.push((label, points));
+                lines.push((format!("{} {what}", log.name), points));
             }
         }
     }
@@ -205,7 +273,7 @@ fn draw_over_time(
         .map_err(drawing)?;
     chart
         .configure_mesh()
-        .x_desc("time since the run started (s)")
+        .x_desc("time since the run started (s); partial seconds left out")
         .y_desc(y_desc)
         .y_label_formatter(&|y| if rates { rate_label(*y) } else { format!("{y}") })
         .label_style(("sans-serif", 16))
@@ -234,14 +302,23 @@ fn draw_over_time(
 /// Reads the inputs, draws, writes the SVG.
 pub fn execute(args: &PlotArgs) -> anyhow::Result<Verdict> {
     let mut results: Vec<(PathBuf, RunResult)> = Vec::new();
-    let mut logs: Vec<(String, Vec<Interval>)> = Vec::new();
+    let mut hlogs = Vec::new();
     for path in &args.inputs {
         if path.extension().is_some_and(|e| e == "hlog") {
-            logs.push((short(path), read_hlog(path)?));
+            hlogs.push((path, read_hlog(path)?));
         } else {
             results.push((path.clone(), read_json(path)?));
         }
     }
+    let logs: Vec<Log> = hlogs
+        .iter()
+        .map(|(path, data)| {
+            let scenario = data.scenario.clone().unwrap_or_else(|| short(path));
+            let name = if hlogs.len() > 1 { format!("{scenario} ({})", short(path)) } else { scenario };
+            Log { name, intervals: data.intervals.clone() }
+        })
+        .collect();
+    let log_title = scenarios(hlogs.iter().map(|(p, d)| d.scenario.as_deref().unwrap_or(short_str(p))));
     let x_max = x_max(results.iter().map(|(_, r)| r.latency().count));
     let mut lines = Vec::new();
     for (path, r) in &results {
@@ -258,16 +335,17 @@ pub fn execute(args: &PlotArgs) -> anyhow::Result<Verdict> {
     let mut rest = root.clone();
     if !lines.is_empty() {
         let (top, bottom) = rest.split_vertically(SPECTRUM_HEIGHT);
-        draw_spectrum(&top, &lines, x_max)?;
+        let title = scenarios(results.iter().map(|(_, r)| r.scenario.as_str()));
+        draw_spectrum(&top, &lines, x_max, &title)?;
         rest = bottom;
     }
     if !logs.is_empty() {
         let (top, bottom) = rest.split_vertically(TIME_HEIGHT);
-        draw_over_time(&top, &logs, &["rtt_corrected"], "Throughput over time", "replies per second", true, |i| {
-            i.per_s
-        })?;
+        let caption = format!("Throughput over time: {log_title}");
+        draw_over_time(&top, &logs, &["rtt_corrected"], &caption, "replies per second", true, |i| i.per_s)?;
         let tags = ["rtt_corrected", "rtt_uncorrected", "send_lag"];
-        draw_over_time(&bottom, &logs, &tags, "p99 of each second", "p99 (ms)", false, |i| i.p99_ms)?;
+        let caption = format!("p99 of each second: {log_title}");
+        draw_over_time(&bottom, &logs, &tags, &caption, "p99 (ms)", false, |i| i.p99_ms)?;
     }
     root.present().map_err(|e| Error::failed(format!("cannot write {}: {e}", args.output.display())))?;
     println!("wrote {}", args.output.display());
@@ -275,37 +353,4 @@ pub fn execute(args: &PlotArgs) -> anyhow::Result<Verdict> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rate_labels() {
-        assert_eq!(
-            [rate_label(5000.0), rate_label(20_000.0), rate_label(1.25e6), rate_label(50.0)],
-            ["5.0k", "20.0k", "1.2M", "50"]
-        );
-    }
-
-    #[test]
-    fn percentile_labels_count_nines() {
-        let labels: Vec<String> = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6].into_iter().map(percentile_label).collect();
-        assert_eq!(labels, ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%", "99.9999%"]);
-    }
-
-    #[test]
-    fn spectrum_rises_to_the_max_at_the_right_edge() {
-        let mut h = crate::results::stats::new_histogram();
-        for v in 1..=1000u64 {
-            h.record(v * 10).unwrap();
-        }
-        let x_max = x_max(std::iter::once(h.len()));
-        assert_eq!(x_max, 1e3);
-        let points = spectrum(&h, x_max);
-        assert_eq!(points.first().unwrap().0, 1.0);
-        assert_eq!(*points.last().unwrap(), (1e3, h.max() as f64 / 1000.0));
-        assert!(points.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1), "monotone: {points:?}");
-        // p50 sits at x = 2.
-        let p50 = points.iter().find(|p| (p.0 - 2.0).abs() < 1e-9).unwrap();
-        assert!((p50.1 - 5.0).abs() < 0.01, "{p50:?}");
-    }
-}
+mod tests;

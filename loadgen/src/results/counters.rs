@@ -239,10 +239,9 @@ pub struct Counters {
     pub messages_sent_total: u64,
     /// See `messages_sent_total`.
     pub replies_received_total: u64,
-    /// Nanoseconds connections spent with a write the socket would not
-    /// take (TCP window full: the server is not reading), summed over
-    /// connections: the server's pushback, not the loadgen's slowness.
-    /// (0 in results written before it was counted.)
+    /// Nanoseconds that connections spent, added up, with a write the
+    /// socket would not take (the server's TCP window full: pushback).
+    /// Absent from results written before it (read as 0).
     #[serde(default)]
     pub send_blocked_ns: u64,
 }
@@ -253,11 +252,24 @@ impl Counters {
         self.connect_errors.total() + self.connection_errors.total() + self.reply_errors.total()
     }
 
-    /// Errors over connection attempts plus messages sent (all phases): the
-    /// rate `--max-error-rate` bounds.
+    /// Connections that failed: could not be opened, or ended badly once
+    /// open. What `--max-connect-errors` bounds, as a count.
+    pub fn connections_failed(&self) -> u64 {
+        self.connect_errors.total() + self.connection_errors.total()
+    }
+
+    /// The messages of the run (all phases): sent, and due but never sent.
+    pub fn messages_due(&self) -> u64 {
+        self.messages_sent_total + self.reply_errors.unsent
+    }
+
+    /// Message errors (missing, corrupt, duplicate, out-of-order and
+    /// unsent) over [`Counters::messages_due`]: the rate `--max-error-rate`
+    /// bounds. Failed connections are not in it: they are counted on their
+    /// own ([`Counters::connections_failed`]), so that many messages cannot
+    /// dilute them. 0 when no message was due.
     pub fn error_rate(&self) -> f64 {
-        let denominator = (self.connections_attempted + self.messages_sent_total).max(1);
-        self.errors() as f64 / denominator as f64
+        self.reply_errors.total() as f64 / self.messages_due().max(1) as f64
     }
 
     /// Adds `o`'s counts to these, exactly.

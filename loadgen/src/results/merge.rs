@@ -21,7 +21,9 @@
 use std::path::{Path, PathBuf};
 
 use super::counters::Counters;
-use super::schema::{self, HistogramData, LoadgenHealth, MergedFrom, Outcome, RunResult, Throughput, Timing};
+use super::schema::{
+    self, ErrorRatios, HistogramData, LoadgenHealth, MergedFrom, Outcome, RunResult, Status, Throughput, Timing,
+};
 use super::setup::LoadModel;
 use super::stats::{new_histogram, Series};
 use crate::error::Error;
@@ -105,6 +107,7 @@ pub fn merge(inputs: &[(PathBuf, RunResult)]) -> Result<RunResult, Error> {
     config.hlog = None;
     let mut rate_sum = 0.0;
     let mut findings = Vec::new();
+    let mut held_back = Vec::new();
     let mut busy = Vec::new();
     let mut samples = Vec::new();
     let mut reasons = Vec::new();
@@ -131,6 +134,7 @@ pub fn merge(inputs: &[(PathBuf, RunResult)]) -> Result<RunResult, Error> {
             rate_sum += rate;
         }
         findings.extend(r.loadgen.findings.iter().map(|f| format!("{file}: {f}")));
+        held_back.extend(r.loadgen.held_back.iter().map(|f| format!("{file}: {f}")));
         busy.extend_from_slice(&r.loadgen.worker_cpu_busy);
         samples.extend(r.samples.iter().map(|s| format!("{file}: {s}")));
         reasons.extend(r.outcome.reasons.iter().map(|s| format!("{file}: {s}")));
@@ -162,12 +166,12 @@ pub fn merge(inputs: &[(PathBuf, RunResult)]) -> Result<RunResult, Error> {
 
     let errors = counters.errors();
     let error_rate = counters.error_rate();
-    if error_rate > config.max_error_rate {
-        reasons.push(format!(
-            "merged error rate {:.4}% ({errors} errors) is above --max-error-rate {}%",
-            error_rate * 100.0,
-            config.max_error_rate * 100.0
-        ));
+    let ratios = ErrorRatios::of(&counters, &config);
+    if ratios.connections_over() {
+        reasons.push(format!("merged: {}", ratios.connections_in_words()));
+    }
+    if ratios.messages_over() {
+        reasons.push(format!("merged: {}", ratios.messages_in_words()));
     }
     // The earliest worker speaks for the run's start and host.
     let earliest = inputs
@@ -175,7 +179,15 @@ pub fn merge(inputs: &[(PathBuf, RunResult)]) -> Result<RunResult, Error> {
         .map(|(_, r)| r)
         .min_by(|a, b| a.started_at_unix.total_cmp(&b.started_at_unix))
         .expect("at least one input");
-    let passed = reasons.is_empty() && inputs.iter().all(|(_, r)| r.outcome.passed);
+    let statuses: Vec<Status> = inputs.iter().map(|(_, r)| r.outcome.status()).collect();
+    let status = if !reasons.is_empty() || statuses.contains(&Status::Fail) {
+        Status::Fail
+    } else if statuses.contains(&Status::LoadgenLimit) {
+        Status::LoadgenLimit
+    } else {
+        Status::Pass
+    };
+    let passed = status == Status::Pass;
     Ok(RunResult {
         schema: schema::SCHEMA.to_string(),
         schema_version: first.schema_version,
@@ -196,8 +208,22 @@ pub fn merge(inputs: &[(PathBuf, RunResult)]) -> Result<RunResult, Error> {
         config,
         counters,
         throughput,
-        loadgen: LoadgenHealth { limited: !findings.is_empty(), findings, worker_cpu_busy: busy },
-        outcome: Outcome { passed, stopped_early, errors, error_rate, reasons },
+        loadgen: LoadgenHealth {
+            limited: !findings.is_empty(),
+            findings,
+            worker_cpu_busy: busy,
+            held_back,
+            send_blocked_share: None,
+        },
+        outcome: Outcome {
+            passed,
+            stopped_early,
+            errors,
+            error_rate,
+            reasons,
+            status: Some(status),
+            ratios: Some(ratios),
+        },
         samples,
         histograms,
         merged_from: Some(merged_from),

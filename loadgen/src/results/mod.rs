@@ -2,7 +2,7 @@
 //!
 //! Histograms and counters ([`stats`], [`counters`]), the settings a result
 //! records ([`setup`]), the versioned JSON document ([`schema`]) and the
-//! interval log ([`hlog`]), each written and read back in one module; the
+//! interval log ([`hlog`]), the verdict ([`outcome`]), each written and read back in one module; the
 //! text summary ([`report`]), the sum of several loadgens' results
 //! ([`merge`]), and number formatting shared by every printed figure
 //! ([`format`]).
@@ -18,6 +18,7 @@ pub mod format;
 pub mod hlog;
 pub mod merge;
 pub mod noise;
+pub mod outcome;
 pub mod report;
 pub mod schema;
 pub mod setup;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::counters::Counters;
 use super::error::ResultsError;
+pub use super::outcome::{ErrorRatios, Outcome, Status};
 use super::setup::{LoadModel, RunConfig};
 use super::stats::{Histograms, Series};
 
@@ -177,21 +178,15 @@ pub struct LoadgenHealth {
     pub findings: Vec<String>,
     /// Each worker thread's CPU time over its wall time.
     pub worker_cpu_busy: Vec<f64>,
-}
-
-/// The verdict.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Outcome {
-    /// The run passed its checks.
-    pub passed: bool,
-    /// Why the run ended before its time, if it did: "interrupted", ...
-    pub stopped_early: Option<String>,
-    /// Errors of every kind.
-    pub errors: u64,
-    /// Errors over connection attempts plus messages sent.
-    pub error_rate: f64,
-    /// Why the run failed; empty when it passed.
-    pub reasons: Vec<String>,
+    /// Why the load fell short when it was not the loadgen's doing (server
+    /// pushback, failed connections): not findings against the loadgen.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_back: Vec<String>,
+    /// Of the connections' time, the share spent with a write the socket
+    /// would not take (`counters.send_blocked_ns` over connections x run
+    /// length; an estimate, as connections open at different times).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_blocked_share: Option<f64>,
 }
 
 /// Where a merged result came from: one entry per worker's result.

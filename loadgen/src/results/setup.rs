@@ -112,8 +112,20 @@ pub struct RunConfig {
     /// `--drain-timeout`.
     #[serde(with = "secs")]
     pub drain_timeout: Duration,
-    /// `--max-error-rate`.
+    /// `--max-error-rate`: message errors over messages.
     pub max_error_rate: f64,
+    /// `--max-connect-errors`: connections that may fail without failing
+    /// the run (0 in results written before it).
+    #[serde(default)]
+    pub max_connect_errors: u64,
+    /// `--allow-loadgen-limit`: a run the loadgen could not drive passes
+    /// (still reported).
+    #[serde(default)]
+    pub allow_loadgen_limit: bool,
+    /// `--reply-timeout`: no reply for this long, with messages
+    /// outstanding, stops the run.
+    #[serde(with = "secs", default = "default_reply_timeout")]
+    pub reply_timeout: Duration,
     /// `--max-send-lag`.
     #[serde(with = "secs")]
     pub max_send_lag: Duration,
@@ -130,6 +142,13 @@ impl RunConfig {
     pub fn ramp(&self) -> Duration {
         Duration::from_secs_f64(f64::from(self.connections.saturating_sub(1)) / self.connect_rate)
     }
+}
+
+/// `--reply-timeout`'s default.
+pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn default_reply_timeout() -> Duration {
+    DEFAULT_REPLY_TIMEOUT
 }
 
 fn default_scenario() -> String {

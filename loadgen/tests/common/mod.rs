@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use wsbench_loadgen::commands::run::FromRunArgs;
 use wsbench_loadgen::commands::{Cli, Command};
-use wsbench_loadgen::results::schema::RunResult;
+use wsbench_loadgen::results::schema::{RunResult, Status};
 use wsbench_loadgen::RunConfig;
 
 /// What the test server does with each connection.
@@ -182,10 +182,18 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Asserts a clean run: passed, no error of any kind, every connection open.
+/// Asserts a clean run: not failed, no error of any kind, every connection
+/// open. A LOADGEN LIMIT is let through: these runs check what the server
+/// answered, and a debug build on a shared 2-core machine may well be the
+/// limit; the verdict's own tests (truth.rs) hold it to that.
 pub fn assert_clean(r: &RunResult, connections: u64) {
     let c = &r.counters;
-    assert!(r.outcome.passed, "outcome {:?}, counters {c:?}, samples {:?}", r.outcome, r.samples);
+    assert_ne!(r.outcome.status(), Status::Fail, "outcome {:?}, counters {c:?}, samples {:?}", r.outcome, r.samples);
+    assert!(
+        r.outcome.reasons.iter().all(|w| w.contains("the loadgen, not the server, was the limit")),
+        "{:?}",
+        r.outcome
+    );
     assert_eq!(c.errors(), 0, "{c:?}");
     assert_eq!(c.connections_opened, connections);
     assert!(c.messages_received > 0);

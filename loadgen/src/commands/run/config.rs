@@ -1,6 +1,8 @@
 //! `run`'s flags checked against each other into the engine's
 //! [`RunConfig`]: every refusal is a usage error naming the flag.
 
+use std::path::Path;
+
 use super::RunArgs;
 use crate::engine::payload::STAMP_LEN;
 use crate::error::Error;
@@ -47,6 +49,14 @@ impl FromRunArgs for RunConfig {
             }
             None => LoadModel::Closed { pipeline: args.pipeline.unwrap_or(1) },
         };
+        if args.reply_timeout.is_zero() {
+            return Err(Error::usage("--reply-timeout must be more than 0"));
+        }
+        for (flag, path) in [("--json", &args.json), ("--hlog", &args.hlog)] {
+            if let Some(path) = path {
+                check_writable(flag, path)?;
+            }
+        }
         let headers = args.headers.iter().map(|h| parse_header(h)).collect::<Result<Vec<_>, _>>()?;
         if let Some(origin) = &args.origin {
             check_header_value("--origin", origin)?;
@@ -90,11 +100,38 @@ impl FromRunArgs for RunConfig {
             server_threads,
             drain_timeout: args.drain_timeout,
             max_error_rate: args.max_error_rate,
+            max_connect_errors: args.max_connect_errors,
+            allow_loadgen_limit: args.allow_loadgen_limit,
+            reply_timeout: args.reply_timeout,
             max_send_lag: args.max_send_lag,
             json: args.json.clone(),
             hlog: args.hlog.clone(),
             quiet: args.quiet,
         })
+    }
+}
+
+/// Refuses an output file that the run could not write at its end: its
+/// directory missing, or the file not creatable. A file that did not exist
+/// is created and removed again; one that did is opened, not truncated.
+fn check_writable(flag: &str, path: &Path) -> Result<(), Error> {
+    let refuse = |why: String| Error::usage(format!("{flag} {}: {why}", path.display()));
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(refuse(format!("no directory {}", dir.display())));
+    }
+    if path.is_dir() {
+        return Err(refuse("is a directory".into()));
+    }
+    let existed = path.exists();
+    let opened = std::fs::OpenOptions::new().append(true).create(true).open(path);
+    match opened {
+        Ok(_) if !existed => std::fs::remove_file(path).map_err(|e| refuse(format!("cannot write it: {e}"))),
+        Ok(_) => Ok(()),
+        Err(e) => Err(refuse(format!("cannot write it: {e}"))),
     }
 }
 
@@ -148,11 +185,29 @@ mod tests {
             (&["-H", "Upgrade: h2c"], "-H"),
             (&["--auth-token", "a b"], "--auth-token"),
             (&["--ca", "/nonexistent.pem"], "--ca"),
+            (&["--json", "/nonexistent-dir/x/out.json"], "--json"),
+            (&["--hlog", "/nonexistent-dir/out.hlog"], "--hlog"),
+            (&["--json", "/"], "--json"),
+            (&["--reply-timeout", "0"], "--reply-timeout"),
         ] {
             let err = config(args).unwrap_err();
             assert!(matches!(err, Error::Usage(_)), "{args:?}");
             assert!(err.to_string().contains(flag), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn a_writable_output_is_left_as_it_was() {
+        let dir = std::env::temp_dir().join(format!("wsbench-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let new = dir.join("new.json");
+        config(&["--json", new.to_str().unwrap()]).unwrap();
+        assert!(!new.exists(), "checked, not left behind");
+        let old = dir.join("old.hlog");
+        std::fs::write(&old, "kept").unwrap();
+        config(&["--hlog", old.to_str().unwrap()]).unwrap();
+        assert_eq!(std::fs::read_to_string(&old).unwrap(), "kept", "not truncated");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -7,7 +7,6 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, ValueEnum};
 
@@ -17,7 +16,7 @@ use crate::engine::protocol::ReplyMode;
 use crate::engine::RunOutput;
 use crate::error::Error;
 use crate::results::report::summary;
-use crate::results::schema::{write_json, DEFAULT_SCENARIO};
+use crate::results::schema::{write_json, Status, DEFAULT_SCENARIO};
 use crate::results::setup::{MessageType, RunConfig};
 
 mod config;
@@ -51,6 +50,17 @@ fn reply_modes() -> impl TypedValueParser<Value = ReplyMode> {
     let values = ReplyMode::ALL.map(|mode| PossibleValue::new(mode.as_str()).help(mode.help()));
     PossibleValuesParser::new(values).try_map(|s| s.parse::<ReplyMode>())
 }
+
+/// The exit statuses of `run`, as `run --help` lists them.
+pub const EXIT_CODES: &str = "\
+Exit status:
+  0    passed (a loadgen limit too, with --allow-loadgen-limit)
+  1    failed: connections or messages failed beyond --max-connect-errors or
+       --max-error-rate, no reply, a silent server (--reply-timeout), a run
+       stopped early; or the run could not start
+  2    bad usage: a bad flag or value, an output path that cannot be written
+  3    LOADGEN LIMIT: the loadgen, not the server, held the load back
+  130  interrupted (Ctrl-C); what was measured is still reported";
 
 /// `run`'s arguments.
 #[derive(Debug, Args)]
@@ -151,21 +161,39 @@ pub struct RunArgs {
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
 
-    /// Fraction of errors (failed connections and bad or missing replies,
-    /// over connections and messages) above which the run fails.
+    /// Fraction of messages that may fail (missing, corrupt, duplicate,
+    /// out of order, or due and never sent) without failing the run.
+    /// Failed connections are counted apart: --max-connect-errors.
     #[arg(long, default_value_t = 0.0, value_parser = fraction)]
     pub max_error_rate: f64,
+
+    /// Connections that may fail (not opened, or ended badly once open)
+    /// without failing the run.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub max_connect_errors: u64,
+
+    /// Accept a run the loadgen could not drive (exit 0 instead of 3); the
+    /// finding is still reported.
+    #[arg(long)]
+    pub allow_loadgen_limit: bool,
+
+    /// No reply on any connection for this long, with messages
+    /// outstanding, stops the run (a silent server): it fails.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub reply_timeout: Duration,
 
     /// Open loop: send-lag p99 beyond which the loadgen, not the server, is
     /// reported as the limit.
     #[arg(long, default_value = "5ms", value_parser = parse_duration)]
     pub max_send_lag: Duration,
 
-    /// Write everything measured as JSON (versioned schema).
+    /// Write everything measured as JSON (versioned schema). Checked before
+    /// the run: its directory must exist and the file be writable.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 
-    /// Write an HdrHistogram interval log (1 s intervals, a tag per series).
+    /// Write an HdrHistogram interval log (1 s intervals, a tag per series),
+    /// each second appended as the run goes. Checked before the run.
     #[arg(long, value_name = "FILE")]
     pub hlog: Option<PathBuf>,
 
@@ -187,23 +215,27 @@ pub fn execute(args: &RunArgs) -> anyhow::Result<Verdict> {
     run_and_report(RunConfig::from_args(args)?)
 }
 
-/// Runs `config`, prints the summary, writes the files, and concludes:
-/// passed, failed, or interrupted.
+/// Runs `config`, prints the summary, writes the JSON (the interval log
+/// was written as the run went), and concludes: passed, failed, the
+/// loadgen was the limit, or interrupted.
 pub fn run_and_report(config: RunConfig) -> anyhow::Result<Verdict> {
     let json = config.json.clone();
-    let hlog_path = config.hlog.clone();
-    let mut out = run(config)?;
+    let out = run(config)?;
     print!("{}", summary(&out.result));
     if let Some(path) = &json {
         write_json(&out.result, path)?;
     }
-    if let (Some(path), Some(log)) = (&hlog_path, out.hlog.as_mut()) {
-        log.write(path, out.start_time, &out.result.target.url).context("the interval log")?;
-    }
     let o = &out.result.outcome;
-    if o.passed {
-        return Ok(Verdict::Passed);
+    match o.status() {
+        Status::Pass => Ok(Verdict::Passed),
+        Status::LoadgenLimit => {
+            eprintln!("wsbench-loadgen: LOADGEN LIMIT: {}", o.reasons.join("; "));
+            Ok(Verdict::LoadgenLimit)
+        }
+        Status::Fail => {
+            eprintln!("wsbench-loadgen: run failed: {}", o.reasons.join("; "));
+            let interrupted = o.stopped_early.as_deref() == Some("interrupted");
+            Ok(if interrupted { Verdict::Interrupted } else { Verdict::Failed })
+        }
     }
-    eprintln!("wsbench-loadgen: run failed: {}", o.reasons.join("; "));
-    Ok(if o.stopped_early.as_deref() == Some("interrupted") { Verdict::Interrupted } else { Verdict::Failed })
 }

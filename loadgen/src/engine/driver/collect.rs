@@ -1,5 +1,7 @@
 //! The collector: receives the workers' reports until all are done,
-//! merges each second, shows it, logs it, and turns Ctrl-C into a stop.
+//! merges each second, shows it, appends it to the interval log (written
+//! as the run goes: nothing accumulates for the end), and turns Ctrl-C or
+//! a silent server into a stop.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -54,7 +56,48 @@ pub(super) struct Collected {
     pub workers: usize,
     pub results: Vec<WorkerResult>,
     pub interrupted_ns: Option<u64>,
+    /// Why the run was stopped for a silent server, if it was.
+    pub silent: Option<String>,
     pub last_end_ns: u64,
+}
+
+/// Watches for a silent server from the merged seconds: no reply on any
+/// connection for the reply timeout while messages are outstanding. It
+/// reads the per-second counts the live view already has, so it costs
+/// nothing per message; it judges at whole seconds, so it stops a run
+/// between `timeout` and `timeout` + 1 s after the last reply (never
+/// before), counting silence from the end of the last second with a reply
+/// or, before any reply, with the first sends. Messages given up as
+/// missing stay outstanding in this count: the server never answered them.
+#[derive(Debug, Default)]
+pub(super) struct SilenceWatch {
+    sent: u64,
+    received: u64,
+    quiet_since_ns: Option<u64>,
+}
+
+impl SilenceWatch {
+    /// Adds one merged second that ended at `end_ns`; returns the cause if
+    /// the server has now been silent for `timeout_ns`.
+    pub fn second(&mut self, live: &LiveCounters, end_ns: u64, timeout_ns: u64) -> Option<String> {
+        self.sent += live.sent;
+        self.received += live.received;
+        let outstanding = self.sent.saturating_sub(self.received);
+        if outstanding == 0 {
+            self.quiet_since_ns = None;
+        } else if live.received > 0 || self.quiet_since_ns.is_none() {
+            self.quiet_since_ns = Some(end_ns);
+        }
+        let since = self.quiet_since_ns?;
+        let quiet_ns = end_ns.saturating_sub(since);
+        (quiet_ns >= timeout_ns && live.received == 0).then(|| {
+            format!(
+                "no reply from the server for {:.1} s with {outstanding} messages outstanding (--reply-timeout {:.1} s)",
+                quiet_ns as f64 / 1e9,
+                timeout_ns as f64 / 1e9
+            )
+        })
+    }
 }
 
 #[derive(Default)]
@@ -75,6 +118,7 @@ pub(super) async fn collect(
     stop: watch::Sender<bool>,
     live: &dyn Progress,
     mut hlog: Option<&mut IntervalLog>,
+    reply_timeout_ns: u64,
 ) -> Result<Collected, Error> {
     let mut pending: BTreeMap<u64, Pending> = BTreeMap::new();
     let mut last_index: Vec<Option<u64>> = vec![None; workers];
@@ -82,6 +126,8 @@ pub(super) async fn collect(
     let mut results = Vec::new();
     let mut errors_total = 0u64;
     let mut interrupted_ns = None;
+    let mut silence = SilenceWatch::default();
+    let mut silent = None;
     let mut last_end_ns = 0;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -128,6 +174,13 @@ pub(super) async fn collect(
             }
             let p = pending.remove(&index).expect("present");
             errors_total += p.live.errors;
+            if silent.is_none() && interrupted_ns.is_none() {
+                if let Some(why) = silence.second(&p.live, p.end_ns, reply_timeout_ns) {
+                    live.println(&format!("wsbench-loadgen: {why}: stopping the run"));
+                    let _ = stop.send(true);
+                    silent = Some(why);
+                }
+            }
             let start_ns = index * 1_000_000_000;
             let length_ns = p.end_ns.saturating_sub(start_ns).clamp(1, 1_000_000_000);
             if let Some(log) = hlog.as_deref_mut() {
@@ -161,5 +214,45 @@ pub(super) async fn collect(
             break;
         }
     }
-    Ok(Collected { workers, results, interrupted_ns, last_end_ns })
+    Ok(Collected { workers, results, interrupted_ns, silent, last_end_ns })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    fn live(sent: u64, received: u64) -> LiveCounters {
+        LiveCounters { sent, received, errors: 0 }
+    }
+
+    #[test]
+    fn silence_is_counted_from_the_last_second_with_a_reply() {
+        let mut w = SilenceWatch::default();
+        assert_eq!(w.second(&live(10, 10), S, 2 * S), None);
+        assert_eq!(w.second(&live(10, 5), 2 * S, 2 * S), None, "replies came this second");
+        assert_eq!(w.second(&live(10, 0), 3 * S, 2 * S), None, "1 s of silence");
+        let why = w.second(&live(10, 0), 4 * S, 2 * S).expect("2 s of silence with messages outstanding");
+        assert!(why.contains("no reply from the server for 2.0 s with 25 messages outstanding"), "{why}");
+    }
+
+    #[test]
+    fn no_messages_outstanding_is_not_silence() {
+        let mut w = SilenceWatch::default();
+        for s in 1..10 {
+            assert_eq!(w.second(&live(0, 0), s * S, 2 * S), None, "nothing sent: idle, not silent");
+        }
+        assert_eq!(w.second(&live(5, 5), 10 * S, 2 * S), None);
+        assert_eq!(w.second(&live(0, 0), 13 * S, 2 * S), None, "all answered");
+    }
+
+    #[test]
+    fn silence_before_any_reply_starts_with_the_first_sends() {
+        let mut w = SilenceWatch::default();
+        assert_eq!(w.second(&live(0, 0), S, 2 * S), None);
+        assert_eq!(w.second(&live(5, 0), 2 * S, 2 * S), None, "sent at most 1 s ago");
+        assert_eq!(w.second(&live(5, 0), 3 * S, 2 * S), None);
+        assert!(w.second(&live(5, 0), 4 * S, 2 * S).is_some(), "2 whole seconds since");
+    }
 }

@@ -1,7 +1,8 @@
 //! One run, start to end: limits, the embedded server if no URL, a probe
 //! connection ([`probe`]), the worker threads, the collector ([`collect`]:
-//! progress, interval log, Ctrl-C), and the result with its verdict
-//! ([`verdict`]).
+//! progress, the interval log written as the run goes, Ctrl-C, a silent
+//! server), and the result with its verdict ([`verdict`], from
+//! [`causes`]).
 //!
 //! How progress is shown is the caller's ([`Progress`]): the engine says
 //! what happens each second, `commands::run` draws it.
@@ -18,9 +19,11 @@ use super::protocol::ReplyMode;
 use super::worker;
 use crate::error::Error;
 use crate::results::hlog::IntervalLog;
+use crate::results::outcome::Status;
 use crate::results::schema::RunResult;
 use crate::results::setup::RunConfig;
 
+mod causes;
 mod collect;
 #[cfg(feature = "embedded")]
 mod embedded;
@@ -36,15 +39,13 @@ use no_embedded::EmbeddedServer;
 use probe::probe;
 use verdict::evaluate;
 
-/// A worker thread busier than this may have held the load back.
-pub const BUSY_CPU: f64 = 0.95;
+pub use causes::{BUSY_CPU, PUSHBACK_SHARE};
 
-/// What a run produced: the result, and the interval log if asked for.
+/// What a run produced. The interval log (`--hlog`) is not in it: it was
+/// written to its file as the run went.
 pub struct RunOutput {
     /// The result, verdict included.
     pub result: RunResult,
-    /// The interval log, with `--hlog`.
-    pub hlog: Option<IntervalLog>,
     /// When the run started (the hlog's start time).
     pub start_time: SystemTime,
 }
@@ -108,6 +109,15 @@ pub fn run(config: RunConfig, progress: &mut dyn Progress) -> Result<RunOutput, 
     let measure_end = measure_start + config.duration;
     let start_time = SystemTime::now();
     let epoch = Instant::now();
+    // Created before the first connection, so that a file that cannot be
+    // written stops the run before it loads anything.
+    let mut hlog = match &config.hlog {
+        Some(path) => Some(
+            IntervalLog::create(path, start_time, &target.url, &config.scenario)
+                .map_err(|e| Error::failed(format!("--hlog: {e}")))?,
+        ),
+        None => None,
+    };
     let plan = Arc::new(RunPlan {
         target: target.clone(),
         addr,
@@ -144,8 +154,9 @@ pub fn run(config: RunConfig, progress: &mut dyn Progress) -> Result<RunOutput, 
     drop(tx);
 
     progress.start(measure_end + config.drain_timeout.min(Duration::from_secs(1)));
-    let mut hlog = config.hlog.as_ref().map(|_| IntervalLog::default());
-    let collected = control.block_on(collect(&plan, threads, rx, stop_tx, &*progress, hlog.as_mut()));
+    let reply_timeout_ns = nanos(config.reply_timeout);
+    let collected = control.block_on(collect(&plan, threads, rx, stop_tx, &*progress, hlog.as_mut(), reply_timeout_ns));
+    drop(hlog);
     progress.finish();
     for j in joins {
         let _ = j.join();
@@ -158,10 +169,11 @@ pub fn run(config: RunConfig, progress: &mut dyn Progress) -> Result<RunOutput, 
     if let Some(wrong_mode) = plan.wrong_mode.get() {
         // The replies were not what this mode sends: nothing measured holds.
         result.outcome.passed = false;
+        result.outcome.status = Some(Status::Fail);
         result.outcome.stopped_early.get_or_insert_with(|| "wrong mode".to_string());
         result.outcome.reasons.insert(0, wrong_mode.clone());
     }
-    Ok(RunOutput { result, hlog, start_time })
+    Ok(RunOutput { result, start_time })
 }
 
 /// The first address of the family of the source addresses.

@@ -1,5 +1,6 @@
 //! One connection before the run, so that an unreachable target is one
-//! clear line, not a run of failures.
+//! clear line, not a run of failures. A server that answers "busy" (429,
+//! 503) is reachable: the run goes on and counts its refusals.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -24,8 +25,8 @@ pub(super) async fn probe(
     let mut rng = Rng::new(0x5EED);
     let mut rbuf = Vec::new();
     let tcp = before(deadline, tcp_connect(addr, local)).await.map_err(unreachable)?;
-    match tls {
-        None => probe_upgrade(tcp, deadline, request, &mut rng, &mut rbuf).await.map_err(unreachable),
+    let upgraded = match tls {
+        None => probe_upgrade(tcp, deadline, request, &mut rng, &mut rbuf).await,
         Some(tls) => {
             let name = target
                 .server_name()
@@ -33,10 +34,21 @@ pub(super) async fn probe(
             let s = before(deadline, async { tls.connect(name, tcp).await.map_err(ConnectFailure::Tls) })
                 .await
                 .map_err(unreachable)?;
-            probe_upgrade(s, deadline, request, &mut rng, &mut rbuf).await.map_err(unreachable)
+            probe_upgrade(s, deadline, request, &mut rng, &mut rbuf).await
         }
+    };
+    match upgraded {
+        // Busy, not unreachable: the server is up and answers HTTP. The
+        // run goes on; its connections' refusals are counted and judged
+        // (--max-connect-errors), as a measurement of the server.
+        Err(ConnectFailure::HttpStatus(code, _)) if BUSY_STATUSES.contains(&code) => Ok(()),
+        other => other.map_err(unreachable),
     }
 }
+
+/// Statuses that say "not now" rather than "not here": 429 Too Many
+/// Requests, 503 Service Unavailable.
+const BUSY_STATUSES: [u16; 2] = [429, 503];
 
 async fn probe_upgrade<S: AsyncRead + AsyncWrite + Unpin>(
     mut s: S,
