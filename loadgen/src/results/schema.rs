@@ -1,6 +1,22 @@
 //! The result of one run as data: the JSON document (a versioned schema
 //! that `compare`, `merge`, `plot` and `suite` read back), written and read
 //! here.
+//!
+//! Versions:
+//! - **1**: one run. Its top-level figures are that run's.
+//! - **2** adds `repeats`: a result of `suite --repeat N` keeps each of its
+//!   N runs (timing, counters, throughput, verdict and every histogram), and
+//!   its top-level figures are their exact sum ([`crate::results::merge::merge_repeats`]):
+//!   histograms added, counters summed, throughput over the summed measured
+//!   time, `measured_s` the sum of the windows (which are then not one
+//!   stretch of time: the window's Unix times are the first repeat's start and
+//!   the last one's end). A v1 reader would take those for one run's.
+//!
+//! Migration: nothing to do. This reader reads v1 files as they are: a v1
+//! result is one run, `repeats` absent, exactly as a v2 result of a single
+//! run (`run --json`, or `suite` without `--repeat`) is written. v1 and v2
+//! results are compared with each other ([`comparable`]); `compare` then
+//! has no spread for the v1 side and says so.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,7 +37,10 @@ pub const SCHEMA: &str = "wsbench-loadgen/run";
 /// Fields added with a default (`scenario`, the window's absolute times,
 /// `merged`) are not such a change: a v1 reader ignores them, and this
 /// reader fills them in for v1 files written before them.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+/// The oldest version this reader compares and merges with the current one
+/// (see the module's notes on migration).
+pub const OLDEST_COMPARABLE_VERSION: u32 = 1;
 /// The scenario name of a run not given one (`run` without `--scenario`,
 /// and results written before the field existed).
 pub const DEFAULT_SCENARIO: &str = "default";
@@ -215,6 +234,45 @@ pub struct MergedFrom {
     pub passed: bool,
 }
 
+/// One run of a repeated scenario (`suite --repeat N`), as it measured:
+/// the figures that differ from run to run. What was run (config, target,
+/// host) is the enclosing result's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Repeat {
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    /// `started_at`, Unix seconds.
+    pub started_at_unix: f64,
+    /// How long each phase took, and the measured window.
+    pub timing: Timing,
+    /// Everything counted.
+    pub counters: Counters,
+    /// Rates over the window.
+    pub throughput: Throughput,
+    /// Whether the loadgen kept up.
+    pub loadgen: LoadgenHealth,
+    /// This run's verdict.
+    pub outcome: Outcome,
+    /// One histogram per series, exactly.
+    pub histograms: BTreeMap<Series, HistogramData>,
+}
+
+impl Repeat {
+    /// The figures of run `r` as a repeat.
+    pub fn of(r: &RunResult) -> Self {
+        Repeat {
+            started_at: r.started_at.clone(),
+            started_at_unix: r.started_at_unix,
+            timing: r.timing.clone(),
+            counters: r.counters.clone(),
+            throughput: r.throughput.clone(),
+            loadgen: r.loadgen.clone(),
+            outcome: r.outcome.clone(),
+            histograms: r.histograms.clone(),
+        }
+    }
+}
+
 /// Everything one run measured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResult {
@@ -255,6 +313,10 @@ pub struct RunResult {
     /// `started_at` above are then the first worker's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_from: Option<Vec<MergedFrom>>,
+    /// Set by `suite --repeat N` (N > 1, schema v2): each run, in order; the
+    /// figures above are then their exact sum. Absent: the result is one run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<Vec<Repeat>>,
 }
 
 fn default_scenario() -> String {
@@ -299,6 +361,64 @@ impl RunResult {
         ]
     }
 
+    /// How many runs the figures add up: the repeats, or 1.
+    pub fn repeat_count(&self) -> usize {
+        self.repeats.as_ref().map_or(1, |r| r.len().max(1))
+    }
+
+    /// Each run as a result of its own, in order: the repeats (with the
+    /// enclosing result's config, target and host; no samples), or this
+    /// result alone when it is one run. What `compare` takes per-run
+    /// figures from, and `merge` adds up repeat by repeat.
+    pub fn runs(&self) -> Vec<RunResult> {
+        match &self.repeats {
+            Some(repeats) if !repeats.is_empty() => repeats
+                .iter()
+                .map(|rep| RunResult {
+                    started_at: rep.started_at.clone(),
+                    started_at_unix: rep.started_at_unix,
+                    timing: rep.timing.clone(),
+                    counters: rep.counters.clone(),
+                    throughput: rep.throughput.clone(),
+                    loadgen: rep.loadgen.clone(),
+                    outcome: rep.outcome.clone(),
+                    histograms: rep.histograms.clone(),
+                    samples: Vec::new(),
+                    merged_from: None,
+                    repeats: None,
+                    ..self.clone_head()
+                })
+                .collect(),
+            _ => vec![self.clone()],
+        }
+    }
+
+    /// This result without its repeats' data (cheaper to clone).
+    fn clone_head(&self) -> RunResult {
+        let repeats = None;
+        let histograms = BTreeMap::new();
+        RunResult {
+            schema: self.schema.clone(),
+            schema_version: self.schema_version,
+            scenario: self.scenario.clone(),
+            loadgen_version: self.loadgen_version.clone(),
+            started_at: self.started_at.clone(),
+            started_at_unix: self.started_at_unix,
+            target: self.target.clone(),
+            host: self.host.clone(),
+            config: self.config.clone(),
+            timing: self.timing.clone(),
+            counters: self.counters.clone(),
+            throughput: self.throughput.clone(),
+            loadgen: self.loadgen.clone(),
+            outcome: self.outcome.clone(),
+            samples: Vec::new(),
+            histograms,
+            merged_from: None,
+            repeats,
+        }
+    }
+
     /// The latency that the figures of a run stand for: RTT from each
     /// message's intended send time (in a closed loop, its send time, so
     /// the two RTTs are equal there).
@@ -337,6 +457,14 @@ pub fn read_json(path: &Path) -> Result<RunResult, ResultsError> {
 /// a directory of results may hold other JSON (benches.json) to pass over.
 pub fn is_run_document(value: &serde_json::Value) -> bool {
     value.get("schema").and_then(|v| v.as_str()) == Some(SCHEMA)
+}
+
+/// Whether results of schema versions `a` and `b` can be compared or merged:
+/// both from [`OLDEST_COMPARABLE_VERSION`] to [`SCHEMA_VERSION`] (a v1
+/// result reads as a v2 result of one run), or the same version.
+pub fn comparable(a: u32, b: u32) -> bool {
+    let known = OLDEST_COMPARABLE_VERSION..=SCHEMA_VERSION;
+    a == b || (known.contains(&a) && known.contains(&b))
 }
 
 /// A parsed document as a result; `path` names it in errors.
