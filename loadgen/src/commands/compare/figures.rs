@@ -88,9 +88,12 @@ impl Row {
 /// The figures compared: throughput (replies received per second in the
 /// window), the RTT's p50/p99/p99.9/max (from each message's intended send
 /// time: coordinated omission corrected in an open loop, equal to the plain
-/// RTT in a closed one), and the error rate, each per run. Only throughput
-/// and p99 are gated: the tail beyond p99 and the max hang on a handful of
-/// messages, and a failed NEW run (its errors) fails the gate on its own.
+/// RTT in a closed one), and the error rate, each per run. Throughput, p50
+/// and p99 are gated (in an open loop the throughput is pinned to the rate,
+/// and p50 is where a slower server shows most steadily). Not gated: the
+/// tail beyond p99 and the max, which hang on a handful of messages, and the
+/// error rate, since a NEW run with errors past its limit fails the gate on
+/// its own.
 pub fn rows(base: &RunResult, new: &RunResult) -> Vec<Row> {
     let (b, n) = (base.runs(), new.runs());
     let values = |runs: &[RunResult], f: &dyn Fn(&RunResult) -> f64| runs.iter().map(f).collect::<Vec<f64>>();
@@ -104,7 +107,7 @@ pub fn rows(base: &RunResult, new: &RunResult) -> Vec<Row> {
     };
     vec![
         row("throughput msg/s", &|r| r.throughput.received_msgs_per_s, Better::Higher, true),
-        row("p50", &pct(50.0), Better::Lower, false),
+        row("p50", &pct(50.0), Better::Lower, true),
         row("p99", &pct(99.0), Better::Lower, true),
         row("p99.9", &pct(99.9), Better::Lower, false),
         row("max", &|r| r.latency().max as f64, Better::Lower, false),

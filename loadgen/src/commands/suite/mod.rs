@@ -255,7 +255,10 @@ pub fn execute(args: &SuiteArgs) -> anyhow::Result<Verdict> {
             let t = Instant::now();
             let verdict = run_and_report(config).with_context(|| format!("scenario {name:?}"))?;
             if verdict == Verdict::Interrupted {
-                let _ = std::fs::remove_file(&json);
+                if repeats > 1 {
+                    // A cut-short run is not one of the repeats: its part goes.
+                    let _ = std::fs::remove_file(&json);
+                }
                 interrupted = true;
                 break 'rounds;
             }
