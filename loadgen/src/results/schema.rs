@@ -2,21 +2,11 @@
 //! that `compare`, `merge`, `plot` and `suite` read back), written and read
 //! here.
 //!
-//! Versions:
-//! - **1**: one run. Its top-level figures are that run's.
-//! - **2** adds `repeats`: a result of `suite --repeat N` keeps each of its
-//!   N runs (timing, counters, throughput, verdict and every histogram), and
-//!   its top-level figures are their exact sum ([`crate::results::merge::merge_repeats`]):
-//!   histograms added, counters summed, throughput over the summed measured
-//!   time, `measured_s` the sum of the windows (which are then not one
-//!   stretch of time: the window's Unix times are the first repeat's start and
-//!   the last one's end). A v1 reader would take those for one run's.
-//!
-//! Migration: nothing to do. This reader reads v1 files as they are: a v1
-//! result is one run, `repeats` absent, exactly as a v2 result of a single
-//! run (`run --json`, or `suite` without `--repeat`) is written. v1 and v2
-//! results are compared with each other ([`comparable`]); `compare` then
-//! has no spread for the v1 side and says so.
+//! Versions: **1**, one run; **2** adds `repeats`, the runs of
+//! `suite --repeat N`, whose sum the top-level figures then are (see
+//! [`super::repeats`], which also says why this needed a new version).
+//! v1 files read as they are, as a v2 result of one run: nothing to
+//! migrate, and v1 and v2 results are compared together ([`comparable`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -25,6 +15,8 @@ use base64::Engine;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
+
+pub use super::repeats::Repeat;
 
 use super::counters::Counters;
 use super::error::ResultsError;
@@ -234,45 +226,6 @@ pub struct MergedFrom {
     pub passed: bool,
 }
 
-/// One run of a repeated scenario (`suite --repeat N`), as it measured:
-/// the figures that differ from run to run. What was run (config, target,
-/// host) is the enclosing result's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Repeat {
-    /// RFC 3339, UTC.
-    pub started_at: String,
-    /// `started_at`, Unix seconds.
-    pub started_at_unix: f64,
-    /// How long each phase took, and the measured window.
-    pub timing: Timing,
-    /// Everything counted.
-    pub counters: Counters,
-    /// Rates over the window.
-    pub throughput: Throughput,
-    /// Whether the loadgen kept up.
-    pub loadgen: LoadgenHealth,
-    /// This run's verdict.
-    pub outcome: Outcome,
-    /// One histogram per series, exactly.
-    pub histograms: BTreeMap<Series, HistogramData>,
-}
-
-impl Repeat {
-    /// The figures of run `r` as a repeat.
-    pub fn of(r: &RunResult) -> Self {
-        Repeat {
-            started_at: r.started_at.clone(),
-            started_at_unix: r.started_at_unix,
-            timing: r.timing.clone(),
-            counters: r.counters.clone(),
-            throughput: r.throughput.clone(),
-            loadgen: r.loadgen.clone(),
-            outcome: r.outcome.clone(),
-            histograms: r.histograms.clone(),
-        }
-    }
-}
-
 /// Everything one run measured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResult {
@@ -359,64 +312,6 @@ impl RunResult {
             ("connections", c.connections.to_string()),
             ("duration", format!("{}s", c.duration.as_secs_f64())),
         ]
-    }
-
-    /// How many runs the figures add up: the repeats, or 1.
-    pub fn repeat_count(&self) -> usize {
-        self.repeats.as_ref().map_or(1, |r| r.len().max(1))
-    }
-
-    /// Each run as a result of its own, in order: the repeats (with the
-    /// enclosing result's config, target and host; no samples), or this
-    /// result alone when it is one run. What `compare` takes per-run
-    /// figures from, and `merge` adds up repeat by repeat.
-    pub fn runs(&self) -> Vec<RunResult> {
-        match &self.repeats {
-            Some(repeats) if !repeats.is_empty() => repeats
-                .iter()
-                .map(|rep| RunResult {
-                    started_at: rep.started_at.clone(),
-                    started_at_unix: rep.started_at_unix,
-                    timing: rep.timing.clone(),
-                    counters: rep.counters.clone(),
-                    throughput: rep.throughput.clone(),
-                    loadgen: rep.loadgen.clone(),
-                    outcome: rep.outcome.clone(),
-                    histograms: rep.histograms.clone(),
-                    samples: Vec::new(),
-                    merged_from: None,
-                    repeats: None,
-                    ..self.clone_head()
-                })
-                .collect(),
-            _ => vec![self.clone()],
-        }
-    }
-
-    /// This result without its repeats' data (cheaper to clone).
-    fn clone_head(&self) -> RunResult {
-        let repeats = None;
-        let histograms = BTreeMap::new();
-        RunResult {
-            schema: self.schema.clone(),
-            schema_version: self.schema_version,
-            scenario: self.scenario.clone(),
-            loadgen_version: self.loadgen_version.clone(),
-            started_at: self.started_at.clone(),
-            started_at_unix: self.started_at_unix,
-            target: self.target.clone(),
-            host: self.host.clone(),
-            config: self.config.clone(),
-            timing: self.timing.clone(),
-            counters: self.counters.clone(),
-            throughput: self.throughput.clone(),
-            loadgen: self.loadgen.clone(),
-            outcome: self.outcome.clone(),
-            samples: Vec::new(),
-            histograms,
-            merged_from: None,
-            repeats,
-        }
     }
 
     /// The latency that the figures of a run stand for: RTT from each
