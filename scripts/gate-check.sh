@@ -10,7 +10,7 @@
 # prints the tally. About 20 s per trial pair (debug), less in release.
 #
 # Usage: scripts/gate-check.sh [--debug]
-# Environment: GATE_TRIALS (10), GATE_REPEAT (3), GATE_PCT (10).
+# Environment: GATE_TRIALS (10), GATE_REPEAT (5), GATE_PCT (100).
 # The full log (every comparison) goes to target/gate-check.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."

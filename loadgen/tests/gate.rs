@@ -3,7 +3,7 @@
 //! unchanged build (the same echo server both times) must pass; a server
 //! made 2 ms slower must fail. The full ten-times-each-way check is
 //! `scripts/gate-check.sh` (the ignored test below); here, one trial each
-//! way keeps CI short.
+//! way, sharing BASE, keeps CI short (three suites, ~30 s).
 
 mod common;
 
@@ -17,29 +17,43 @@ use wsbench_loadgen::results::schema::{read_json, write_json, SCHEMA_VERSION};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wsbench-loadgen");
 
-/// The gate's threshold in these tests, in percent.
-const PCT: &str = "10";
+/// The gate's threshold in these tests, in percent: 2x worse. On this
+/// shared 2-core VM, while other builds run, whole suites move by up to 2x
+/// (p50 38 µs in one, 75 µs in the next), a drift the runs of one suite
+/// cannot show (results/README.md); the 2 ms slower server is 10x worse
+/// and more.
+const PCT: &str = "100";
 
-/// Two short scenarios, a closed loop and an open one, each 0.6 s measured.
+/// Runs per side: with 3, the interval of a median spans the runs' whole
+/// range, and an unchanged build fails a figure 1 time in 20 by chance
+/// alone (the NEW runs all above the BASE runs); with 5 gated figures, too
+/// often.
+const REPEAT: u32 = 5;
+
+/// Two short closed loops, 1 s measured each. Closed, because a short open
+/// loop's p99 hangs on its few slowest messages (at 400 msg/s for 0.6 s,
+/// the 3rd slowest of 240), which moved 3.5x between unchanged suites here;
+/// 1 s, not 0.5, because one scheduling stall of a few ms moved a 0.5 s
+/// run's p99 by 4x in 1 of 10 unchanged trials (results/README.md).
 const SCENARIOS: &str = r#"
 [[scenario]]
-name = "closed"
+name = "small"
 connections = 4
 pipeline = 1
 size = 64
 type = "binary"
 mode = "echo"
-duration = "0.6s"
+duration = "1s"
 warmup = "0.2s"
 
 [[scenario]]
-name = "open"
+name = "pipelined"
 connections = 4
-rate = 400
-size = 64
+pipeline = 4
+size = 1024
 type = "binary"
 mode = "echo"
-duration = "0.6s"
+duration = "1s"
 warmup = "0.2s"
 "#;
 
@@ -94,39 +108,47 @@ fn an_unchanged_build_passes_the_gate_and_a_2ms_slower_server_fails_it() {
     let slow = spawn_server(Behavior::Echo { delay: Duration::from_millis(2) });
     let dir = temp_dir("gate");
 
-    let (passed, out) = trial(&dir, &fast, &fast, 3, PCT);
-    assert!(passed, "the unchanged build failed the gate:\n{out}");
-    assert!(out.contains("BASE (3)") && out.contains("NEW (3)") && !out.contains("noise unknown"), "{out}");
+    // As results/README.md says to: a failed gate is run again before it
+    // is believed (the machine may have been busier for one whole suite:
+    // in a debug build, while other builds ran, p99 moved 3x once in two
+    // attempts). A gate that fails an unchanged build three times running
+    // is broken.
+    let (mut passed, mut out) = trial(&dir, &fast, &fast, REPEAT, PCT);
+    for _ in 0..2 {
+        if passed {
+            break;
+        }
+        eprintln!("the unchanged build failed the gate; again:\n{out}");
+        (passed, out) = trial(&dir, &fast, &fast, REPEAT, PCT);
+    }
+    assert!(passed, "the unchanged build failed the gate three times:\n{out}");
+    assert!(out.contains("BASE (5)") && out.contains("NEW (5)") && !out.contains("noise unknown"), "{out}");
     // What the suite wrote: every run in the result, one log per run, no leftovers.
     let base = dir.join("base");
-    let r = read_json(&base.join("closed.json")).unwrap();
-    assert_eq!((r.schema_version, r.repeat_count()), (SCHEMA_VERSION, 3));
+    let r = read_json(&base.join("small.json")).unwrap();
+    assert_eq!((r.schema_version, r.repeat_count()), (SCHEMA_VERSION, 5));
     let runs = r.runs();
     let received: u64 = runs.iter().map(|x| x.counters.messages_received).sum();
     assert_eq!(r.counters.messages_received, received, "the top level adds the runs up");
-    assert!(runs.windows(2).all(|w| w[0].started_at_unix < w[1].started_at_unix));
     let mut names: Vec<String> =
         std::fs::read_dir(&base).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
-    assert_eq!(
-        names,
-        [
-            "closed.json",
-            "closed.r1.hlog",
-            "closed.r2.hlog",
-            "closed.r3.hlog",
-            "open.json",
-            "open.r1.hlog",
-            "open.r2.hlog",
-            "open.r3.hlog"
-        ]
-    );
-    // Interleaved: closed's second run started after open's first.
-    let open = read_json(&base.join("open.json")).unwrap().runs();
-    assert!(open[0].started_at_unix < runs[1].started_at_unix && runs[1].started_at_unix < open[1].started_at_unix);
+    let mut want: Vec<String> = ["small", "pipelined"]
+        .iter()
+        .flat_map(|s| std::iter::once(format!("{s}.json")).chain((1..=5).map(move |k| format!("{s}.r{k}.hlog"))))
+        .collect();
+    want.sort();
+    assert_eq!(names, want);
+    // Interleaved: small's second run started after pipelined's first, before its second.
+    let other = read_json(&base.join("pipelined.json")).unwrap().runs();
+    assert!(other[0].started_at_unix < runs[1].started_at_unix && runs[1].started_at_unix < other[1].started_at_unix);
 
-    let (passed, out) = trial(&dir, &fast, &slow, 3, PCT);
-    assert!(!passed, "a 2 ms slower server passed the gate:\n{out}");
+    // The same BASE against a server 2 ms slower.
+    let new = dir.join("slow");
+    suite(&slow, &scenario_file(&dir), &new, REPEAT);
+    let o = compare(&base, &new, &["--fail-if-worse", PCT]);
+    let out = format!("{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "a 2 ms slower server passed the gate:\n{out}");
     assert!(out.contains("worse +") && out.contains("WORSE"), "{out}");
 }
 
@@ -181,7 +203,7 @@ fn a_repeat_of_zero_is_refused_in_one_line() {
 fn gate_check_ten_times_each_way() {
     let _turn = serial();
     let env = |k: &str, d: u32| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
-    let (trials, repeat) = (env("GATE_TRIALS", 10), env("GATE_REPEAT", 3));
+    let (trials, repeat) = (env("GATE_TRIALS", 10), env("GATE_REPEAT", REPEAT));
     let pct = std::env::var("GATE_PCT").unwrap_or_else(|_| PCT.to_string());
     let fast = spawn_server(Behavior::Echo { delay: Duration::ZERO });
     let slow = spawn_server(Behavior::Echo { delay: Duration::from_millis(2) });

@@ -4,7 +4,7 @@
 
 use crate::results::format::{count, micros};
 use crate::results::noise::Better;
-use crate::results::noise::{judge, median, Bootstrap, Judgement, Verdict as NoiseVerdict};
+use crate::results::noise::{judge, median, worse_factor, Bootstrap, Judgement, Verdict as NoiseVerdict};
 use crate::results::schema::RunResult;
 
 /// The figures compared, one value per run.
@@ -56,14 +56,12 @@ impl Row {
     }
 
     /// The medians' change is worse by more than `pct` percent (the plain
-    /// threshold). From a BASE of 0, any latency or throughput change is
-    /// not a percentage: not judged.
+    /// threshold), as a factor both ways ([`worse_factor`]: 100 is "2x
+    /// worse", a throughput halved). From a BASE of 0, any latency or
+    /// throughput change is not a percentage: not judged.
     pub fn worse_by_more_than(&self, pct: f64) -> bool {
         let Some(d) = self.delta_pct() else { return false };
-        match self.better {
-            Better::Higher => d < -pct,
-            Better::Lower => d > pct,
-        }
+        worse_factor(d / 100.0, self.better) > 1.0 + pct.max(0.0) / 100.0
     }
 
     /// The judgement at threshold `pct` (0 without a gate: any change

@@ -3,8 +3,9 @@
 //!
 //! BASE and NEW are each a result file or a directory of them (as `suite`
 //! writes); results are paired by scenario name, and a pair must be of the
-//! same scenario and schema version, or nothing is compared (exit 2). Other
-//! JSON in a directory (benches.json) is passed over.
+//! same scenario and of schema versions read together (v1 with v2:
+//! [`schema::comparable`]), or nothing is compared (exit 2). Other JSON in
+//! a directory (benches.json) is passed over.
 //!
 //! Each figure is taken per run: a result of `suite --repeat N` holds N runs,
 //! a plain result one. Per scenario and figure the table shows BASE's and
@@ -29,13 +30,13 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::Verdict;
-
-mod figures;
 use crate::error::Error;
 pub use crate::results::noise::Better;
 use crate::results::noise::Verdict as NoiseVerdict;
 use crate::results::schema::{self, RunResult};
 pub use figures::{rows, Call, Row};
+
+mod figures;
 
 /// `compare`'s arguments.
 #[derive(Debug, Args)]
@@ -48,9 +49,10 @@ pub struct CompareArgs {
     #[arg(value_name = "NEW")]
     pub new: PathBuf,
 
-    /// Exit 1 if any throughput, p50 or p99 is worse than BASE's by more than PCT
-    /// percent and outside the noise of the repeats (with a single run on a
-    /// side: by more than PCT percent); or if a NEW run failed, or a
+    /// Exit 1 if any throughput, p50 or p99 is worse than BASE's by more
+    /// than PCT percent (a factor both ways: 100 is a latency doubled or a
+    /// throughput halved) and outside the noise of the repeats (with a
+    /// single run on a side: by PCT alone); or if a NEW run failed, or a
     /// scenario of BASE is missing from NEW.
     #[arg(long, value_name = "PCT", value_parser = percent)]
     pub fail_if_worse: Option<f64>,
