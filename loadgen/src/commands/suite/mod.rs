@@ -326,22 +326,22 @@ fn write_result(runs: &[RunResult], json: &Path, repeats: usize) -> anyhow::Resu
 /// One line of the suite's summary: the median of the runs' figures, and
 /// their range when there are several.
 fn summary_line(name: &str, runs: &[RunResult], result: &RunResult, seconds: f64, json: &Path) -> String {
-    let figure = |f: &dyn Fn(&RunResult) -> f64, show: &dyn Fn(f64) -> String| {
+    let figure = |f: &dyn Fn(&RunResult) -> f64, show: &dyn Fn(f64) -> String, width: usize| {
         let values: Vec<f64> = runs.iter().map(f).collect();
-        let mid = show(median(&values).unwrap_or(0.0));
+        let mid = format!("{:>width$}", show(median(&values).unwrap_or(0.0)));
         if runs.len() < 2 {
-            return format!("{mid:>8}");
+            return mid;
         }
         let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
-        format!("{mid:>8} ({}-{})", show(lo), show(hi))
+        format!("{mid} ({}-{})", show(lo), show(hi))
     };
     let us = |v: f64| micros(v as u64);
     let p = |q: f64| move |r: &RunResult| r.latency().percentile(q).unwrap_or(0) as f64;
     format!(
         "  {name:<20} {} msg/s  p50 {}  p99 {}  {:<4}  {:>5.1} s  {}",
-        figure(&|r| r.throughput.received_msgs_per_s, &|v| format!("{:>9}", count(v))),
-        figure(&p(50.0), &us),
-        figure(&p(99.0), &us),
+        figure(&|r| r.throughput.received_msgs_per_s, &count, 9),
+        figure(&p(50.0), &us, 8),
+        figure(&p(99.0), &us, 8),
         if result.outcome.passed { "PASS" } else { "FAIL" },
         seconds,
         json.display()
