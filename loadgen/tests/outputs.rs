@@ -60,7 +60,7 @@ fn a_run_writes_json_that_round_trips_and_an_hlog_that_parses() {
     let again = serde_json::to_value(&r).unwrap();
     let original: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(again, original);
-    assert_eq!(r.schema_version, 1);
+    assert_eq!(r.schema_version, wsbench_loadgen::results::schema::SCHEMA_VERSION);
     assert_eq!(r.loadgen_version, env!("CARGO_PKG_VERSION"));
     assert!(r.target.embedded && r.target.url.starts_with("ws://127.0.0.1:"));
     assert!(r.host.cores >= 1 && !r.host.os.is_empty());

@@ -68,7 +68,7 @@ mod tests {
 
     use crate::commands::testing::synthetic;
     use crate::error::Error;
-    use crate::results::merge::merge;
+    use crate::results::merge::{merge, merge_repeats};
     use crate::results::schema::RunResult;
     use crate::results::stats::Series;
 
@@ -144,5 +144,75 @@ mod tests {
         let m = merge(&[input("a.json", a), input("b.json", b)]).unwrap();
         assert!(!m.outcome.passed);
         assert_eq!(m.outcome.reasons, ["b.json: no reply was received in the measured window"]);
+    }
+
+    #[test]
+    fn repeats_add_up_exactly_and_are_kept() {
+        let a = synthetic("s", &["-d", "10"], (100.0, 110.0), &[10, 20, 30, 40]);
+        let b = synthetic("s", &["-d", "5"], (200.0, 205.0), &[15, 2_000]);
+        let mut b = b;
+        // A run of its own against the embedded server: another port.
+        b.config.duration = a.config.duration;
+        let (mut a, mut b2) = (a, b.clone());
+        a.target.embedded = true;
+        b2.target.embedded = true;
+        b2.target.url = "ws://127.0.0.1:10/ws".into();
+        let m = merge_repeats(&[a.clone(), b2.clone()]).unwrap();
+        let mut want = a.latency().decode().unwrap();
+        want.add(b2.latency().decode().unwrap()).unwrap();
+        assert_eq!(m.latency().decode().unwrap(), want);
+        assert_eq!(m.counters.messages_received, 6);
+        // Time adds up: 6 messages over 15 s.
+        assert!((m.timing.measured_s - 15.0).abs() < 1e-9);
+        assert!((m.throughput.received_msgs_per_s - 0.4).abs() < 1e-9, "{}", m.throughput.received_msgs_per_s);
+        assert_eq!(m.window(), (100.0, 205.0));
+        assert_eq!(m.schema_version, crate::results::schema::SCHEMA_VERSION);
+        let runs = m.runs();
+        assert_eq!((m.repeat_count(), runs.len()), (2, 2));
+        assert_eq!(runs[1].histograms, b2.histograms);
+        assert_eq!(runs[1].throughput, b2.throughput);
+        assert_eq!(runs[0].config.connections, a.config.connections);
+        // Written and read back, every run is there.
+        let v = serde_json::to_value(&m).unwrap();
+        let back = crate::results::schema::from_value(std::path::Path::new("m.json"), v).unwrap();
+        assert_eq!(back.runs()[1].histograms, b2.histograms);
+
+        // A failed run fails the whole; another set-up is refused.
+        b2.outcome.passed = false;
+        b2.outcome.reasons = vec!["boom".into()];
+        let m = merge_repeats(&[a.clone(), b2]).unwrap();
+        assert!(!m.outcome.passed);
+        assert_eq!(m.outcome.reasons, ["repeat 2: boom"]);
+        let mut other = synthetic("s", &["-d", "10", "-c", "7"], (0.0, 10.0), &[1]);
+        other.target.embedded = true;
+        let e = merge_repeats(&[a.clone(), other]).unwrap_err();
+        assert!(e.to_string().contains("repeat 2: connections"), "{e}");
+        // Against an external server the URL must match.
+        let mut elsewhere = b.clone();
+        elsewhere.target.url = "ws://127.0.0.1:10/ws".into();
+        let e = merge_repeats(&[b, elsewhere]).unwrap_err();
+        assert!(e.to_string().contains("target"), "{e}");
+    }
+
+    #[test]
+    fn workers_with_repeats_merge_repeat_by_repeat() {
+        let w = |c: &str, shift: f64, lat: &[u64]| {
+            let r1 = synthetic("s", &["-c", c, "-d", "10"], (100.0 + shift, 110.0 + shift), lat);
+            let r2 = synthetic("s", &["-c", c, "-d", "10"], (200.0 + shift, 210.0 + shift), lat);
+            merge_repeats(&[r1, r2]).unwrap()
+        };
+        let (a, b) = (w("10", 0.0, &[10, 20]), w("20", 0.5, &[30]));
+        let m = merge(&[input("a.json", a.clone()), input("b.json", b.clone())]).unwrap();
+        assert_eq!(m.repeat_count(), 2);
+        assert_eq!(m.counters.messages_received, 6);
+        assert_eq!(m.config.connections, 30);
+        let runs = m.runs();
+        // Repeat 1 of both workers: their common window.
+        assert_eq!(runs[0].window(), (100.5, 110.0));
+        assert_eq!(runs[0].latency().count, 3);
+        assert_eq!(m.merged_from.as_ref().unwrap().len(), 2);
+        let single = synthetic("s", &["-c", "20", "-d", "10"], (100.0, 110.0), &[1]);
+        let e = merge(&[input("a.json", a), input("c.json", single)]).unwrap_err();
+        assert!(e.to_string().contains("repeat(s)"), "{e}");
     }
 }

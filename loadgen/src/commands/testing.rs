@@ -84,6 +84,7 @@ pub fn synthetic(scenario: &str, run_args: &[&str], window: (f64, f64), latencie
         samples: vec![],
         histograms: RunResult::histograms_from(&h),
         merged_from: None,
+        repeats: None,
     }
 }
 

@@ -17,14 +17,25 @@
 //! coincide, this is exactly the summed counts over the window; the further
 //! apart they are, the more it leans on that assumption, and `merge` warns
 //! when they overlap for less than [`MIN_OVERLAP`] of the shortest window.
+//!
+//! The same sums make one result of the runs of a repeated scenario
+//! (`suite --repeat N`), which ran one after the other ([`merge_repeats`]):
+//! histograms and counters added exactly as above, but time adds up instead
+//! of overlapping: the measured time is the sum of the windows, and each
+//! rate the repeats' rates weighted by their windows (the summed counts over
+//! the summed time), exactly. Workers' results that each hold repeats are
+//! merged repeat by repeat (repeat *k* of every worker ran at the same time),
+//! and the merged repeats then added up as a repeated result.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::counters::Counters;
 use super::schema::{
-    self, ErrorRatios, HistogramData, LoadgenHealth, MergedFrom, Outcome, RunResult, Status, Throughput, Timing,
+    self, ErrorRatios, HistogramData, LoadgenHealth, MergedFrom, Outcome, Repeat, RunResult, Status, Throughput,
+    Timing, SCHEMA_VERSION,
 };
-use super::setup::LoadModel;
+use super::setup::{LoadModel, RunConfig};
 use super::stats::{new_histogram, Series};
 use crate::error::Error;
 
@@ -36,12 +47,19 @@ pub const MIN_OVERLAP: f64 = 0.9;
 pub const MAX_MERGED_SAMPLES: usize = 20;
 
 /// What must be the same in every input for their sum to mean something,
-/// as `(field, value)`: the schema version, the scenario, and the setup
-/// but for connections and rate, which may differ: a worker carries its
-/// share of the load.
-fn identity(r: &RunResult) -> Vec<(&'static str, String)> {
-    let mut fields = vec![("schema version", r.schema_version.to_string()), ("scenario", r.scenario.clone())];
-    fields.extend(r.setup().into_iter().filter(|(f, _)| !matches!(*f, "connections" | "rate")));
+/// as `(field, value)`: the scenario, and the setup but for connections and
+/// rate when `shares` (workers each carry their share of the load). Runs of
+/// a repeated scenario (not `shares`) against the embedded server each had
+/// a server of their own, at a port of its own: their target URLs differ.
+/// Schema versions are checked apart ([`schema::comparable`]).
+fn identity(r: &RunResult, shares: bool) -> Vec<(&'static str, String)> {
+    let mut fields = vec![("scenario", r.scenario.clone())];
+    let own_server = !shares && r.target.embedded;
+    fields.extend(r.setup().into_iter().filter(|(f, _)| match *f {
+        "connections" | "rate" => !shares,
+        "target" => !own_server,
+        _ => true,
+    }));
     fields
 }
 
@@ -49,25 +67,185 @@ fn name(path: &Path) -> String {
     path.display().to_string()
 }
 
-/// Merges results of one scenario run at the same time. Refuses inputs that
-/// differ in what [`identity`] lists, and windows that do not overlap.
-pub fn merge(inputs: &[(PathBuf, RunResult)]) -> Result<RunResult, Error> {
-    let Some((first_path, first)) = inputs.first() else {
-        return Err(Error::usage("merge needs at least one result"));
+/// Refuses inputs that differ in what [`identity`] lists, or whose schema
+/// versions are not [`schema::comparable`]. `label` names an input.
+fn check_same(inputs: &[(String, &RunResult)], shares: bool, what: &str) -> Result<(), Error> {
+    let Some((first_label, first)) = inputs.first() else {
+        return Err(Error::usage(format!("{what} needs at least one result")));
     };
-    let reference = identity(first);
-    for (path, r) in &inputs[1..] {
-        for ((field, want), (_, got)) in reference.iter().zip(identity(r)) {
-            if *want != got {
+    let reference = identity(first, shares);
+    for (label, r) in &inputs[1..] {
+        if !schema::comparable(first.schema_version, r.schema_version) {
+            return Err(Error::usage(format!(
+                "{label}: schema version {} does not add up with {first_label}'s {}",
+                r.schema_version, first.schema_version
+            )));
+        }
+        let other = identity(r, shares);
+        // By name: a field one side leaves out (an embedded server's URL)
+        // is not compared, and "embedded server" itself then differs.
+        for (field, want) in &reference {
+            let Some((_, got)) = other.iter().find(|(f, _)| f == field) else { continue };
+            if want != got {
                 return Err(Error::usage(format!(
-                    "{}: {field} is {got:?}, but {} has {want:?}: merge adds up workers of one scenario against one target",
-                    name(path),
-                    name(first_path)
+                    "{label}: {field} is {got:?}, but {first_label} has {want:?}: {what} adds up runs of one scenario against one target",
                 )));
             }
         }
     }
+    Ok(())
+}
 
+/// What adds up the same way however the inputs were run: histograms
+/// (exactly), counters, and the lists, each item prefixed with its input's label.
+struct Sum {
+    histograms: BTreeMap<Series, HistogramData>,
+    counters: Counters,
+    limited: bool,
+    findings: Vec<String>,
+    held_back: Vec<String>,
+    busy: Vec<f64>,
+    samples: Vec<String>,
+    reasons: Vec<String>,
+    stopped_early: Option<String>,
+    statuses: Vec<Status>,
+}
+
+fn add_up(inputs: &[(String, &RunResult)]) -> Result<Sum, Error> {
+    let mut histograms = BTreeMap::new();
+    for s in Series::ALL {
+        let mut sum = new_histogram();
+        for (label, r) in inputs {
+            let h = match r.histograms.get(&s) {
+                Some(data) => data.decode().map_err(|e| Error::usage(format!("{label}: {}: {e}", s.name())))?,
+                None => return Err(Error::usage(format!("{label}: no {} histogram", s.name()))),
+            };
+            sum.add(&h).map_err(|e| Error::usage(format!("{label}: {}: cannot add: {e:?}", s.name())))?;
+        }
+        histograms.insert(s, HistogramData::from_histogram(&sum));
+    }
+    let mut sum = Sum {
+        histograms,
+        counters: Counters::default(),
+        limited: false,
+        findings: Vec::new(),
+        held_back: Vec::new(),
+        busy: Vec::new(),
+        samples: Vec::new(),
+        reasons: Vec::new(),
+        stopped_early: None,
+        statuses: Vec::new(),
+    };
+    for (label, r) in inputs {
+        sum.counters.add(&r.counters);
+        sum.limited |= r.loadgen.limited;
+        sum.findings.extend(r.loadgen.findings.iter().map(|f| format!("{label}: {f}")));
+        sum.held_back.extend(r.loadgen.held_back.iter().map(|f| format!("{label}: {f}")));
+        sum.busy.extend_from_slice(&r.loadgen.worker_cpu_busy);
+        sum.samples.extend(r.samples.iter().map(|s| format!("{label}: {s}")));
+        sum.reasons.extend(r.outcome.reasons.iter().map(|s| format!("{label}: {s}")));
+        if sum.stopped_early.is_none() {
+            sum.stopped_early = r.outcome.stopped_early.as_ref().map(|s| format!("{label}: {s}"));
+        }
+        sum.statuses.push(r.outcome.status());
+    }
+    sum.samples.truncate(MAX_MERGED_SAMPLES);
+    Ok(sum)
+}
+
+impl Sum {
+    /// The verdict of the sum: each input's reasons, and the summed
+    /// connection failures and message errors against `config`'s
+    /// allowances (inputs each within them can add up past them); a loadgen
+    /// limit in any input makes the sum one, unless something failed.
+    /// Takes the lists out: call once, then use `histograms` and `counters`.
+    fn outcome(&mut self, config: &RunConfig) -> (Outcome, LoadgenHealth, Vec<String>) {
+        let errors = self.counters.errors();
+        let error_rate = self.counters.error_rate();
+        let ratios = ErrorRatios::of(&self.counters, config);
+        if ratios.connections_over() {
+            self.reasons.push(format!("merged: {}", ratios.connections_in_words()));
+        }
+        if ratios.messages_over() {
+            self.reasons.push(format!("merged: {}", ratios.messages_in_words()));
+        }
+        let status = if !self.reasons.is_empty() || self.statuses.contains(&Status::Fail) {
+            Status::Fail
+        } else if self.statuses.contains(&Status::LoadgenLimit) {
+            Status::LoadgenLimit
+        } else {
+            Status::Pass
+        };
+        let outcome = Outcome {
+            passed: status == Status::Pass,
+            stopped_early: self.stopped_early.take(),
+            errors,
+            error_rate,
+            reasons: std::mem::take(&mut self.reasons),
+            status: Some(status),
+            ratios: Some(ratios),
+        };
+        let health = LoadgenHealth {
+            limited: self.limited || !self.findings.is_empty(),
+            findings: std::mem::take(&mut self.findings),
+            worker_cpu_busy: std::mem::take(&mut self.busy),
+            held_back: std::mem::take(&mut self.held_back),
+            send_blocked_share: None,
+        };
+        (outcome, health, std::mem::take(&mut self.samples))
+    }
+}
+
+fn merged_from(file: String, r: &RunResult, (start, end): (f64, f64)) -> MergedFrom {
+    MergedFrom {
+        file,
+        host: r.host.clone(),
+        started_at: r.started_at.clone(),
+        window_start_unix: start,
+        window_end_unix: end,
+        connections: r.config.connections,
+        messages_received: r.counters.messages_received,
+        passed: r.outcome.passed,
+    }
+}
+
+/// Merges results of one scenario run at the same time. Refuses inputs that
+/// differ in what [`identity`] lists, windows that do not overlap, and
+/// inputs with different numbers of repeats; inputs with repeats are merged
+/// repeat by repeat.
+pub fn merge(inputs: &[(PathBuf, RunResult)]) -> Result<RunResult, Error> {
+    let labelled: Vec<(String, &RunResult)> = inputs.iter().map(|(p, r)| (name(p), r)).collect();
+    check_same(&labelled, true, "merge")?;
+    let n = inputs[0].1.repeat_count();
+    if let Some((path, r)) = inputs.iter().find(|(_, r)| r.repeat_count() != n) {
+        return Err(Error::usage(format!(
+            "{}: {} repeat(s), but {} has {n}: merge adds up workers that ran the same repeats together",
+            name(path),
+            r.repeat_count(),
+            name(&inputs[0].0)
+        )));
+    }
+    if n <= 1 {
+        return merge_concurrent(inputs);
+    }
+    let runs: Vec<Vec<RunResult>> = inputs.iter().map(|(_, r)| r.runs()).collect();
+    let mut merged_runs = Vec::with_capacity(n);
+    for k in 0..n {
+        let at: Vec<(PathBuf, RunResult)> =
+            inputs.iter().zip(&runs).map(|((p, _), rs)| (p.clone(), rs[k].clone())).collect();
+        let m = merge_concurrent(&at).map_err(|e| Error::usage(format!("repeat {}: {e}", k + 1)))?;
+        merged_runs.push(m);
+    }
+    let mut m = merge_repeats(&merged_runs)?;
+    m.samples = inputs.iter().flat_map(|(p, r)| r.samples.iter().map(move |s| format!("{}: {s}", name(p)))).collect();
+    m.samples.truncate(MAX_MERGED_SAMPLES);
+    m.merged_from = Some(inputs.iter().map(|(p, r)| merged_from(name(p), r, r.window())).collect());
+    Ok(m)
+}
+
+/// [`merge`] of single runs.
+fn merge_concurrent(inputs: &[(PathBuf, RunResult)]) -> Result<RunResult, Error> {
+    let first = &inputs[0].1;
     // The common window.
     let windows: Vec<(f64, f64)> = inputs.iter().map(|(_, r)| r.window()).collect();
     let start = windows.iter().map(|w| w.0).fold(f64::NEG_INFINITY, f64::max);
@@ -78,22 +256,9 @@ pub fn merge(inputs: &[(PathBuf, RunResult)]) -> Result<RunResult, Error> {
         )));
     }
     let common = end - start;
+    let labelled: Vec<(String, &RunResult)> = inputs.iter().map(|(p, r)| (name(p), r)).collect();
+    let mut sum = add_up(&labelled)?;
 
-    // Histograms, exactly.
-    let mut histograms = std::collections::BTreeMap::new();
-    for s in Series::ALL {
-        let mut sum = new_histogram();
-        for (path, r) in inputs {
-            let h = match r.histograms.get(&s) {
-                Some(data) => data.decode().map_err(|e| Error::usage(format!("{}: {}: {e}", name(path), s.name())))?,
-                None => return Err(Error::usage(format!("{}: no {} histogram", name(path), s.name()))),
-            };
-            sum.add(&h).map_err(|e| Error::usage(format!("{}: {}: cannot add: {e:?}", name(path), s.name())))?;
-        }
-        histograms.insert(s, HistogramData::from_histogram(&sum));
-    }
-
-    let mut counters = Counters::default();
     let mut throughput = Throughput {
         sent_msgs_per_s: 0.0,
         received_msgs_per_s: 0.0,
@@ -106,19 +271,11 @@ pub fn merge(inputs: &[(PathBuf, RunResult)]) -> Result<RunResult, Error> {
     config.threads = 0;
     config.hlog = None;
     let mut rate_sum = 0.0;
-    let mut findings = Vec::new();
-    let mut held_back = Vec::new();
-    let mut busy = Vec::new();
-    let mut samples = Vec::new();
-    let mut reasons = Vec::new();
-    let mut stopped_early = None;
-    let mut merged_from = Vec::new();
+    let mut merged = Vec::new();
     let mut ramp_s: f64 = 0.0;
     let mut warmup_s: f64 = 0.0;
     let mut elapsed_s: f64 = 0.0;
-    for ((path, r), &(w_start, w_end)) in inputs.iter().zip(&windows) {
-        let file = name(path);
-        counters.add(&r.counters);
+    for ((path, r), &window) in inputs.iter().zip(&windows) {
         // Each worker's rate over its own window: its count prorated to the common one.
         let t = &r.throughput;
         throughput.sent_msgs_per_s += t.sent_msgs_per_s;
@@ -133,64 +290,28 @@ pub fn merge(inputs: &[(PathBuf, RunResult)]) -> Result<RunResult, Error> {
         if let LoadModel::Open { rate, .. } = r.config.load {
             rate_sum += rate;
         }
-        findings.extend(r.loadgen.findings.iter().map(|f| format!("{file}: {f}")));
-        held_back.extend(r.loadgen.held_back.iter().map(|f| format!("{file}: {f}")));
-        busy.extend_from_slice(&r.loadgen.worker_cpu_busy);
-        samples.extend(r.samples.iter().map(|s| format!("{file}: {s}")));
-        reasons.extend(r.outcome.reasons.iter().map(|s| format!("{file}: {s}")));
-        if stopped_early.is_none() {
-            stopped_early = r.outcome.stopped_early.as_ref().map(|s| format!("{file}: {s}"));
-        }
         ramp_s = ramp_s.max(r.timing.ramp_s);
         warmup_s = warmup_s.max(r.timing.warmup_s);
         elapsed_s = elapsed_s.max(r.timing.elapsed_s);
         match &r.merged_from {
             // A merged result merged again: keep its workers.
-            Some(inner) => merged_from.extend(inner.iter().cloned()),
-            None => merged_from.push(MergedFrom {
-                file,
-                host: r.host.clone(),
-                started_at: r.started_at.clone(),
-                window_start_unix: w_start,
-                window_end_unix: w_end,
-                connections: r.config.connections,
-                messages_received: r.counters.messages_received,
-                passed: r.outcome.passed,
-            }),
+            Some(inner) => merged.extend(inner.iter().cloned()),
+            None => merged.push(merged_from(name(path), r, window)),
         }
     }
     if let LoadModel::Open { max_in_flight, .. } = first.config.load {
         config.load = LoadModel::Open { rate: rate_sum, max_in_flight };
     }
-    samples.truncate(MAX_MERGED_SAMPLES);
-
-    let errors = counters.errors();
-    let error_rate = counters.error_rate();
-    let ratios = ErrorRatios::of(&counters, &config);
-    if ratios.connections_over() {
-        reasons.push(format!("merged: {}", ratios.connections_in_words()));
-    }
-    if ratios.messages_over() {
-        reasons.push(format!("merged: {}", ratios.messages_in_words()));
-    }
+    let (outcome, loadgen, samples) = sum.outcome(&config);
     // The earliest worker speaks for the run's start and host.
     let earliest = inputs
         .iter()
         .map(|(_, r)| r)
         .min_by(|a, b| a.started_at_unix.total_cmp(&b.started_at_unix))
         .expect("at least one input");
-    let statuses: Vec<Status> = inputs.iter().map(|(_, r)| r.outcome.status()).collect();
-    let status = if !reasons.is_empty() || statuses.contains(&Status::Fail) {
-        Status::Fail
-    } else if statuses.contains(&Status::LoadgenLimit) {
-        Status::LoadgenLimit
-    } else {
-        Status::Pass
-    };
-    let passed = status == Status::Pass;
     Ok(RunResult {
         schema: schema::SCHEMA.to_string(),
-        schema_version: first.schema_version,
+        schema_version: SCHEMA_VERSION,
         scenario: first.scenario.clone(),
         loadgen_version: first.loadgen_version.clone(),
         started_at: earliest.started_at.clone(),
@@ -206,26 +327,73 @@ pub fn merge(inputs: &[(PathBuf, RunResult)]) -> Result<RunResult, Error> {
             window_end_unix: Some(end),
         },
         config,
-        counters,
+        counters: sum.counters,
         throughput,
-        loadgen: LoadgenHealth {
-            limited: !findings.is_empty(),
-            findings,
-            worker_cpu_busy: busy,
-            held_back,
-            send_blocked_share: None,
-        },
-        outcome: Outcome {
-            passed,
-            stopped_early,
-            errors,
-            error_rate,
-            reasons,
-            status: Some(status),
-            ratios: Some(ratios),
-        },
+        loadgen,
+        outcome,
         samples,
-        histograms,
-        merged_from: Some(merged_from),
+        histograms: sum.histograms,
+        merged_from: Some(merged),
+        repeats: None,
+    })
+}
+
+/// The runs of one repeated scenario, which ran one after the other, as one
+/// result that keeps each of them in `repeats`: histograms and counters
+/// added exactly, rates over the summed measured time, the verdict a pass
+/// only if every run passed. Refuses runs of different set-ups.
+pub fn merge_repeats(runs: &[RunResult]) -> Result<RunResult, Error> {
+    let labelled: Vec<(String, &RunResult)> =
+        runs.iter().enumerate().map(|(k, r)| (format!("repeat {}", k + 1), r)).collect();
+    check_same(&labelled, false, "a repeated result")?;
+    let first = &runs[0];
+    let last = &runs[runs.len() - 1];
+    let mut sum = add_up(&labelled)?;
+    let measured_s: f64 = runs.iter().map(|r| r.timing.measured_s).sum();
+    // Rates weighted by their windows: the summed counts over the summed time.
+    let weighted = |f: fn(&Throughput) -> f64| {
+        let total: f64 = runs.iter().map(|r| f(&r.throughput) * r.timing.measured_s).sum();
+        if measured_s > 0.0 {
+            total / measured_s
+        } else {
+            0.0
+        }
+    };
+    let throughput = Throughput {
+        sent_msgs_per_s: weighted(|t| t.sent_msgs_per_s),
+        received_msgs_per_s: weighted(|t| t.received_msgs_per_s),
+        sent_bytes_per_s: weighted(|t| t.sent_bytes_per_s),
+        received_bytes_per_s: weighted(|t| t.received_bytes_per_s),
+        target_msgs_per_s: first.throughput.target_msgs_per_s,
+    };
+    let mean = |f: fn(&Timing) -> f64| runs.iter().map(|r| f(&r.timing)).sum::<f64>() / runs.len() as f64;
+    let timing = Timing {
+        ramp_s: mean(|t| t.ramp_s),
+        warmup_s: mean(|t| t.warmup_s),
+        measured_s,
+        elapsed_s: runs.iter().map(|r| r.timing.elapsed_s).sum(),
+        window_start_unix: Some(first.window().0),
+        window_end_unix: Some(last.window().1),
+    };
+    let (outcome, loadgen, samples) = sum.outcome(&first.config);
+    Ok(RunResult {
+        schema: schema::SCHEMA.to_string(),
+        schema_version: SCHEMA_VERSION,
+        scenario: first.scenario.clone(),
+        loadgen_version: first.loadgen_version.clone(),
+        started_at: first.started_at.clone(),
+        started_at_unix: first.started_at_unix,
+        target: first.target.clone(),
+        host: first.host.clone(),
+        config: first.config.clone(),
+        timing,
+        counters: sum.counters,
+        throughput,
+        loadgen,
+        outcome,
+        samples,
+        histograms: sum.histograms,
+        merged_from: None,
+        repeats: Some(runs.iter().map(Repeat::of).collect()),
     })
 }

@@ -2,9 +2,10 @@
 //!
 //! Histograms and counters ([`stats`], [`counters`]), the settings a result
 //! records ([`setup`]), the versioned JSON document ([`schema`]) and the
-//! interval log ([`hlog`]), the verdict ([`outcome`]), each written and read back in one module; the
-//! text summary ([`report`]), the sum of several loadgens' results
-//! ([`merge`]), and number formatting shared by every printed figure
+//! interval log ([`hlog`]), each written and read back in one module; the
+//! verdict ([`outcome`]); the text summary ([`report`]), the sum of several
+//! loadgens' results or of a scenario's repeated runs ([`merge`],
+//! [`repeats`]), and number formatting shared by every printed figure
 //! ([`format`]).
 //!
 //! May import: `crate::error` only, never the engine or the commands
@@ -19,6 +20,7 @@ pub mod hlog;
 pub mod merge;
 pub mod noise;
 pub mod outcome;
+pub mod repeats;
 pub mod report;
 pub mod schema;
 pub mod setup;

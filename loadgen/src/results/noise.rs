@@ -9,10 +9,15 @@
 //! called only when it is both larger than the threshold and outside the
 //! noise.
 //!
-//! Rules, for a threshold of PCT %:
+//! Rules, for a threshold of PCT %, taken as a factor `f = 1 + PCT/100`
+//! ([`worse_factor`]): a figure is worse by more than PCT when it is more
+//! than `f` times as bad: a latency above `f` times BASE's, a throughput
+//! below BASE's divided by `f`. So 100 means "2x worse" both ways (a
+//! throughput halved), and any PCT can be passed, where "throughput lower by
+//! more than 100 %" could never happen.
 //! - **Worse**: the point change is worse than PCT *and* the whole interval
 //!   lies on the worse side of 0.
-//! - **Improved**: symmetric, with the same PCT: a gain is claimed only
+//! - **Improved**: symmetric, with the same factor: a gain is claimed only
 //!   when it is as large as a loss would have to be to fail, so that the
 //!   two verdicts mean the same strength of evidence.
 //! - **WithinNoise** otherwise: either the interval spans 0, or the change is
@@ -152,6 +157,20 @@ pub fn bootstrap_interval(base: &[f64], new: &[f64], bootstrap: &Bootstrap) -> O
     Some(Interval { low: nearest_rank(&changes, tail), high: nearest_rank(&changes, 1.0 - tail) })
 }
 
+/// How many times worse a relative `change` (0.1 is +10 %) makes a figure
+/// that improves towards `better`: `1 + change` for a latency, its inverse
+/// for a throughput (half the throughput is 2 times worse). Below 1 is
+/// better. A throughput that falls to 0 is infinitely worse; never NaN for
+/// a change that is not NaN.
+pub fn worse_factor(change: f64, better: Better) -> f64 {
+    let ratio = 1.0 + change;
+    match better {
+        Better::Lower => ratio,
+        Better::Higher if ratio <= 0.0 => f64::INFINITY,
+        Better::Higher => 1.0 / ratio,
+    }
+}
+
 /// Judges NEW against BASE for a figure that improves towards `better`,
 /// with a threshold of `threshold_pct` % (a negative or NaN threshold is 0).
 pub fn judge(base: &[f64], new: &[f64], better: Better, threshold_pct: f64, bootstrap: &Bootstrap) -> Judgement {
@@ -163,15 +182,15 @@ pub fn judge(base: &[f64], new: &[f64], better: Better, threshold_pct: f64, boot
     let (Some(point), Some(iv)) = (change, interval) else {
         return Judgement { verdict: Verdict::NoiseUnknown, change, interval: None };
     };
-    let threshold = threshold_pct.max(0.0) / 100.0;
-    // Positive means "worse", whichever way the figure improves.
-    let (badness, worse_side, better_side) = match better {
-        Better::Lower => (point, iv.low > 0.0, iv.high < 0.0),
-        Better::Higher => (-point, iv.high < 0.0, iv.low > 0.0),
+    let factor = 1.0 + threshold_pct.max(0.0) / 100.0;
+    let (worse_side, better_side) = match better {
+        Better::Lower => (iv.low > 0.0, iv.high < 0.0),
+        Better::Higher => (iv.high < 0.0, iv.low > 0.0),
     };
-    let verdict = if badness > threshold && worse_side {
+    let badness = worse_factor(point, better);
+    let verdict = if badness > factor && worse_side {
         Verdict::Worse
-    } else if -badness > threshold && better_side {
+    } else if badness < 1.0 / factor && better_side {
         Verdict::Improved
     } else {
         Verdict::WithinNoise

@@ -1,6 +1,12 @@
 //! The result of one run as data: the JSON document (a versioned schema
 //! that `compare`, `merge`, `plot` and `suite` read back), written and read
 //! here.
+//!
+//! Versions: **1**, one run; **2** adds `repeats`, the runs of
+//! `suite --repeat N`, whose sum the top-level figures then are (see
+//! [`super::repeats`], which also says why this needed a new version).
+//! v1 files read as they are, as a v2 result of one run: nothing to
+//! migrate, and v1 and v2 results are compared together ([`comparable`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,6 +15,8 @@ use base64::Engine;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
+
+pub use super::repeats::Repeat;
 
 use super::counters::Counters;
 use super::error::ResultsError;
@@ -22,7 +30,10 @@ pub const SCHEMA: &str = "wsbench-loadgen/run";
 /// Fields added with a default (`scenario`, the window's absolute times,
 /// `merged`) are not such a change: a v1 reader ignores them, and this
 /// reader fills them in for v1 files written before them.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+/// The oldest version this reader compares and merges with the current one
+/// (see the module's notes on migration).
+pub const OLDEST_COMPARABLE_VERSION: u32 = 1;
 /// The scenario name of a run not given one (`run` without `--scenario`,
 /// and results written before the field existed).
 pub const DEFAULT_SCENARIO: &str = "default";
@@ -250,6 +261,10 @@ pub struct RunResult {
     /// `started_at` above are then the first worker's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_from: Option<Vec<MergedFrom>>,
+    /// Set by `suite --repeat N` (N > 1, schema v2): each run, in order; the
+    /// figures above are then their exact sum. Absent: the result is one run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<Vec<Repeat>>,
 }
 
 fn default_scenario() -> String {
@@ -332,6 +347,14 @@ pub fn read_json(path: &Path) -> Result<RunResult, ResultsError> {
 /// a directory of results may hold other JSON (benches.json) to pass over.
 pub fn is_run_document(value: &serde_json::Value) -> bool {
     value.get("schema").and_then(|v| v.as_str()) == Some(SCHEMA)
+}
+
+/// Whether results of schema versions `a` and `b` can be compared or merged:
+/// both from [`OLDEST_COMPARABLE_VERSION`] to [`SCHEMA_VERSION`] (a v1
+/// result reads as a v2 result of one run), or the same version.
+pub fn comparable(a: u32, b: u32) -> bool {
+    let known = OLDEST_COMPARABLE_VERSION..=SCHEMA_VERSION;
+    a == b || (known.contains(&a) && known.contains(&b))
 }
 
 /// A parsed document as a result; `path` names it in errors.

@@ -3,14 +3,26 @@
 //!
 //! BASE and NEW are each a result file or a directory of them (as `suite`
 //! writes); results are paired by scenario name, and a pair must be of the
-//! same scenario and schema version, or nothing is compared (exit 2). Other
-//! JSON in a directory (benches.json) is passed over.
+//! same scenario and of schema versions read together (v1 with v2:
+//! [`schema::comparable`]), or nothing is compared (exit 2). Other JSON in
+//! a directory (benches.json) is passed over.
 //!
-//! The gate (exit 1) fails on: a throughput lower, or a p99 higher, than
-//! BASE's by more than PCT percent; a NEW run that failed its own checks
-//! (errors past its `--max-error-rate`); a scenario of BASE that NEW lacks
-//! (a gate that passes because a scenario was not run gates nothing).
-//! Scenarios only in NEW have no baseline: reported, not failed.
+//! Each figure is taken per run: a result of `suite --repeat N` holds N runs,
+//! a plain result one. Per scenario and figure the table shows BASE's and
+//! NEW's medians and the judgement of [`crate::results::noise::judge`]: the
+//! relative change of the medians with a bootstrap 95 % interval, called
+//! "worse" or "improved" only when it is larger than PCT **and** the
+//! interval excludes no change, "within noise" (or "below threshold")
+//! otherwise. With fewer than 2 runs on a side (a v1 baseline, or no
+//! `--repeat`) there is no interval: "noise unknown", and the plain PCT
+//! threshold on the medians decides, as the table says.
+//!
+//! The gate (exit 1) fails on: a throughput, p50 or p99 judged worse (the
+//! other figures are shown, not gated: see [`rows`]);
+//! a NEW run that failed its own checks (errors past its
+//! `--max-error-rate`); a scenario of BASE that NEW lacks (a gate that
+//! passes because a scenario was not run gates nothing). Scenarios only in
+//! NEW have no baseline: reported, not failed.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -19,8 +31,12 @@ use clap::Args;
 
 use super::Verdict;
 use crate::error::Error;
-use crate::results::format::{count, micros};
-use crate::results::schema::{self, HistogramData, RunResult};
+pub use crate::results::noise::Better;
+use crate::results::noise::Verdict as NoiseVerdict;
+use crate::results::schema::{self, RunResult};
+pub use figures::{rows, Call, Row};
+
+mod figures;
 
 /// `compare`'s arguments.
 #[derive(Debug, Args)]
@@ -33,9 +49,11 @@ pub struct CompareArgs {
     #[arg(value_name = "NEW")]
     pub new: PathBuf,
 
-    /// Exit 1 if any throughput is lower, or any p99 higher, than BASE's by
-    /// more than PCT percent; or if a NEW run failed, or a scenario of BASE
-    /// is missing from NEW.
+    /// Exit 1 if any throughput, p50 or p99 is worse than BASE's by more
+    /// than PCT percent (a factor both ways: 100 is a latency doubled or a
+    /// throughput halved) and outside the noise of the repeats (with a
+    /// single run on a side: by PCT alone); or if a NEW run failed, or a
+    /// scenario of BASE is missing from NEW.
     #[arg(long, value_name = "PCT", value_parser = percent)]
     pub fail_if_worse: Option<f64>,
 }
@@ -103,93 +121,6 @@ impl Side {
     }
 }
 
-/// Which way is better.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Better {
-    /// Higher is better (throughput).
-    Higher,
-    /// Lower is better (latency, errors).
-    Lower,
-}
-
-/// One compared figure of one scenario.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    /// The figure, as the table names it.
-    pub name: &'static str,
-    /// BASE's value.
-    pub base: f64,
-    /// NEW's value.
-    pub new: f64,
-    /// Which way is better.
-    pub better: Better,
-    /// Whether `--fail-if-worse` applies to this figure.
-    pub gated: bool,
-}
-
-impl Row {
-    /// NEW relative to BASE, in percent; `None` when BASE is 0.
-    pub fn delta_pct(&self) -> Option<f64> {
-        (self.base != 0.0).then(|| (self.new - self.base) / self.base * 100.0)
-    }
-
-    /// Worse than BASE by more than `pct` percent. From a BASE of 0, any
-    /// latency or throughput change is not a percentage: not judged.
-    pub fn worse_by_more_than(&self, pct: f64) -> bool {
-        let Some(d) = self.delta_pct() else { return false };
-        match self.better {
-            Better::Higher => d < -pct,
-            Better::Lower => d > pct,
-        }
-    }
-
-    fn show(&self, v: f64) -> String {
-        match self.name {
-            "throughput msg/s" => count(v),
-            "error rate" => format!("{:.4}%", v * 100.0),
-            _ => micros(v as u64),
-        }
-    }
-
-    fn show_delta(&self) -> String {
-        if self.new == self.base {
-            return "=".to_string();
-        }
-        if self.name == "error rate" {
-            return format!("{:+.4} pp", (self.new - self.base) * 100.0);
-        }
-        match self.delta_pct() {
-            Some(d) => format!("{d:+.1}%"),
-            None => "n/a".to_string(),
-        }
-    }
-}
-
-/// The figures compared: throughput (replies received per second in the
-/// window), the RTT's p50/p99/p99.9/max (from each message's intended send
-/// time: coordinated omission corrected in an open loop, equal to the plain
-/// RTT in a closed one), and the error rate. Only throughput and p99 are
-/// gated: the tail beyond p99 and the max hang on a handful of messages.
-pub fn rows(base: &RunResult, new: &RunResult) -> Vec<Row> {
-    let (b, n) = (base.latency(), new.latency());
-    let pct = |h: &HistogramData, p: f64| h.percentile(p).unwrap_or(0) as f64;
-    let row = |name, base, new, better, gated| Row { name, base, new, better, gated };
-    vec![
-        row(
-            "throughput msg/s",
-            base.throughput.received_msgs_per_s,
-            new.throughput.received_msgs_per_s,
-            Better::Higher,
-            true,
-        ),
-        row("p50", pct(b, 50.0), pct(n, 50.0), Better::Lower, false),
-        row("p99", pct(b, 99.0), pct(n, 99.0), Better::Lower, true),
-        row("p99.9", pct(b, 99.9), pct(n, 99.9), Better::Lower, false),
-        row("max", b.max as f64, n.max as f64, Better::Lower, false),
-        row("error rate", base.outcome.error_rate, new.outcome.error_rate, Better::Lower, false),
-    ]
-}
-
 /// BASE and NEW results of one scenario.
 #[derive(Debug)]
 pub struct Pair<'a> {
@@ -232,9 +163,9 @@ pub fn pair<'a>(base: &'a Side, new: &'a Side) -> Result<Matching<'a>, Error> {
     for b in &base.results {
         match new.results.iter().find(|n| n.1.scenario == b.1.scenario) {
             Some(n) => {
-                if b.1.schema_version != n.1.schema_version {
+                if !schema::comparable(b.1.schema_version, n.1.schema_version) {
                     return Err(Error::usage(format!(
-                        "{} is schema version {} and {} is {}: results of different schema versions are not compared",
+                        "{} is schema version {} and {} is {}: results of these schema versions are not compared",
                         b.0.display(),
                         b.1.schema_version,
                         n.0.display(),
@@ -269,40 +200,58 @@ pub fn pair<'a>(base: &'a Side, new: &'a Side) -> Result<Matching<'a>, Error> {
 pub fn report(m: &Matching<'_>, fail_if_worse: Option<f64>) -> (String, Vec<String>) {
     let mut s = String::new();
     let mut failures = Vec::new();
+    let threshold = fail_if_worse.unwrap_or(0.0);
     for p in &m.pairs {
         let (b, n) = (&p.base.1, &p.new.1);
         let load = if b.config.load.is_open() { "open loop, RTT corrected" } else { "closed loop, RTT" };
+        let (bn, nn) = (b.repeat_count(), n.repeat_count());
         let _ = writeln!(
             s,
-            "\n{:<18} {:>12} {:>12} {:>11}   ({load}; {}, {})",
+            "\n{:<18} {:>12} {:>12}   change [95% interval]   ({load}; {}, {})",
             p.scenario,
-            "BASE",
-            "NEW",
-            "delta",
+            format!("BASE ({bn})"),
+            format!("NEW ({nn})"),
             p.base.0.display(),
             p.new.0.display()
         );
         for row in rows(b, n) {
-            let worse = fail_if_worse.is_some_and(|pct| row.gated && row.worse_by_more_than(pct));
+            let call = row.call(threshold);
+            let worse = fail_if_worse.is_some() && row.gated && call.worse();
+            let plain = if call.plain_worse { format!(", past {threshold}% (plain threshold)") } else { String::new() };
+            let mark = match (worse, row.gated || call.judgement.verdict != NoiseVerdict::Worse) {
+                (true, _) => "   WORSE",
+                (false, false) => "   (not gated)",
+                _ => "",
+            };
             let _ = writeln!(
                 s,
-                "  {:<16} {:>12} {:>12} {:>11}{}",
+                "  {:<16} {:>12} {:>12}   {}{plain}{mark}",
                 row.name,
-                row.show(row.base),
-                row.show(row.new),
-                row.show_delta(),
-                if worse { "   WORSE" } else { "" }
+                row.show(row.base_median()),
+                row.show(row.new_median()),
+                call.judgement
             );
             if worse {
                 failures.push(format!(
-                    "{}: {} {} -> {} ({})",
+                    "{}: {} {} -> {} ({}{plain})",
                     p.scenario,
                     row.name,
-                    row.show(row.base),
-                    row.show(row.new),
-                    row.show_delta()
+                    row.show(row.base_median()),
+                    row.show(row.new_median()),
+                    call.judgement
                 ));
             }
+        }
+        if bn < 2 || nn < 2 {
+            let _ = writeln!(
+                s,
+                "  note: noise unknown: BASE has {bn} run(s), NEW {nn}; with fewer than 2 on a side there is no interval, so the plain {threshold}% threshold on the medians decides (suite --repeat 5 or more on both sides for a gate that knows the noise)"
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "  (medians of the runs; the change is NEW's median over BASE's, its interval a bootstrap of the runs)"
+            );
         }
         let changed: Vec<String> = b
             .setup()
@@ -349,10 +298,10 @@ pub fn execute(args: &CompareArgs) -> anyhow::Result<Verdict> {
     print!("{text}");
     let Some(pct) = args.fail_if_worse else { return Ok(Verdict::Passed) };
     if failures.is_empty() {
-        println!("\nno throughput lower and no p99 higher by more than {pct}%: PASS");
+        println!("\nno throughput, p50 or p99 worse by more than {pct}% outside the noise: PASS");
         return Ok(Verdict::Passed);
     }
-    println!("\nworse than BASE by more than {pct}%, or incomplete:");
+    println!("\nworse than BASE by more than {pct}% and outside the noise, or incomplete:");
     for f in &failures {
         println!("  {f}");
     }

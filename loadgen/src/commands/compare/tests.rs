@@ -17,7 +17,8 @@ fn result(scenario: &str, scale: u64, messages: usize) -> RunResult {
 #[test]
 fn regressions_are_found_past_the_threshold_only() {
     let base = side(true, vec![result("a", 10, 1000)]);
-    // p99 +20% (12 vs 10 per unit), throughput -15%.
+    // p99 +20% (12 vs 10 per unit), throughput -15%, p50 about +15% (850
+    // messages of 1..=100 cycling lean low).
     let new = side(true, vec![result("a", 12, 850)]);
     let m = pair(&base, &new).unwrap();
     let (_, fails) = report(&m, Some(25.0));
@@ -26,9 +27,9 @@ fn regressions_are_found_past_the_threshold_only() {
     assert_eq!(fails.len(), 1, "only p99: {fails:?}");
     assert!(fails[0].contains("p99"), "{fails:?}");
     let (text, fails) = report(&m, Some(10.0));
-    assert_eq!(fails.len(), 2, "{fails:?}");
+    assert_eq!(fails.len(), 3, "{fails:?}");
     assert!(fails.iter().any(|f| f.starts_with("a: throughput msg/s")), "{fails:?}");
-    assert_eq!(text.matches("WORSE").count(), 2, "{text}");
+    assert_eq!(text.matches("WORSE").count(), 3, "{text}");
     let (text, fails) = report(&m, None);
     assert!(fails.is_empty() && !text.contains("WORSE"));
     // Better is never worse, however much.
@@ -40,13 +41,63 @@ fn regressions_are_found_past_the_threshold_only() {
 fn table_has_every_figure_with_deltas() {
     let (base, new) = (side(false, vec![result("a", 10, 1000)]), side(false, vec![result("a", 12, 1000)]));
     let (text, _) = report(&pair(&base, &new).unwrap(), None);
-    for needed in ["BASE", "NEW", "delta", "throughput msg/s", "p50", "p99", "p99.9", "max", "error rate", "+20.0%"] {
+    for needed in
+        ["BASE (1)", "NEW (1)", "change", "throughput msg/s", "p50", "p99", "p99.9", "max", "error rate", "+20.0%"]
+    {
         assert!(text.contains(needed), "{needed:?} in\n{text}");
     }
+    assert!(text.contains("noise unknown +20.0%") && text.contains("note: noise unknown"), "{text}");
     let rows = rows(&base.results[0].1, &new.results[0].1);
     assert_eq!(rows[2].name, "p99");
-    assert_eq!((rows[2].base, rows[2].new), (990.0, 1188.0));
-    assert_eq!(rows[0].show_delta(), "=");
+    assert_eq!((rows[2].base.clone(), rows[2].new.clone()), (vec![990.0], vec![1188.0]));
+    assert_eq!(rows[0].call(10.0).judgement.change, Some(0.0));
+}
+
+/// A repeated result of runs whose RTTs are `scales` times 1..=100 µs, one each.
+fn repeated(scenario: &str, scales: &[u64]) -> RunResult {
+    let runs: Vec<RunResult> = scales.iter().map(|&s| result(scenario, s, 1000)).collect();
+    crate::results::merge::merge_repeats(&runs).unwrap()
+}
+
+#[test]
+fn with_repeats_a_change_inside_the_noise_is_not_a_regression() {
+    // Runs that spread over 2x: NEW's median p99 is 20% above BASE's, past a
+    // 10% threshold, but BASE's own runs span more than that.
+    let base = side(true, vec![repeated("a", &[10, 20, 11, 18, 10])]);
+    let new = side(true, vec![repeated("a", &[12, 21, 10, 19, 13])]);
+    let m = pair(&base, &new).unwrap();
+    let (text, fails) = report(&m, Some(10.0));
+    assert!(fails.is_empty(), "{fails:?}\n{text}");
+    assert!(text.contains("BASE (5)") && text.contains("NEW (5)"), "{text}");
+    let p99 = text.lines().find(|l| l.trim_start().starts_with("p99 ")).unwrap();
+    assert!(p99.contains("within noise +") && p99.contains('['), "{p99}");
+    assert!(!text.contains("noise unknown"), "{text}");
+
+    // The same runs made twice as slow: worse, with its interval, and gated.
+    let slow = side(true, vec![repeated("a", &[24, 42, 20, 38, 26])]);
+    let (text, fails) = report(&pair(&base, &slow).unwrap(), Some(10.0));
+    assert_eq!(fails.len(), 2, "{fails:?}\n{text}");
+    assert!(fails[0].starts_with("a: p50") && fails[1].starts_with("a: p99"), "{fails:?}");
+    assert!(fails[1].contains("worse +"), "{fails:?}");
+    assert!(text.contains("WORSE") && text.contains("(not gated)"), "p99.9 worse too, shown only: {text}");
+    // Faster: improved, never a failure.
+    let (text, fails) = report(&pair(&slow, &base).unwrap(), Some(10.0));
+    assert!(fails.is_empty() && text.contains("improved -"), "{text}");
+}
+
+#[test]
+fn a_single_run_against_repeats_falls_back_to_the_plain_threshold() {
+    let base = side(true, vec![result("a", 10, 1000)]);
+    let new = side(true, vec![repeated("a", &[12, 13, 12])]);
+    let (text, fails) = report(&pair(&base, &new).unwrap(), Some(10.0));
+    assert!(text.contains("note: noise unknown: BASE has 1 run(s), NEW 3"), "{text}");
+    assert!(fails.iter().any(|f| f.contains("p99") && f.contains("plain threshold")), "{fails:?}");
+    let (_, fails) = report(&pair(&base, &new).unwrap(), Some(30.0));
+    assert!(fails.is_empty(), "{fails:?}");
+    // A v1 result beside a v2 one is compared.
+    let mut old = result("a", 10, 1000);
+    old.schema_version = 1;
+    assert!(pair(&side(true, vec![old]), &new).is_ok());
 }
 
 #[test]

@@ -176,5 +176,6 @@ pub(super) fn evaluate(
         samples,
         histograms: RunResult::histograms_from(&histograms),
         merged_from: None,
+        repeats: None,
     }
 }

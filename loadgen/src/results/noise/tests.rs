@@ -77,6 +77,24 @@ fn a_real_shift_smaller_than_the_threshold_is_not_worse() {
 }
 
 #[test]
+fn the_threshold_is_a_factor_both_ways() {
+    let base = [100.0, 101.0, 99.0, 100.5, 99.5];
+    let half = base.map(|v| v / 2.0);
+    let double = base.map(|v| v * 2.0);
+    // A throughput halved is 2x worse: past 90 %, not past 110 %.
+    assert_eq!(verdict(&base, &half, Better::Higher, 90.0), Verdict::Worse);
+    assert_eq!(verdict(&base, &half, Better::Higher, 110.0), Verdict::WithinNoise);
+    // A latency doubled likewise; a latency halved is improved by the same factor.
+    assert_eq!(verdict(&base, &double, Better::Lower, 90.0), Verdict::Worse);
+    assert_eq!(verdict(&base, &half, Better::Lower, 90.0), Verdict::Improved);
+    assert_eq!(verdict(&base, &half, Better::Lower, 110.0), Verdict::WithinNoise);
+    assert_eq!(worse_factor(-0.5, Better::Higher), 2.0);
+    assert_eq!(worse_factor(-1.0, Better::Higher), f64::INFINITY);
+    assert_eq!(worse_factor(f64::INFINITY, Better::Higher), 0.0);
+    assert_eq!(worse_factor(0.25, Better::Lower), 1.25);
+}
+
+#[test]
 fn a_single_repeat_leaves_the_noise_unknown() {
     let j = judge(&[100.0], &[130.0, 131.0], Better::Lower, 10.0, &DEFAULT);
     assert_eq!(j.verdict, Verdict::NoiseUnknown);

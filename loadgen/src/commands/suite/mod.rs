@@ -20,6 +20,13 @@
 //!
 //! Every scenario is checked before any runs, so that a typo in the last
 //! one does not waste the first ones' minutes; unknown keys are refused.
+//!
+//! `--repeat N` runs the list N times over, interleaved (A B C A B C ...),
+//! so that a slow minute of a shared machine falls on every scenario alike
+//! rather than on all runs of one. `DIR/<name>.json` then holds every run
+//! (`repeats`, schema v2) and their exact sum as its top-level figures,
+//! and each run's interval log is `DIR/<name>.r<K>.hlog` (K from 1). The
+//! spread of the runs is what `compare` judges a change against.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -33,7 +40,9 @@ use super::run::{run_and_report, FromRunArgs};
 use super::{Cli, Command, Verdict};
 use crate::error::Error;
 use crate::results::format::{count, micros};
-use crate::results::schema::read_json;
+use crate::results::merge::merge_repeats;
+use crate::results::noise::median;
+use crate::results::schema::{read_json, write_json, RunResult};
 use crate::results::setup::RunConfig;
 
 /// `suite`'s arguments.
@@ -50,6 +59,12 @@ pub struct SuiteArgs {
     /// Directory to write `<name>.json` and `<name>.hlog` to (created if needed).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+
+    /// Run the whole list N times, interleaved (A B C A B C ...); each
+    /// result keeps every run, for `compare` to see the noise. 5 or more
+    /// for a gate on a shared machine (see results/README.md).
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
 
     /// Run only these scenarios.
     #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
@@ -199,9 +214,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Scenario>, Error> {
     Ok(file.scenario)
 }
 
-/// Runs the scenarios, one after the other, writing each result; prints a
-/// summary line per scenario at the end. Exits 0 when every run passed, 1
-/// when any failed (its files are written all the same), 130 if interrupted.
+/// Runs the scenarios, the list `--repeat` times over, writing each
+/// scenario's result (its runs added up) when all its runs are done; prints
+/// a summary line per scenario at the end. Exits 0 when every run passed, 1
+/// when any failed (its files are written all the same), 130 if
+/// interrupted (the runs completed until then are written).
 pub fn execute(args: &SuiteArgs) -> anyhow::Result<Verdict> {
     let mut scenarios = load(&args.scenarios)?;
     for name in &args.only {
@@ -215,8 +232,6 @@ pub fn execute(args: &SuiteArgs) -> anyhow::Result<Verdict> {
     let mut configs = Vec::new();
     for s in &scenarios {
         let mut c = s.config(&args.scenarios, args.url.as_deref())?;
-        c.json = Some(args.out.join(format!("{}.json", s.name)));
-        c.hlog = Some(args.out.join(format!("{}.hlog", s.name)));
         c.quiet = c.quiet || args.quiet;
         configs.push(c);
     }
@@ -224,35 +239,53 @@ pub fn execute(args: &SuiteArgs) -> anyhow::Result<Verdict> {
         .map_err(|e| Error::failed(format!("cannot create {}: {e}", args.out.display())))?;
 
     let started = Instant::now();
+    let repeats = args.repeat as usize;
+    let mut runs: Vec<Vec<RunResult>> = vec![Vec::new(); scenarios.len()];
+    let mut seconds = vec![0.0; scenarios.len()];
+    let mut interrupted = false;
+    'rounds: for k in 1..=repeats {
+        for (i, config) in configs.iter().enumerate() {
+            let name = &scenarios[i].name;
+            let of = if repeats > 1 { format!(", repeat {k}/{repeats}") } else { String::new() };
+            println!("\n== scenario {}/{}: {name}{of}", i + 1, scenarios.len());
+            let (json, hlog) = run_files(&args.out, name, k, repeats);
+            let mut config = config.clone();
+            config.json = Some(json.clone());
+            config.hlog = Some(hlog);
+            let t = Instant::now();
+            let verdict = run_and_report(config).with_context(|| format!("scenario {name:?}"))?;
+            if verdict == Verdict::Interrupted {
+                if repeats > 1 {
+                    // A cut-short run is not one of the repeats: its part goes.
+                    let _ = std::fs::remove_file(&json);
+                }
+                interrupted = true;
+                break 'rounds;
+            }
+            seconds[i] += t.elapsed().as_secs_f64();
+            runs[i].push(read_json(&json)?);
+        }
+    }
     let mut lines = Vec::new();
     let mut failed = 0;
-    for (i, config) in configs.into_iter().enumerate() {
-        let name = scenarios[i].name.clone();
-        println!("\n== scenario {}/{}: {name}", i + 1, scenarios.len());
-        let json = config.json.clone().expect("set above");
-        let t = Instant::now();
-        let verdict = run_and_report(config).with_context(|| format!("scenario {name:?}"))?;
-        if verdict == Verdict::Interrupted {
-            return Ok(Verdict::Interrupted);
+    for (i, s) in scenarios.iter().enumerate() {
+        if runs[i].is_empty() {
+            continue;
         }
-        let r = read_json(&json)?;
-        let rtt = r.latency();
-        lines.push(format!(
-            "  {name:<20} {:>9} msg/s  p50 {:>8}  p99 {:>8}  {:<4}  {:>5.1} s  {}",
-            count(r.throughput.received_msgs_per_s),
-            micros(rtt.percentile(50.0).unwrap_or(0)),
-            micros(rtt.percentile(99.0).unwrap_or(0)),
-            if r.outcome.passed { "PASS" } else { "FAIL" },
-            t.elapsed().as_secs_f64(),
-            json.display()
-        ));
-        if verdict != Verdict::Passed {
+        let json = args.out.join(format!("{}.json", s.name));
+        let result = write_result(&runs[i], &json, repeats)?;
+        lines.push(summary_line(&s.name, &runs[i], &result, seconds[i], &json));
+        if !result.outcome.passed {
             failed += 1;
         }
     }
-    println!("\nsuite: {} scenario(s) in {:.0} s, {failed} failed", lines.len(), started.elapsed().as_secs_f64());
+    let of = if repeats > 1 { format!(" x {repeats} repeats") } else { String::new() };
+    println!("\nsuite: {} scenario(s){of} in {:.0} s, {failed} failed", lines.len(), started.elapsed().as_secs_f64());
     for l in &lines {
         println!("{l}");
+    }
+    if interrupted {
+        return Ok(Verdict::Interrupted);
     }
     if failed > 0 {
         eprintln!("wsbench-loadgen: {failed} of {} scenario(s) failed", lines.len());
@@ -261,71 +294,59 @@ pub fn execute(args: &SuiteArgs) -> anyhow::Result<Verdict> {
     Ok(Verdict::Passed)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parsed(text: &str) -> Result<Vec<Scenario>, Error> {
-        parse(Path::new("s.toml"), text)
-    }
-
-    #[test]
-    fn a_scenario_is_run_flags() {
-        let s = parsed(
-            r#"
-            [[scenario]]
-            name = "open"
-            connections = 10
-            rate = 500
-            size = 1024
-            type = "binary"
-            mode = "echo"
-            duration = "3s"
-            warmup = 0.5
-            "#,
-        )
-        .unwrap();
-        let c = s[0].config(Path::new("s.toml"), Some("ws://127.0.0.1:1/ws")).unwrap();
-        assert_eq!(c.scenario, "open");
-        assert_eq!(c.connections, 10);
-        assert_eq!(c.load, crate::results::setup::LoadModel::Open { rate: 500.0, max_in_flight: None });
-        assert_eq!(c.size, 1024);
-        assert_eq!(c.mode.as_deref(), Some("echo"));
-        assert_eq!(c.duration, std::time::Duration::from_secs(3));
-        assert_eq!(c.warmup, std::time::Duration::from_millis(500));
-        assert_eq!(c.url.as_deref(), Some("ws://127.0.0.1:1/ws"));
-    }
-
-    #[test]
-    fn refusals_name_the_scenario_and_the_key() {
-        for (text, want) in [
-            ("[[scenario]]\nname = \"a\"\nconections = 5\n", "unknown field `conections`"),
-            ("[[scenario]]\nname = \"a\"\nsize = 4\n", "scenario \"a\": --size 4 is too small"),
-            ("[[scenario]]\nname = \"a\"\nmode = \"loud\"\n", "scenario \"a\": invalid value 'loud'"),
-            ("[[scenario]]\nname = \"a\"\nduration = \"soon\"\n", "scenario \"a\": invalid value 'soon'"),
-            ("[[scenario]]\nname = \"a b\"\n", "not a scenario name"),
-            ("[[scenario]]\nname = \"a\"\n[[scenario]]\nname = \"a\"\n", "named twice"),
-            ("[[scenario]]\nconnections = 5\n", "missing field `name`"),
-            ("[[scenarios]]\nname = \"a\"\n", "unknown field `scenarios`"),
-            ("", "no [[scenario]]"),
-            ("[[scenario]\n", "s.toml: "),
-        ] {
-            let e = parsed(text).and_then(|s| s.iter().try_for_each(|s| s.config(Path::new("s.toml"), None).map(drop)));
-            let e = e.expect_err(text);
-            assert!(matches!(e, Error::Usage(_)), "{text}: {e}");
-            assert!(e.to_string().contains(want), "{text:?}: {e}");
-            assert_eq!(e.to_string().lines().count(), 1, "one line: {e}");
-        }
-    }
-
-    #[test]
-    fn the_shipped_matrix_is_valid() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/scenarios.toml");
-        let scenarios = load(&path).unwrap();
-        let names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names.len(), 5, "{names:?}");
-        for s in &scenarios {
-            s.config(&path, None).unwrap();
-        }
+/// Where run `k` of `repeats` of scenario `name` writes its result and its
+/// interval log. A single run writes the scenario's files; a repeated one
+/// writes its result aside (`.json.part`, read back and removed: `compare`
+/// reads `*.json` only) and its log as `<name>.r<K>.hlog`.
+fn run_files(out: &Path, name: &str, k: usize, repeats: usize) -> (PathBuf, PathBuf) {
+    if repeats == 1 {
+        (out.join(format!("{name}.json")), out.join(format!("{name}.hlog")))
+    } else {
+        (out.join(format!("{name}.r{k}.json.part")), out.join(format!("{name}.r{k}.hlog")))
     }
 }
+
+/// Writes a scenario's result: its one run as it is, or its runs added up
+/// with each kept (`repeats`); removes the runs' `.part` files.
+fn write_result(runs: &[RunResult], json: &Path, repeats: usize) -> anyhow::Result<RunResult> {
+    if repeats == 1 {
+        return Ok(runs[0].clone());
+    }
+    let mut result = merge_repeats(runs)?;
+    result.config.json = Some(json.to_path_buf());
+    result.config.hlog = None;
+    write_json(&result, json)?;
+    for k in 1..=runs.len() {
+        let (part, _) = run_files(json.parent().unwrap_or(Path::new(".")), &result.scenario, k, repeats);
+        let _ = std::fs::remove_file(part);
+    }
+    Ok(result)
+}
+
+/// One line of the suite's summary: the median of the runs' figures, and
+/// their range when there are several.
+fn summary_line(name: &str, runs: &[RunResult], result: &RunResult, seconds: f64, json: &Path) -> String {
+    let figure = |f: &dyn Fn(&RunResult) -> f64, show: &dyn Fn(f64) -> String, width: usize| {
+        let values: Vec<f64> = runs.iter().map(f).collect();
+        let mid = format!("{:>width$}", show(median(&values).unwrap_or(0.0)));
+        if runs.len() < 2 {
+            return mid;
+        }
+        let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+        format!("{mid} ({}-{})", show(lo), show(hi))
+    };
+    let us = |v: f64| micros(v as u64);
+    let p = |q: f64| move |r: &RunResult| r.latency().percentile(q).unwrap_or(0) as f64;
+    format!(
+        "  {name:<20} {} msg/s  p50 {}  p99 {}  {:<4}  {:>5.1} s  {}",
+        figure(&|r| r.throughput.received_msgs_per_s, &count, 9),
+        figure(&p(50.0), &us, 8),
+        figure(&p(99.0), &us, 8),
+        if result.outcome.passed { "PASS" } else { "FAIL" },
+        seconds,
+        json.display()
+    )
+}
+
+#[cfg(test)]
+mod tests;

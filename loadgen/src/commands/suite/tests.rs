@@ -1,0 +1,67 @@
+//! Scenario files: parsing, refusals, the shipped matrix.
+
+use super::*;
+
+fn parsed(text: &str) -> Result<Vec<Scenario>, Error> {
+    parse(Path::new("s.toml"), text)
+}
+
+#[test]
+fn a_scenario_is_run_flags() {
+    let s = parsed(
+        r#"
+        [[scenario]]
+        name = "open"
+        connections = 10
+        rate = 500
+        size = 1024
+        type = "binary"
+        mode = "echo"
+        duration = "3s"
+        warmup = 0.5
+        "#,
+    )
+    .unwrap();
+    let c = s[0].config(Path::new("s.toml"), Some("ws://127.0.0.1:1/ws")).unwrap();
+    assert_eq!(c.scenario, "open");
+    assert_eq!(c.connections, 10);
+    assert_eq!(c.load, crate::results::setup::LoadModel::Open { rate: 500.0, max_in_flight: None });
+    assert_eq!(c.size, 1024);
+    assert_eq!(c.mode.as_deref(), Some("echo"));
+    assert_eq!(c.duration, std::time::Duration::from_secs(3));
+    assert_eq!(c.warmup, std::time::Duration::from_millis(500));
+    assert_eq!(c.url.as_deref(), Some("ws://127.0.0.1:1/ws"));
+}
+
+#[test]
+fn refusals_name_the_scenario_and_the_key() {
+    for (text, want) in [
+        ("[[scenario]]\nname = \"a\"\nconections = 5\n", "unknown field `conections`"),
+        ("[[scenario]]\nname = \"a\"\nsize = 4\n", "scenario \"a\": --size 4 is too small"),
+        ("[[scenario]]\nname = \"a\"\nmode = \"loud\"\n", "scenario \"a\": invalid value 'loud'"),
+        ("[[scenario]]\nname = \"a\"\nduration = \"soon\"\n", "scenario \"a\": invalid value 'soon'"),
+        ("[[scenario]]\nname = \"a b\"\n", "not a scenario name"),
+        ("[[scenario]]\nname = \"a\"\n[[scenario]]\nname = \"a\"\n", "named twice"),
+        ("[[scenario]]\nconnections = 5\n", "missing field `name`"),
+        ("[[scenarios]]\nname = \"a\"\n", "unknown field `scenarios`"),
+        ("", "no [[scenario]]"),
+        ("[[scenario]\n", "s.toml: "),
+    ] {
+        let e = parsed(text).and_then(|s| s.iter().try_for_each(|s| s.config(Path::new("s.toml"), None).map(drop)));
+        let e = e.expect_err(text);
+        assert!(matches!(e, Error::Usage(_)), "{text}: {e}");
+        assert!(e.to_string().contains(want), "{text:?}: {e}");
+        assert_eq!(e.to_string().lines().count(), 1, "one line: {e}");
+    }
+}
+
+#[test]
+fn the_shipped_matrix_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/scenarios.toml");
+    let scenarios = load(&path).unwrap();
+    let names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names.len(), 5, "{names:?}");
+    for s in &scenarios {
+        s.config(&path, None).unwrap();
+    }
+}
