@@ -197,7 +197,7 @@ impl Duplex {
         let (client, server) = tokio::io::duplex(DUPLEX_BUFFER);
         let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
         let params = ConnectionParams { mode, chunk: DEFAULT_CHUNK };
-        let limits = ConnectionLimits { max_message_size: MAX_MESSAGE };
+        let limits = ConnectionLimits { max_message_size: MAX_MESSAGE, ..ConnectionLimits::default() };
         let connection = Connection::new(server, peer, &[], params, limits, Arc::new(Metrics::default()));
         rt.spawn(connection.run(ShutdownSignal::never()));
         Duplex { rt, client }

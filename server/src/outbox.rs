@@ -38,6 +38,9 @@ pub struct Outbox {
     bytes: Vec<u8>,
     segments: Vec<Segment>,
     frames: u64,
+    /// Bytes queued, kept as segments are added: the connection checks it
+    /// against `--max-backpressure` after every frame.
+    queued: usize,
 }
 
 impl Outbox {
@@ -58,12 +61,20 @@ impl Outbox {
 
     /// Bytes queued since the last flush.
     pub fn len(&self) -> usize {
-        self.segments
-            .iter()
-            .map(|s| match *s {
-                Segment::Owned { start, end } | Segment::Input { start, end } => end - start,
-            })
-            .sum()
+        self.queued
+    }
+
+    /// Bytes of memory the outbox owns (the read buffer's are not counted).
+    pub fn capacity(&self) -> usize {
+        self.bytes.capacity() + self.segments.capacity() * std::mem::size_of::<Segment>()
+    }
+
+    /// Frees the outbox's buffers if nothing is queued (an idle connection).
+    pub fn release(&mut self) {
+        if self.segments.is_empty() {
+            self.bytes = Vec::new();
+            self.segments = Vec::new();
+        }
     }
 
     /// Queues a frame header; its payload must follow, `payload_len` bytes
@@ -93,6 +104,7 @@ impl Outbox {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(data);
         let end = self.bytes.len();
+        self.queued += data.len();
         match self.segments.last_mut() {
             Some(Segment::Owned { end: last_end, .. }) if *last_end == start => *last_end = end,
             _ => self.segments.push(Segment::Owned { start, end }),
@@ -105,6 +117,7 @@ impl Outbox {
         if range.is_empty() {
             return;
         }
+        self.queued += range.len();
         match self.segments.last_mut() {
             Some(Segment::Input { end, .. }) if *end == range.start => *end = range.end,
             _ => self.segments.push(Segment::Input { start: range.start, end: range.end }),
@@ -164,6 +177,7 @@ impl Outbox {
     pub fn clear(&mut self) {
         self.segments.clear();
         self.frames = 0;
+        self.queued = 0;
         if self.bytes.capacity() > RETAINED_CAPACITY {
             self.bytes = Vec::new();
         } else {

@@ -14,6 +14,9 @@ use crate::mode::ConnectionParams;
 use crate::outbox::Outbox;
 use crate::stream_writer::StreamWriter;
 
+/// Scratch capacity kept between messages.
+const RETAINED_SCRATCH: usize = 64 << 10;
+
 /// The reply of `json` mode, one text message per message received.
 ///
 /// ```json
@@ -83,6 +86,35 @@ impl Responder {
         Responder { params, seq: 0, json: Vec::new(), base64: String::new() }
     }
 
+    /// Bytes of its scratch buffers.
+    pub fn capacity(&self) -> usize {
+        self.json.capacity() + self.base64.capacity()
+    }
+
+    /// Frees the scratch buffers (an idle connection, or after a large
+    /// message: they never shrink otherwise).
+    pub fn release(&mut self) {
+        self.json = Vec::new();
+        self.base64 = String::new();
+    }
+
+    /// At most how many bytes the reply to a `len`-byte message adds to
+    /// the outbox and the scratch buffers, so that the connection can
+    /// charge it to the memory budget before building it. `detached`: the
+    /// payload is copied in (a reassembled message) rather than referenced.
+    pub fn reply_bound(&self, len: usize, detached: bool) -> usize {
+        const OVERHEAD: usize = 256;
+        let copied = if detached { len } else { 0 };
+        match self.params.mode {
+            ReplyMode::Echo | ReplyMode::Reply => copied + OVERHEAD,
+            // Each piece gets a header of at most 10 bytes.
+            ReplyMode::Stream => len + (len / self.params.chunk + 1) * 10 + OVERHEAD,
+            // A control character becomes \u00XX (6 bytes); base64 is 4/3,
+            // kept in its own scratch buffer, then escaped into the JSON.
+            ReplyMode::Json => 2 * (6 * len) + len / 3 * 4 + 4 + OVERHEAD,
+        }
+    }
+
     /// The connection's reply mode.
     pub fn mode(&self) -> ReplyMode {
         self.params.mode
@@ -130,6 +162,10 @@ impl Responder {
                 self.json.clear();
                 serde_json::to_writer(&mut self.json, &reply).expect("serializing to a Vec cannot fail");
                 out.frame(OpCode::Text, &self.json);
+                // A large message's scratch is not kept for the next one.
+                if self.json.capacity() > RETAINED_SCRATCH {
+                    self.release();
+                }
             }
         }
     }
