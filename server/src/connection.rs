@@ -41,6 +41,7 @@ use wsbench_proto::{echo_in_place, Decoder, Event, MessageKind, OpCode, Role};
 use self::buffers::{MIN_READ, OUT_OF_MEMORY};
 use self::clock::{Clock, Tick};
 pub use self::limits::ConnectionLimits;
+use crate::json_pieces::JsonPieces;
 use crate::metrics::Metrics;
 use crate::mode::{ConnectionParams, ReplyMode};
 use crate::outbox::Outbox;
@@ -124,6 +125,18 @@ enum Progress {
     More,
 }
 
+/// Where the message of a `json` reply in pieces lies.
+#[derive(Debug)]
+enum Source {
+    /// In the read buffer (not drained before the reply is complete).
+    Input(Range<usize>),
+    /// In the reassembly buffer.
+    Assembly,
+}
+
+/// Messages past this get their `json` reply in pieces.
+const JSON_WHOLE: usize = 64 << 10;
+
 /// One upgraded connection.
 pub struct Connection<S> {
     io: S,
@@ -142,6 +155,8 @@ pub struct Connection<S> {
     limits: ConnectionLimits,
     /// Bytes charged to the server's memory budget.
     charged: usize,
+    /// A `json` reply to a large message, written a piece per flush.
+    json: Option<(JsonPieces, Source)>,
     clock: Clock,
     batch_messages: u64,
     batch_bytes_in: u64,
@@ -175,6 +190,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             metrics,
             limits,
             charged: 0,
+            json: None,
             clock: Clock::new(),
             batch_messages: 0,
             last_answered: None,
@@ -267,8 +283,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// lets the decoder check what has arrived of the incomplete one after
     /// them. `Err` ends the reading.
     fn process(&mut self) -> Result<Progress, Closing> {
+        if let Some((json, source)) = &mut self.json {
+            let message = match source {
+                Source::Input(range) => &self.buf[range.clone()],
+                Source::Assembly => &self.assembly,
+            };
+            if !json.write(&mut self.out, message, self.limits.max_backpressure) {
+                return Ok(Progress::More);
+            }
+            self.json = None;
+        }
         for _ in 0..FRAMES_PER_WAKE {
-            if self.out.len() >= self.limits.max_backpressure {
+            if self.out.len() >= self.limits.max_backpressure || self.json.is_some() {
                 return Ok(Progress::More);
             }
             let frame = match self.decoder.decode(&mut self.buf[self.start..]) {
@@ -281,7 +307,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             self.start += frame.len;
             match frame.event {
                 Event::Data { kind, first: true, fin: true } => self.on_message(kind, frame_start, payload)?,
-                Event::Data { kind, first, fin } => self.on_fragment(kind, first, fin, payload)?,
+                Event::Data { kind, first, fin } => {
+                    self.on_fragment(kind, first, fin, payload)?;
+                    if fin {
+                        // The replies refer to the reassembly buffer: they
+                        // go out before the next message can reuse it.
+                        return Ok(Progress::More);
+                    }
+                }
                 Event::Ping => self.out.frame(OpCode::Pong, &self.buf[payload]),
                 Event::Pong => {}
                 Event::Close { code, .. } => return Err(Closing::Answer(code)),
@@ -299,8 +332,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             .flatten();
         match echoed {
             Some(frame) => self.out.input_frame(frame),
+            None if self.responder.mode() == ReplyMode::Json && payload.len() > JSON_WHOLE => {
+                let json = self.responder.json_begin(&mut self.out, kind, &self.buf[payload.clone()]);
+                self.json = Some((json, Source::Input(payload.clone())));
+            }
             None => {
-                self.charge_reply(payload.len(), false)?;
+                self.charge_reply(payload.len())?;
                 let bytes = &self.buf[payload.clone()];
                 self.responder.respond(&mut self.out, kind, Payload::Input { bytes, range: payload.clone() });
             }
@@ -320,8 +357,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.assembly.extend_from_slice(&self.buf[part]);
         if fin {
             let len = self.assembly.len();
-            self.charge_reply(len, true)?;
-            self.responder.respond(&mut self.out, kind, Payload::Detached(&self.assembly));
+            if self.responder.mode() == ReplyMode::Json && len > JSON_WHOLE {
+                let json = self.responder.json_begin(&mut self.out, kind, &self.assembly);
+                self.json = Some((json, Source::Assembly));
+            } else {
+                self.charge_reply(len)?;
+                self.responder.respond(&mut self.out, kind, Payload::Aside(&self.assembly));
+            }
             self.answered(true, 0..len);
         }
         Ok(())
@@ -329,8 +371,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     /// Charges the reply to a `len`-byte message to the memory budget
     /// before it is built (json replies can be several times the message).
-    fn charge_reply(&mut self, len: usize, detached: bool) -> Result<(), Closing> {
-        let bound = self.responder.reply_bound(len, detached);
+    fn charge_reply(&mut self, len: usize) -> Result<(), Closing> {
+        let bound = self.responder.reply_bound(len);
         if bound > MIN_READ {
             self.charge_to(self.held() + bound)?;
         }

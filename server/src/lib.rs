@@ -25,6 +25,7 @@
 pub mod config;
 pub mod connection;
 mod handshake;
+mod json_pieces;
 pub mod metrics;
 pub mod mode;
 pub mod outbox;

@@ -177,20 +177,52 @@ async fn a_close_behind_unread_data_releases_the_socket_within_the_write_timeout
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await.expect("the writes end");
 }
 
-#[tokio::test]
-async fn json_replies_of_control_characters_are_bounded() {
-    // 1 MiB of control characters: each is 6 bytes of JSON.
-    let server = start(Config { max_memory: 64 << 20, ..limits(Config::default()) }).await;
-    let mut s = raw_ws(server.local_addr(), "?mode=json").await;
-    let message = vec![1u8; 1 << 20];
-    s.write_all(&client_frame(0x81, &message)).await.unwrap();
+/// The most the server's memory budget held while `sent` was answered to
+/// a peer not reading yet, sampled for half a second.
+async fn peak_held(server: &wsbench_server::ServerHandle) -> usize {
     let mut peak = 0;
     let started = Instant::now();
     while started.elapsed() < Duration::from_millis(500) {
         peak = peak.max(server.metrics().memory_held());
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
+    peak
+}
+
+#[tokio::test]
+async fn a_json_reply_six_times_its_message_holds_about_twice_the_message() {
+    let server = start(limits(Config::default())).await;
+    let mut s = raw_ws(server.local_addr(), "?mode=json").await;
+    // 2 MiB of control characters: each is 6 bytes of JSON (12 MiB).
+    let message = vec![1u8; 2 << 20];
+    s.write_all(&client_frame(0x81, &message)).await.unwrap();
+    let peak = peak_held(&server).await;
+    assert!(peak > 0 && peak <= (2 << 20) * 2 + (256 << 10), "held {peak} bytes for a 2 MiB message");
     let reply = read_frame(&mut s).await.unwrap();
-    assert_eq!(reply.opcode & 0x0f, 1);
-    assert!(peak <= 16 << 20, "held {peak} bytes for a 1 MiB message");
+    assert_eq!((reply.opcode, reply.payload.len()), (1, 6 * (2 << 20) + 53));
+    let json: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(json["message"].as_str().unwrap().len(), 2 << 20);
+    until("buffers released", Duration::from_secs(3), || server.metrics().memory_held() == 0).await;
+}
+
+#[tokio::test]
+async fn a_fragmented_echo_is_not_copied_into_the_outbox() {
+    let server = start(limits(Config::default())).await;
+    let mut s = raw_ws(server.local_addr(), "?mode=echo").await;
+    let message: Vec<u8> = (0..4u32 << 20).map(|i| i as u8).collect();
+    let parts: Vec<_> = message.chunks(64 << 10).collect();
+    let mut wire = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        let opcode = if i == 0 { 2 } else { 0 };
+        let fin = if i + 1 == parts.len() { 0x80 } else { 0 };
+        wire.extend(client_frame(fin | opcode, part));
+    }
+    s.write_all(&wire).await.unwrap();
+    let peak = peak_held(&server).await;
+    // The reassembly buffer (4 MiB: it doubles to a power of two) and a
+    // small read buffer; no second copy of 4 MiB in the outbox.
+    assert!(peak > 0 && peak <= (4 << 20) * 3 / 2, "held {peak} bytes for a 4 MiB message");
+    let reply = read_frame(&mut s).await.unwrap();
+    assert!(reply.payload == message, "the echo is the message");
+    until("buffers released", Duration::from_secs(3), || server.metrics().memory_held() == 0).await;
 }

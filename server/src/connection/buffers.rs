@@ -10,8 +10,7 @@
 //!   buffer of their own size.
 //! - Every growth a peer drives uses `try_reserve`: a failed allocation
 //!   fails the connection (1013), never the process.
-//! - What a connection holds (read buffer, reassembly, queued replies,
-//!   reply scratch) is charged to the server-wide `--max-memory` budget in
+//! - What a connection holds (read buffer, reassembly, queued replies) is charged to the server-wide `--max-memory` budget in
 //!   64 KiB units, and only past the first 16 KiB: the shared atomic is
 //!   touched when a connection crosses a 64 KiB step, not per message.
 
@@ -75,7 +74,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     fn go_idle(&mut self) {
         self.buf = Vec::new();
         self.out.release();
-        self.responder.release();
         if !self.decoder.in_message() {
             self.assembly = Vec::new();
         }
@@ -124,7 +122,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     /// Bytes this connection holds in its buffers.
     pub(super) fn held(&self) -> usize {
-        self.buf.capacity() + self.assembly.capacity() + self.out.capacity() + self.responder.capacity()
+        self.buf.capacity() + self.assembly.capacity() + self.out.capacity()
     }
 
     /// Adjusts this connection's charge to the budget to cover `bytes`.

@@ -25,7 +25,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Writes the queued replies, and counts the batch.
     async fn flush(&mut self) -> io::Result<()> {
         let (frames, bytes_out) = (self.out.frames(), self.out.len() as u64);
-        let result = if self.out.is_empty() { Ok(()) } else { self.out.flush(&mut self.io, &self.buf).await };
+        let result = if self.out.is_empty() {
+            Ok(())
+        } else {
+            self.out.flush_with(&mut self.io, &self.buf, &self.assembly).await
+        };
         if let Err(e) = &result {
             let message = match &self.last_answered {
                 Some((false, range)) => String::from_utf8_lossy(&self.buf[range.clone()]).into_owned(),
