@@ -137,7 +137,8 @@ enum Source {
 /// Messages past this get their `json` reply in pieces.
 const JSON_WHOLE: usize = 64 << 10;
 
-/// One upgraded connection.
+/// One upgraded connection. It runs on a Tokio runtime with the time
+/// driver enabled (`enable_time` or `enable_all`): its timeouts need it.
 pub struct Connection<S> {
     io: S,
     peer: SocketAddr,
