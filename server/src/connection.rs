@@ -32,7 +32,6 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
-use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use wsbench_proto::close;
@@ -231,7 +230,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             if let Err(closing) = self.charge_to(self.held()) {
                 return self.close(closing).await;
             }
-            if let Err(ending) = self.flush_bounded(Instant::now() + self.limits.write_timeout).await {
+            if let Err(ending) = self.flush_bounded(None).await {
                 return ending;
             }
             if progress == Progress::More {

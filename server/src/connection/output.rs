@@ -1,7 +1,10 @@
 //! The write side of a connection: flushing the outbox within the write
 //! timeout, and the close handshake within it too.
 
+use std::future::Future;
 use std::io;
+use std::pin::pin;
+use std::task::Poll;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
@@ -14,12 +17,22 @@ use super::{Closing, Connection, Ending, CLOSE_LINGER};
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// [`flush`](Self::flush) bounded by `deadline`: a peer that does not
     /// read is dropped.
-    pub(super) async fn flush_bounded(&mut self, deadline: Instant) -> Result<(), Ending> {
-        match timeout_at(deadline, self.flush()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Ending::WriteError(e)),
-            Err(_) => Err(Ending::WriteTimeout),
-        }
+    pub(super) async fn flush_bounded(&mut self, deadline: Option<Instant>) -> Result<(), Ending> {
+        let write_timeout = self.limits.write_timeout;
+        let mut flush = pin!(self.flush());
+        // Most flushes complete at once: only one that waits gets a timer.
+        let first = std::future::poll_fn(|cx| Poll::Ready(flush.as_mut().poll(cx))).await;
+        let result = match first {
+            Poll::Ready(result) => result,
+            Poll::Pending => {
+                let deadline = deadline.unwrap_or_else(|| Instant::now() + write_timeout);
+                match timeout_at(deadline, flush).await {
+                    Ok(result) => result,
+                    Err(_) => return Err(Ending::WriteTimeout),
+                }
+            }
+        };
+        result.map_err(Ending::WriteError)
     }
 
     /// Writes the queued replies, and counts the batch.
@@ -63,7 +76,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         if let Some(code) = code {
             self.metrics.close_sent(code);
         }
-        if let Err(ending) = self.flush_bounded(deadline).await {
+        if let Err(ending) = self.flush_bounded(Some(deadline)).await {
             return ending;
         }
         // The decoded input is no longer needed: free it before lingering.
