@@ -5,9 +5,11 @@
 //!   what it holds, so a header announcing 16 MiB followed by 10 bytes
 //!   costs 8 KiB, not 16 MiB.
 //! - An idle connection holds no read buffer: once a read would wait with
-//!   nothing buffered, the buffer is freed, and the next read goes into a
-//!   per-thread scratch buffer; only the bytes it brings are copied into a
-//!   buffer of their own size.
+//!   nothing buffered, the buffer goes back to a small per-thread pool, and
+//!   the next read takes one from it. Only a connection with an incomplete
+//!   frame keeps its buffer. A pool rather than one scratch buffer copied
+//!   out of: a closed-loop echo then costs neither an allocation nor a copy
+//!   per message.
 //! - Every growth a peer drives uses `try_reserve`: a failed allocation
 //!   fails the connection (1013), never the process.
 //! - What a connection holds (read buffer, reassembly, queued replies) is charged to the server-wide `--max-memory` budget in
@@ -17,10 +19,10 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::io;
-use std::pin::{pin, Pin};
-use std::task::{ready, Context, Poll};
+use std::pin::pin;
+use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use super::{Closing, Connection};
 
@@ -32,13 +34,35 @@ pub(super) const RETAINED: usize = 64 << 10;
 const FREE_BYTES: usize = 16 << 10;
 /// Unit of the budget's charges and refunds.
 const GRAIN: usize = 64 << 10;
-/// The per-thread buffer idle connections read into.
-const SCRATCH: usize = 64 << 10;
+/// Capacity of the pooled read buffers: under [`FREE_BYTES`], so taking
+/// and returning one never touches the budget.
+const POOLED: usize = 8 << 10;
+/// Buffers each thread's pool keeps.
+const POOL_SIZE: usize = 32;
 /// Close code of a message refused for memory: 1013 Try Again Later.
 pub(super) const TRY_AGAIN_LATER: u16 = 1013;
 
 thread_local! {
-    static SCRATCH_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH].into_boxed_slice());
+    static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A read buffer from this thread's pool, or a new one.
+fn take_buffer() -> Vec<u8> {
+    POOL.with(|pool| pool.borrow_mut().pop()).unwrap_or_else(|| Vec::with_capacity(POOLED))
+}
+
+/// Returns an empty buffer to this thread's pool (if it is of pool size
+/// and the pool has room), else frees it.
+fn return_buffer(mut buf: Vec<u8>) {
+    if (POOLED..=RETAINED).contains(&buf.capacity()) {
+        buf.clear();
+        POOL.with(|pool| {
+            let mut pool = pool.borrow_mut();
+            if pool.len() < POOL_SIZE {
+                pool.push(buf);
+            }
+        });
+    }
 }
 
 /// The refusal of a message that would pass the memory budget.
@@ -46,34 +70,27 @@ pub(super) const OUT_OF_MEMORY: Closing =
     Closing::Fail { code: TRY_AGAIN_LATER, reason: "server memory budget exhausted" };
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
-    /// Reads what has arrived: into the read buffer if it has room, else
-    /// (an idle connection) into the thread's scratch buffer.
+    /// Reads what has arrived, into the read buffer, taken from the
+    /// thread's pool if the connection was idle.
     pub(super) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.buf.capacity() > self.buf.len() {
-            let poll = pin!(self.io.read_buf(&mut self.buf)).poll(cx);
-            if poll.is_pending() && self.buf.is_empty() {
-                self.go_idle();
-            }
-            return poll;
+        if self.buf.capacity() == 0 {
+            self.buf = take_buffer();
         }
-        SCRATCH_BUF.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            let mut read = ReadBuf::new(&mut scratch[..]);
-            ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
-            let got = read.filled();
-            if self.buf.try_reserve_exact(got.len().max(MIN_READ)).is_err() {
-                return Poll::Ready(Err(io::Error::new(io::ErrorKind::OutOfMemory, "read buffer")));
-            }
-            self.buf.extend_from_slice(got);
-            Poll::Ready(Ok(got.len()))
-        })
+        let poll = pin!(self.io.read_buf(&mut self.buf)).poll(cx);
+        if poll.is_pending() && self.buf.is_empty() {
+            self.go_idle();
+        }
+        poll
     }
 
-    /// Nothing buffered and nothing arriving: free what the connection
-    /// holds, so an idle connection costs its task and socket only.
+    /// Nothing buffered and nothing arriving: give back what the connection
+    /// holds, so an idle connection costs its task and socket only (and an
+    /// outbox of a few hundred bytes at most).
     fn go_idle(&mut self) {
-        self.buf = Vec::new();
-        self.out.release();
+        return_buffer(std::mem::take(&mut self.buf));
+        if self.out.capacity() > 1 << 10 {
+            self.out.release();
+        }
         if !self.decoder.in_message() {
             self.assembly = Vec::new();
         }
@@ -141,21 +158,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// Reads and discards until EOF or an error (a closing connection
-    /// waiting for the peer to close), into the scratch buffer.
+    /// waiting for the peer to close).
     pub(super) async fn drain(&mut self) {
+        let mut buf = take_buffer();
         loop {
-            let read = std::future::poll_fn(|cx| {
-                SCRATCH_BUF.with(|scratch| {
-                    let mut scratch = scratch.borrow_mut();
-                    let mut read = ReadBuf::new(&mut scratch[..]);
-                    ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
-                    Poll::Ready(Ok::<_, io::Error>(read.filled().len()))
-                })
-            })
-            .await;
-            if !matches!(read, Ok(n) if n > 0) {
-                return;
+            buf.clear();
+            if !matches!(self.io.read_buf(&mut buf).await, Ok(n) if n > 0) {
+                break;
             }
         }
+        return_buffer(buf);
     }
 }
