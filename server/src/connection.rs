@@ -352,8 +352,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         if first {
             self.assembly.clear();
         }
-        self.charge_to(self.held() + part.len())?;
-        self.assembly.try_reserve(part.len()).map_err(|_| OUT_OF_MEMORY)?;
+        let need = self.assembly.len() + part.len();
+        if need > self.assembly.capacity() {
+            // Doubling, but charged before it is allocated, exactly.
+            let grown = need.max(self.assembly.capacity() * 2).min(self.limits.max_message_size).max(need);
+            self.charge_to(self.held() - self.assembly.capacity() + grown)?;
+            self.assembly.try_reserve_exact(grown - self.assembly.len()).map_err(|_| OUT_OF_MEMORY)?;
+        }
         self.assembly.extend_from_slice(&self.buf[part]);
         if fin {
             let len = self.assembly.len();

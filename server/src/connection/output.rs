@@ -79,10 +79,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         if let Err(ending) = self.flush_bounded(Some(deadline)).await {
             return ending;
         }
-        // The decoded input is no longer needed: free it before lingering.
+        // Nothing read or queued is needed any more: free it (and refund it)
+        // before lingering.
         self.buf = Vec::new();
         self.start = 0;
-        let _ = self.charge_to(0);
+        self.assembly = Vec::new();
+        self.out.release();
+        let _ = self.charge_to(self.held());
         let _ = timeout_at(deadline, self.io.shutdown()).await;
         let _ = timeout_at(deadline.min(Instant::now() + CLOSE_LINGER), self.drain()).await;
         ending
