@@ -193,11 +193,11 @@ struct Duplex {
 
 impl Duplex {
     fn wsbench(mode: ReplyMode) -> Self {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
         let (client, server) = tokio::io::duplex(DUPLEX_BUFFER);
         let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
         let params = ConnectionParams { mode, chunk: DEFAULT_CHUNK };
-        let limits = ConnectionLimits { max_message_size: MAX_MESSAGE };
+        let limits = ConnectionLimits { max_message_size: MAX_MESSAGE, ..ConnectionLimits::default() };
         let connection = Connection::new(server, peer, &[], params, limits, Arc::new(Metrics::default()));
         rt.spawn(connection.run(ShutdownSignal::never()));
         Duplex { rt, client }
@@ -206,7 +206,7 @@ impl Duplex {
     /// tokio-tungstenite's usual echo loop: each message is sent (written
     /// and flushed) before the next is read.
     fn tokio_tungstenite() -> Self {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
         let (client, server) = tokio::io::duplex(DUPLEX_BUFFER);
         let config = tungstenite::protocol::WebSocketConfig {
             max_message_size: Some(MAX_MESSAGE),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::builder::TypedValueParser as _;
 use clap::Parser;
 use wsbench_server::config::{DEFAULT_LISTEN, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_PATH};
+use wsbench_server::config::{DEFAULT_MAX_BACKPRESSURE, DEFAULT_MAX_MEMORY};
 use wsbench_server::tls::TlsError;
 use wsbench_server::{Config, ReplyMode, Tls};
 
@@ -62,6 +63,32 @@ pub(crate) struct ServerArgs {
     #[arg(long, default_value_t = 5.0, value_parser = parse_seconds)]
     pub(crate) shutdown_timeout: f64,
 
+    // Per-connection limits (issue 9, part 1).
+    /// Seconds without receiving anything after which the server closes the
+    /// connection with 1001 Going Away; it pings at half of it.
+    #[arg(long, env = "WSBENCH_IDLE_TIMEOUT", default_value_t = 60.0, value_parser = parse_timeout)]
+    pub(crate) idle_timeout: f64,
+
+    /// Seconds within which a frame or message that has begun must be
+    /// complete, else the server closes with 1008 Policy Violation.
+    #[arg(long, env = "WSBENCH_MESSAGE_TIMEOUT", default_value_t = 30.0, value_parser = parse_timeout)]
+    pub(crate) message_timeout: f64,
+
+    /// Seconds a reply, or the close handshake, may wait for the peer to
+    /// read before the connection is dropped.
+    #[arg(long, env = "WSBENCH_WRITE_TIMEOUT", default_value_t = 10.0, value_parser = parse_timeout)]
+    pub(crate) write_timeout: f64,
+
+    /// Bytes of replies queued for one connection past which it stops
+    /// reading until they drain.
+    #[arg(long, env = "WSBENCH_MAX_BACKPRESSURE", value_name = "BYTES", default_value_t = DEFAULT_MAX_BACKPRESSURE as u64, value_parser = clap::value_parser!(u64).range(1..=(1u64 << 40)))]
+    pub(crate) max_backpressure: u64,
+
+    /// Bytes held across all connections in partial messages and unsent
+    /// replies; a message that would pass it is refused with 1013.
+    #[arg(long, env = "WSBENCH_MAX_MEMORY", value_name = "BYTES", default_value_t = DEFAULT_MAX_MEMORY as u64, value_parser = clap::value_parser!(u64).range(1..=(1u64 << 50)))]
+    pub(crate) max_memory: u64,
+
     /// Worker threads of the runtime; defaults to the number of cores.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub(crate) threads: Option<u16>,
@@ -113,6 +140,11 @@ impl ServerArgs {
                 usize::try_from(n).unwrap_or(usize::MAX)
             }),
             shutdown_timeout: Duration::from_secs_f64(self.shutdown_timeout),
+            idle_timeout: Duration::from_secs_f64(self.idle_timeout),
+            message_timeout: Duration::from_secs_f64(self.message_timeout),
+            write_timeout: Duration::from_secs_f64(self.write_timeout),
+            max_backpressure: usize::try_from(self.max_backpressure).unwrap_or(usize::MAX),
+            max_memory: usize::try_from(self.max_memory).unwrap_or(usize::MAX),
             tls,
         })
     }
@@ -147,10 +179,19 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A log interval: seconds from 0.01 to an hour.
 fn parse_interval(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && (0.01..=3600.0).contains(&v) => Ok(v),
         _ => Err(format!("{s:?} is not a number of seconds from 0.01 to 3600")),
+    }
+}
+
+/// A timeout: a positive number of seconds, at most a day.
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.001..=86_400.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds from 0.001 to 86400")),
     }
 }
 
@@ -167,6 +208,11 @@ mod tests {
         assert_eq!(c.path, d.path);
         assert_eq!(c.max_message_size, d.max_message_size);
         assert_eq!(c.default_mode, d.default_mode);
+        assert_eq!(
+            (c.idle_timeout, c.message_timeout, c.write_timeout),
+            (d.idle_timeout, d.message_timeout, d.write_timeout)
+        );
+        assert_eq!((c.max_backpressure, c.max_memory), (d.max_backpressure, d.max_memory));
     }
 
     #[test]
@@ -178,6 +224,11 @@ mod tests {
             &["--max-message-size", "0"],
             &["--shutdown-timeout=-1"],
             &["--log-interval", "0"],
+            &["--idle-timeout", "0"],
+            &["--message-timeout", "soon"],
+            &["--write-timeout=-3"],
+            &["--max-backpressure", "0"],
+            &["--max-memory", "lots"],
             &["--allow-any-origin", "--allow-origin", "http://a"],
         ] {
             let err = ServerArgs::try_parse_from(std::iter::once("wsbench-server").chain(bad.iter().copied()))

@@ -36,6 +36,22 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Serve wss:// with this certificate instead of ws://.
     pub tls: Option<Tls>,
+
+    // Per-connection limits against slow or abusive peers (issue 9, part 1).
+    /// Nothing received for half of it: the server pings; for all of it:
+    /// the server closes with 1001.
+    pub idle_timeout: Duration,
+    /// A frame or message that has begun must be complete within it, else
+    /// the server closes with 1008.
+    pub message_timeout: Duration,
+    /// Longest a reply (or the close handshake) may wait for the peer to
+    /// read; past it the connection is dropped.
+    pub write_timeout: Duration,
+    /// Replies queued for one connection past which it stops reading.
+    pub max_backpressure: usize,
+    /// Bytes held across all connections in partial messages and unsent
+    /// replies; a message that would pass it is refused with 1013.
+    pub max_memory: usize,
 }
 
 /// Address the binary listens on by default.
@@ -44,6 +60,19 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8081";
 pub const DEFAULT_PATH: &str = "/upgradews";
 /// Largest message accepted by default (16 MiB).
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
+
+// Defaults of the per-connection limits (issue 9, part 1): they suit a
+// public server, as uWebSockets' idleTimeout and maxBackpressure do.
+/// `--idle-timeout` by default.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// `--message-timeout` by default.
+pub const DEFAULT_MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
+/// `--write-timeout` by default.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// `--max-backpressure` by default (1 MiB).
+pub const DEFAULT_MAX_BACKPRESSURE: usize = 1 << 20;
+/// `--max-memory` by default (1 GiB).
+pub const DEFAULT_MAX_MEMORY: usize = 1 << 30;
 
 impl Default for Config {
     fn default() -> Self {
@@ -58,6 +87,11 @@ impl Default for Config {
             max_connections: crate::limits::default_max_connections(),
             shutdown_timeout: Duration::from_secs(5),
             tls: None,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            message_timeout: DEFAULT_MESSAGE_TIMEOUT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+            max_backpressure: DEFAULT_MAX_BACKPRESSURE,
+            max_memory: DEFAULT_MAX_MEMORY,
         }
     }
 }

@@ -1,13 +1,28 @@
 //! The read/reply loop of one WebSocket connection (the seed's
-//! `handleWebSocket`), strict to RFC 6455.
+//! `handleWebSocket`), strict to RFC 6455, and bounded against slow or
+//! abusive peers (issue 9).
 //!
-//! The loop reads into one buffer, decodes every whole frame the read
+//! The loop reads into one buffer, decodes the whole frames the read
 //! brought with [`wsbench_proto::Decoder`], queues the replies in an
 //! [`Outbox`] and writes them together before it waits for input again.
 //! The decoder unmasks payloads in place as their bytes arrive, so that
 //! invalid UTF-8 fails the connection (1007) at the byte that breaks it,
 //! and single-frame messages are answered from where they were read. Only
 //! fragmented messages are copied, to reassemble them.
+//!
+//! Bounds, each set by [`ConnectionLimits`]:
+//! - at most [`FRAMES_PER_WAKE`] frames are answered before the replies are
+//!   written and the task yields, and decoding stops once the queued
+//!   replies pass `max_backpressure`: the loop reads only when the outbox
+//!   is empty, so TCP pushes back on a client that does not read;
+//! - every write, and the close handshake, is bounded by `write_timeout`;
+//! - the idle and message timeouts are in [`clock`];
+//! - buffers and the memory budget are in [`buffers`].
+
+mod buffers;
+mod clock;
+mod limits;
+mod output;
 
 use std::io;
 use std::net::SocketAddr;
@@ -15,34 +30,28 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
-use tracing::{debug, error, warn};
+use tracing::{debug, warn};
 
 use wsbench_proto::close;
-use wsbench_proto::{echo_in_place, Decoder, Event, MessageKind, OpCode, Reassembler, Role};
+use wsbench_proto::{echo_in_place, Decoder, Event, MessageKind, OpCode, Role};
 
+use self::buffers::{MIN_READ, OUT_OF_MEMORY};
+use self::clock::{Clock, Tick};
+pub use self::limits::ConnectionLimits;
+use crate::json_pieces::JsonPieces;
 use crate::metrics::Metrics;
 use crate::mode::{ConnectionParams, ReplyMode};
 use crate::outbox::Outbox;
 use crate::reply::{Payload, Responder};
 
-/// Read buffer of a fresh connection; it grows to hold the largest frame.
-const INITIAL_READ_BUFFER: usize = 4 << 10;
-/// Free space ensured before each read.
-const MIN_READ: usize = 4 << 10;
-/// A read buffer grown past this is released once it is empty.
-const RETAINED_READ_BUFFER: usize = 64 << 10;
-/// How long a closing connection waits for the peer to close its side.
+/// Frames answered per wake-up before the connection writes and yields, so
+/// one pipelining peer cannot hold a runtime thread.
+pub const FRAMES_PER_WAKE: usize = 256;
+/// How long a closing connection waits for the peer to close its side
+/// (within the write timeout).
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
-
-/// Limits of one connection.
-#[derive(Debug, Clone)]
-pub struct ConnectionLimits {
-    /// Largest message, counted across fragments.
-    pub max_message_size: usize,
-}
 
 /// Tells a connection the server is shutting down; it then closes with 1001.
 #[derive(Debug, Default)]
@@ -92,6 +101,9 @@ pub enum Ending {
     ReadError(io::Error),
     /// Writing to the peer failed.
     WriteError(io::Error),
+    /// The peer did not read the replies (or the close) within the write
+    /// timeout: dropped without a close handshake.
+    WriteTimeout,
 }
 
 /// Why the loop stops reading frames.
@@ -103,22 +115,49 @@ enum Closing {
     Fail { code: u16, reason: &'static str },
 }
 
-/// One upgraded connection.
+/// Whether the loop must read before it can decode another frame.
+#[derive(Debug, PartialEq, Eq)]
+enum Progress {
+    /// Every whole frame is answered.
+    NeedInput,
+    /// Stopped early (backpressure or fairness): write, yield, go on.
+    More,
+}
+
+/// Where the message of a `json` reply in pieces lies.
+#[derive(Debug)]
+enum Source {
+    /// In the read buffer (not drained before the reply is complete).
+    Input(Range<usize>),
+    /// In the reassembly buffer.
+    Assembly,
+}
+
+/// Messages past this get their `json` reply in pieces.
+const JSON_WHOLE: usize = 64 << 10;
+
+/// One upgraded connection. It runs on a Tokio runtime with the time
+/// driver enabled (`enable_time` or `enable_all`): its timeouts need it.
 pub struct Connection<S> {
     io: S,
     peer: SocketAddr,
     /// Bytes read; `buf[..start]` is decoded and waits only for the outbox
     /// to be flushed, since queued replies may point into it.
-    buf: BytesMut,
+    buf: Vec<u8>,
     start: usize,
     /// Decodes the frames from `start` on, in place.
     decoder: Decoder,
-    /// The fragments of the message in progress (reused from message to
-    /// message).
-    assembly: Reassembler,
+    /// The fragments of the message in progress.
+    assembly: Vec<u8>,
     out: Outbox,
     responder: Responder,
     metrics: Arc<Metrics>,
+    limits: ConnectionLimits,
+    /// Bytes charged to the server's memory budget.
+    charged: usize,
+    /// A `json` reply to a large message, written a piece per flush.
+    json: Option<(JsonPieces, Source)>,
+    clock: Clock,
     batch_messages: u64,
     batch_bytes_in: u64,
     /// The last message answered in this batch, for the error log of a
@@ -136,7 +175,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         limits: ConnectionLimits,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let mut buf = BytesMut::with_capacity(INITIAL_READ_BUFFER.max(already_read.len()));
+        let mut buf = Vec::with_capacity(MIN_READ.max(already_read.len()));
         buf.extend_from_slice(already_read);
         Connection {
             io,
@@ -145,10 +184,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             buf,
             start: 0,
             decoder: Decoder::new(Role::Server, limits.max_message_size),
-            assembly: Reassembler::new(),
+            assembly: Vec::new(),
             out: Outbox::new(),
             responder: Responder::new(params),
             metrics,
+            limits,
+            charged: 0,
+            json: None,
+            clock: Clock::new(),
             batch_messages: 0,
             last_answered: None,
         }
@@ -168,55 +211,108 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 warn!(%peer, error = %e, "read failed")
             }
             Ending::WriteError(_) => self.metrics.write_error(),
+            Ending::WriteTimeout => {
+                self.metrics.write_timeout();
+                warn!(%peer, timeout = ?self.limits.write_timeout, "peer did not read: dropped")
+            }
         }
         ending
     }
 
     async fn serve(&mut self, shutdown: &mut ShutdownSignal) -> Ending {
+        let timer = tokio::time::sleep_until(self.clock.next_deadline(&self.limits));
+        tokio::pin!(timer);
         loop {
-            if let Err(closing) = self.process() {
+            let progress = match self.process() {
+                Ok(progress) => progress,
+                Err(closing) => return self.close(closing).await,
+            };
+            if let Err(closing) = self.charge_to(self.held()) {
                 return self.close(closing).await;
             }
-            if let Err(e) = self.flush().await {
-                return Ending::WriteError(e);
+            if let Err(ending) = self.flush_bounded(None).await {
+                return ending;
             }
-            self.make_room();
+            if progress == Progress::More {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            if let Err(closing) = self.make_room() {
+                return self.close(closing).await;
+            }
+            let in_progress = !self.buf.is_empty() || self.decoder.in_message();
+            if let Some(deadline) = self.clock.message(in_progress, &self.limits) {
+                if deadline < timer.deadline() {
+                    timer.as_mut().reset(deadline);
+                }
+            }
             let read = tokio::select! {
                 biased;
-                read = self.io.read_buf(&mut self.buf) => read,
+                read = std::future::poll_fn(|cx| self.poll_fill(cx)) => read,
                 () = shutdown.fired() => {
                     self.close(Closing::Fail { code: close::GOING_AWAY, reason: "server shutting down" }).await;
                     return Ending::Shutdown;
                 }
+                () = &mut timer => {
+                    match self.clock.tick(&self.limits) {
+                        Tick::Close(closing, idle) => {
+                            if idle { self.metrics.idle_timeout() } else { self.metrics.message_timeout() }
+                            return self.close(closing).await;
+                        }
+                        Tick::Ping => self.out.frame(OpCode::Ping, b""),
+                        Tick::Wait => {}
+                    }
+                    timer.as_mut().reset(self.clock.next_deadline(&self.limits));
+                    continue;
+                }
             };
             match read {
                 Ok(0) => return Ending::PeerGone,
-                Ok(n) => self.batch_bytes_in += n as u64,
+                Ok(n) => {
+                    self.batch_bytes_in += n as u64;
+                    self.clock.received();
+                }
+                Err(e) if e.kind() == io::ErrorKind::OutOfMemory => return self.close(OUT_OF_MEMORY).await,
                 Err(e) => return Ending::ReadError(e),
             }
         }
     }
 
-    /// Handles every whole frame in the buffer, and lets the decoder check
-    /// what has arrived of the incomplete one after them. `Err` ends the
-    /// reading.
-    fn process(&mut self) -> Result<(), Closing> {
-        loop {
+    /// Handles the whole frames in the buffer (at most [`FRAMES_PER_WAKE`],
+    /// and no more once the queued replies pass `max_backpressure`), and
+    /// lets the decoder check what has arrived of the incomplete one after
+    /// them. `Err` ends the reading.
+    fn process(&mut self) -> Result<Progress, Closing> {
+        if let Some((json, source)) = &mut self.json {
+            let message = match source {
+                Source::Input(range) => &self.buf[range.clone()],
+                Source::Assembly => &self.assembly,
+            };
+            if !json.write(&mut self.out, message, self.limits.max_backpressure) {
+                return Ok(Progress::More);
+            }
+            self.json = None;
+        }
+        for _ in 0..FRAMES_PER_WAKE {
+            if self.out.len() >= self.limits.max_backpressure || self.json.is_some() {
+                return Ok(Progress::More);
+            }
             let frame = match self.decoder.decode(&mut self.buf[self.start..]) {
                 Ok(Some(frame)) => frame,
-                Ok(None) => return Ok(()),
+                Ok(None) => return Ok(Progress::NeedInput),
                 Err(e) => return Err(Closing::Fail { code: e.close_code(), reason: e.reason() }),
             };
             let frame_start = self.start;
             let payload = frame_start + frame.payload.start..frame_start + frame.payload.end;
             self.start += frame.len;
             match frame.event {
-                Event::Data { kind, first: true, fin: true } => self.on_message(kind, frame_start, payload),
+                Event::Data { kind, first: true, fin: true } => self.on_message(kind, frame_start, payload)?,
                 Event::Data { kind, first, fin } => {
-                    if let Some(message) = self.assembly.push(first, fin, &self.buf[payload]) {
-                        self.responder.respond(&mut self.out, kind, Payload::Detached(message));
-                        let len = message.len();
-                        self.answered(true, 0..len);
+                    self.on_fragment(kind, first, fin, payload)?;
+                    if fin {
+                        // The replies refer to the reassembly buffer: they
+                        // go out before the next message can reuse it.
+                        return Ok(Progress::More);
                     }
                 }
                 Event::Ping => self.out.frame(OpCode::Pong, &self.buf[payload]),
@@ -224,10 +320,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 Event::Close { code, .. } => return Err(Closing::Answer(code)),
             }
         }
+        Ok(Progress::More)
     }
 
     /// Answers a single-frame message, from where it lies in the read buffer.
-    fn on_message(&mut self, kind: MessageKind, frame_start: usize, payload: Range<usize>) {
+    fn on_message(&mut self, kind: MessageKind, frame_start: usize, payload: Range<usize>) -> Result<(), Closing> {
         // Echo: the frame read becomes the frame sent, header and payload
         // one contiguous slice of the read buffer.
         let echoed = (self.responder.mode() == ReplyMode::Echo)
@@ -235,90 +332,67 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             .flatten();
         match echoed {
             Some(frame) => self.out.input_frame(frame),
+            None if self.responder.mode() == ReplyMode::Json && payload.len() > JSON_WHOLE => {
+                let json = self.responder.json_begin(&mut self.out, kind, &self.buf[payload.clone()]);
+                self.json = Some((json, Source::Input(payload.clone())));
+            }
             None => {
+                self.charge_reply(payload.len())?;
                 let bytes = &self.buf[payload.clone()];
                 self.responder.respond(&mut self.out, kind, Payload::Input { bytes, range: payload.clone() });
             }
         }
         self.answered(false, payload);
+        Ok(())
+    }
+
+    /// Adds a fragment to the message in progress, and answers the message
+    /// once it is whole. The reassembly buffer grows with what arrives.
+    fn on_fragment(&mut self, kind: MessageKind, first: bool, fin: bool, part: Range<usize>) -> Result<(), Closing> {
+        if first {
+            self.assembly.clear();
+        }
+        let need = self.assembly.len() + part.len();
+        if need > self.assembly.capacity() {
+            // Doubling, but charged before it is allocated, exactly.
+            let grown = need.max(self.assembly.capacity() * 2).min(self.limits.max_message_size).max(need);
+            self.charge_to(self.held() - self.assembly.capacity() + grown)?;
+            self.assembly.try_reserve_exact(grown - self.assembly.len()).map_err(|_| OUT_OF_MEMORY)?;
+        }
+        self.assembly.extend_from_slice(&self.buf[part]);
+        if fin {
+            let len = self.assembly.len();
+            if self.responder.mode() == ReplyMode::Json && len > JSON_WHOLE {
+                let json = self.responder.json_begin(&mut self.out, kind, &self.assembly);
+                self.json = Some((json, Source::Assembly));
+            } else {
+                self.charge_reply(len)?;
+                self.responder.respond(&mut self.out, kind, Payload::Aside(&self.assembly));
+            }
+            self.answered(true, 0..len);
+        }
+        Ok(())
+    }
+
+    /// Charges the reply to a `len`-byte message to the memory budget
+    /// before it is built (json replies can be several times the message).
+    fn charge_reply(&mut self, len: usize) -> Result<(), Closing> {
+        let bound = self.responder.reply_bound(len);
+        if bound > MIN_READ {
+            self.charge_to(self.held() + bound)?;
+        }
+        Ok(())
     }
 
     fn answered(&mut self, reassembled: bool, range: Range<usize>) {
         self.batch_messages += 1;
         self.last_answered = Some((reassembled, range));
     }
+}
 
-    /// Writes the queued replies, and counts the batch.
-    async fn flush(&mut self) -> io::Result<()> {
-        let (frames, bytes_out) = (self.out.frames(), self.out.len() as u64);
-        let result = if self.out.is_empty() { Ok(()) } else { self.out.flush(&mut self.io, &self.buf).await };
-        if let Err(e) = &result {
-            let message = match &self.last_answered {
-                Some((false, range)) => String::from_utf8_lossy(&self.buf[range.clone()]).into_owned(),
-                Some((true, range)) => String::from_utf8_lossy(&self.assembly.message()[range.clone()]).into_owned(),
-                None => "(no message: a control frame)".to_string(),
-            };
-            let message: String = message.chars().take(80).collect();
-            error!(peer = %self.peer, error = %e, replies = self.batch_messages, %message, "write failed");
-        }
-        self.metrics.add_batch(self.batch_messages, self.batch_bytes_in, frames, bytes_out);
-        self.batch_messages = 0;
-        self.batch_bytes_in = 0;
-        self.last_answered = None;
-        result
-    }
-
-    /// Drops decoded bytes (the outbox no longer needs them) and makes room
-    /// for the next read: at least the rest of a pending frame.
-    ///
-    /// The decoder reserves nothing; this is the server's policy. It trusts
-    /// an announced length once the decoder has checked it against the
-    /// message size limit: growing the buffer only with what has arrived
-    /// (doubling) made 64 KiB and 1 MiB echoes 20-25% slower
-    /// (`full_path/wsbench`), since the buffer is released after each.
-    fn make_room(&mut self) {
-        self.buf.advance(self.start);
-        self.start = 0;
-        if self.buf.is_empty() && self.buf.capacity() > RETAINED_READ_BUFFER {
-            self.buf = BytesMut::with_capacity(INITIAL_READ_BUFFER);
-        }
-        if !self.decoder.in_message() {
-            self.assembly.shrink(RETAINED_READ_BUFFER);
-        }
-        let rest = self.decoder.pending_frame_len().unwrap_or(0).saturating_sub(self.buf.len());
-        let wanted = rest.max(MIN_READ);
-        self.buf.reserve(wanted);
-    }
-
-    /// Sends the close frame after any queued replies, shuts down the
-    /// write side and waits, bounded, for the peer to close its side.
-    async fn close(&mut self, closing: Closing) -> Ending {
-        let (code, ending) = match closing {
-            Closing::Answer(code) => (code, Ending::ClosedByPeer(code)),
-            Closing::Fail { code, reason } => (Some(code), Ending::Failed { code, reason }),
-        };
-        match (code, &ending) {
-            (Some(code), Ending::Failed { reason, .. }) => self.out.close(code, reason),
-            (Some(code), _) => self.out.close(code, ""),
-            (None, _) => self.out.frame(OpCode::Close, &[]),
-        }
-        if let Some(code) = code {
-            self.metrics.close_sent(code);
-        }
-        if let Err(e) = self.flush().await {
-            return Ending::WriteError(e);
-        }
-        let _ = self.io.shutdown().await;
-        let _ = tokio::time::timeout(CLOSE_LINGER, async {
-            loop {
-                self.buf.clear();
-                match self.io.read_buf(&mut self.buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-            }
-        })
-        .await;
-        ending
+impl<S> Drop for Connection<S> {
+    /// Refunds what the connection had charged to the memory budget.
+    fn drop(&mut self) {
+        self.metrics.release(self.charged);
     }
 }

@@ -25,6 +25,7 @@
 pub mod config;
 pub mod connection;
 mod handshake;
+mod json_pieces;
 pub mod limits;
 pub mod logging;
 pub mod metrics;

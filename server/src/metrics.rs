@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use serde::Serialize;
 
 /// Close codes counted one by one; others fall under "other".
-const CLOSE_CODES: [u16; 5] = [1000, 1001, 1002, 1007, 1009];
+const CLOSE_CODES: [u16; 7] = [1000, 1001, 1002, 1007, 1008, 1009, 1013];
 
 /// Shards of the per-batch counters; threads beyond this share shards.
 const SHARDS: usize = 16;
@@ -45,6 +45,20 @@ pub struct Metrics {
     closes_sent: [AtomicU64; CLOSE_CODES.len() + 1],
     read_errors: AtomicU64,
     write_errors: AtomicU64,
+    limits: LimitCounters,
+}
+
+/// The per-connection limits' gauge and counters (issue 9). They change at
+/// coarse granularity (64 KiB of memory, one timeout), so they are not
+/// sharded.
+#[derive(Debug, Default)]
+struct LimitCounters {
+    /// Bytes charged to the --max-memory budget now.
+    memory_held: AtomicU64,
+    memory_refusals: AtomicU64,
+    idle_timeouts: AtomicU64,
+    message_timeouts: AtomicU64,
+    write_timeouts: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -70,6 +84,17 @@ pub struct MetricsSnapshot {
     pub read_errors: u64,
     /// Connections ended by a write error.
     pub write_errors: u64,
+    /// Bytes held now in partial messages and unsent replies, as charged to
+    /// `--max-memory` (in 64 KiB units).
+    pub memory_held: u64,
+    /// Messages refused with 1013 because they would pass `--max-memory`.
+    pub memory_refusals: u64,
+    /// Connections closed by `--idle-timeout`.
+    pub idle_timeouts: u64,
+    /// Connections closed by `--message-timeout`.
+    pub message_timeouts: u64,
+    /// Connections dropped by `--write-timeout`.
+    pub write_timeouts: u64,
 }
 
 impl Metrics {
@@ -125,6 +150,50 @@ impl Metrics {
         self.write_errors.fetch_add(1, Relaxed);
     }
 
+    /// Charges `bytes` to the memory budget if the total stays within
+    /// `max`; false (and nothing charged) otherwise.
+    pub fn try_hold(&self, bytes: usize, max: usize) -> bool {
+        let bytes = bytes as u64;
+        let before = self.limits.memory_held.fetch_add(bytes, Relaxed);
+        if before.saturating_add(bytes) > max as u64 {
+            self.limits.memory_held.fetch_sub(bytes, Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Refunds `bytes` charged with [`try_hold`](Self::try_hold).
+    pub fn release(&self, bytes: usize) {
+        if bytes > 0 {
+            self.limits.memory_held.fetch_sub(bytes as u64, Relaxed);
+        }
+    }
+
+    /// Bytes charged to the memory budget now.
+    pub fn memory_held(&self) -> usize {
+        self.limits.memory_held.load(Relaxed) as usize
+    }
+
+    /// Counts a message refused for the memory budget.
+    pub fn memory_refused(&self) {
+        self.limits.memory_refusals.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a connection closed for being idle.
+    pub fn idle_timeout(&self) {
+        self.limits.idle_timeouts.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a connection closed for a message not completed in time.
+    pub fn message_timeout(&self) {
+        self.limits.message_timeouts.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a connection dropped for a write not completed in time.
+    pub fn write_timeout(&self) {
+        self.limits.write_timeouts.fetch_add(1, Relaxed);
+    }
+
     fn sum(&self, counter: impl Fn(&Shard) -> &AtomicU64) -> u64 {
         self.shards.iter().map(|s| counter(s).load(Relaxed)).sum()
     }
@@ -143,6 +212,11 @@ impl Metrics {
             closes_sent: codes.zip(&self.closes_sent).map(|(c, n)| (c, n.load(Relaxed))).collect(),
             read_errors: self.read_errors.load(Relaxed),
             write_errors: self.write_errors.load(Relaxed),
+            memory_held: self.limits.memory_held.load(Relaxed),
+            memory_refusals: self.limits.memory_refusals.load(Relaxed),
+            idle_timeouts: self.limits.idle_timeouts.load(Relaxed),
+            message_timeouts: self.limits.message_timeouts.load(Relaxed),
+            write_timeouts: self.limits.write_timeouts.load(Relaxed),
         }
     }
 }
@@ -163,6 +237,21 @@ impl MetricsSnapshot {
         metric("sent_bytes_total", "counter", "Bytes written to WebSocket connections.", self.bytes_sent);
         metric("read_errors_total", "counter", "Connections ended by a read error.", self.read_errors);
         metric("write_errors_total", "counter", "Connections ended by a write error.", self.write_errors);
+        metric(
+            "memory_held_bytes",
+            "gauge",
+            "Bytes held in partial messages and unsent replies (64 KiB units).",
+            self.memory_held,
+        );
+        metric(
+            "memory_refusals_total",
+            "counter",
+            "Messages refused with 1013 for --max-memory.",
+            self.memory_refusals,
+        );
+        metric("idle_timeouts_total", "counter", "Connections closed by --idle-timeout.", self.idle_timeouts);
+        metric("message_timeouts_total", "counter", "Connections closed by --message-timeout.", self.message_timeouts);
+        metric("write_timeouts_total", "counter", "Connections dropped by --write-timeout.", self.write_timeouts);
         s.push_str("# HELP wsbench_closes_sent_total Close frames sent, by code (0: other).\n");
         s.push_str("# TYPE wsbench_closes_sent_total counter\n");
         for (code, n) in &self.closes_sent {
@@ -193,5 +282,16 @@ mod tests {
         assert!(text.contains("wsbench_messages_received_total 4\n"));
         assert!(text.contains("wsbench_closes_sent_total{code=\"1002\"} 1\n"));
         assert!(text.contains("wsbench_closes_sent_total{code=\"0\"} 1\n"));
+    }
+
+    #[test]
+    fn the_memory_budget_refuses_past_its_maximum() {
+        let m = Metrics::default();
+        assert!(m.try_hold(60, 100));
+        assert!(!m.try_hold(41, 100), "would pass the maximum");
+        assert_eq!(m.memory_held(), 60, "a refusal charges nothing");
+        assert!(m.try_hold(40, 100));
+        m.release(100);
+        assert_eq!(m.snapshot().memory_held, 0);
     }
 }

@@ -6,8 +6,10 @@
 //! when it would otherwise wait for input.
 //!
 //! A queued reply is a list of segments: bytes the outbox owns (headers,
-//! formatted text, control frames) and ranges of the connection's read
-//! buffer, so an echoed payload goes out from where it was read, uncopied.
+//! formatted text, control frames), ranges of the connection's read
+//! buffer, so an echoed payload goes out from where it was read, uncopied,
+//! and ranges of a second buffer set aside (a reassembled message), so a
+//! fragmented message is not copied a second time into the outbox.
 
 use std::io::{self, IoSlice};
 use std::ops::Range;
@@ -30,6 +32,9 @@ enum Segment {
     Owned { start: usize, end: usize },
     /// `input[start..end]`, the read buffer passed to [`Outbox::flush`].
     Input { start: usize, end: usize },
+    /// `aside[start..end]`, the second buffer passed to
+    /// [`Outbox::flush_with`].
+    Aside { start: usize, end: usize },
 }
 
 /// Queued output of one connection.
@@ -38,6 +43,9 @@ pub struct Outbox {
     bytes: Vec<u8>,
     segments: Vec<Segment>,
     frames: u64,
+    /// Bytes queued, kept as segments are added: the connection checks it
+    /// against `--max-backpressure` after every frame.
+    queued: usize,
 }
 
 impl Outbox {
@@ -58,12 +66,20 @@ impl Outbox {
 
     /// Bytes queued since the last flush.
     pub fn len(&self) -> usize {
-        self.segments
-            .iter()
-            .map(|s| match *s {
-                Segment::Owned { start, end } | Segment::Input { start, end } => end - start,
-            })
-            .sum()
+        self.queued
+    }
+
+    /// Bytes of memory the outbox owns (the read buffer's are not counted).
+    pub fn capacity(&self) -> usize {
+        self.bytes.capacity() + self.segments.capacity() * std::mem::size_of::<Segment>()
+    }
+
+    /// Frees the outbox's buffers if nothing is queued (an idle connection).
+    pub fn release(&mut self) {
+        if self.segments.is_empty() {
+            self.bytes = Vec::new();
+            self.segments = Vec::new();
+        }
     }
 
     /// Queues a frame header; its payload must follow, `payload_len` bytes
@@ -93,6 +109,7 @@ impl Outbox {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(data);
         let end = self.bytes.len();
+        self.queued += data.len();
         match self.segments.last_mut() {
             Some(Segment::Owned { end: last_end, .. }) if *last_end == start => *last_end = end,
             _ => self.segments.push(Segment::Owned { start, end }),
@@ -105,9 +122,23 @@ impl Outbox {
         if range.is_empty() {
             return;
         }
+        self.queued += range.len();
         match self.segments.last_mut() {
             Some(Segment::Input { end, .. }) if *end == range.start => *end = range.end,
             _ => self.segments.push(Segment::Input { start: range.start, end: range.end }),
+        }
+    }
+
+    /// Queues `aside[range]` of the second buffer given to
+    /// [`flush_with`](Self::flush_with), without copying it.
+    pub fn aside(&mut self, range: Range<usize>) {
+        if range.is_empty() {
+            return;
+        }
+        self.queued += range.len();
+        match self.segments.last_mut() {
+            Some(Segment::Aside { end, .. }) if *end == range.start => *end = range.end,
+            _ => self.segments.push(Segment::Aside { start: range.start, end: range.end }),
         }
     }
 
@@ -133,19 +164,33 @@ impl Outbox {
     where
         S: AsyncWrite + Unpin,
     {
-        let result = self.write_all(io, input).await;
+        self.flush_with(io, input, &[]).await
+    }
+
+    /// [`flush`](Self::flush), with the buffer that
+    /// [`aside`](Self::aside) segments refer to.
+    pub async fn flush_with<S>(&mut self, io: &mut S, input: &[u8], aside: &[u8]) -> io::Result<()>
+    where
+        S: AsyncWrite + Unpin,
+    {
+        let result = self.write_all(io, input, aside).await;
         self.clear();
         result
     }
 
-    async fn write_all<S>(&self, io: &mut S, input: &[u8]) -> io::Result<()>
+    fn resolve<'a>(&'a self, s: &Segment, input: &'a [u8], aside: &'a [u8]) -> &'a [u8] {
+        match *s {
+            Segment::Owned { start, end } => &self.bytes[start..end],
+            Segment::Input { start, end } => &input[start..end],
+            Segment::Aside { start, end } => &aside[start..end],
+        }
+    }
+
+    async fn write_all<S>(&self, io: &mut S, input: &[u8], aside: &[u8]) -> io::Result<()>
     where
         S: AsyncWrite + Unpin,
     {
-        let resolve = |s: &Segment| match *s {
-            Segment::Owned { start, end } => &self.bytes[start..end],
-            Segment::Input { start, end } => &input[start..end],
-        };
+        let resolve = |s: &Segment| self.resolve(s, input, aside);
         if let [only] = self.segments.as_slice() {
             io.write_all(resolve(only)).await?;
             return io.flush().await;
@@ -164,6 +209,7 @@ impl Outbox {
     pub fn clear(&mut self) {
         self.segments.clear();
         self.frames = 0;
+        self.queued = 0;
         if self.bytes.capacity() > RETAINED_CAPACITY {
             self.bytes = Vec::new();
         } else {
@@ -173,12 +219,14 @@ impl Outbox {
 
     /// The queued bytes, concatenated: for tests and benchmarks.
     pub fn to_vec(&self, input: &[u8]) -> Vec<u8> {
+        self.to_vec_with(input, &[])
+    }
+
+    /// [`to_vec`](Self::to_vec) with the [`aside`](Self::aside) buffer.
+    pub fn to_vec_with(&self, input: &[u8], aside: &[u8]) -> Vec<u8> {
         let mut v = Vec::with_capacity(self.len());
         for s in &self.segments {
-            match *s {
-                Segment::Owned { start, end } => v.extend_from_slice(&self.bytes[start..end]),
-                Segment::Input { start, end } => v.extend_from_slice(&input[start..end]),
-            }
+            v.extend_from_slice(self.resolve(s, input, aside));
         }
         v
     }
@@ -211,11 +259,12 @@ mod tests {
         out.input(5..6);
         out.extend(b"cd");
         out.input(0..1);
-        assert_eq!(out.segments.len(), 4, "adjacent segments merge");
-        assert_eq!(out.len(), 9);
+        out.aside(1..3);
+        assert_eq!(out.segments.len(), 5, "adjacent segments merge");
+        assert_eq!(out.len(), 11);
         let mut written = Vec::new();
-        out.flush(&mut written, &input).await.unwrap();
-        assert_eq!(written, b"ab2345cd0");
+        out.flush_with(&mut written, &input, b"xyz").await.unwrap();
+        assert_eq!(written, b"ab2345cd0yz");
         assert!(out.is_empty());
     }
 

@@ -5,10 +5,11 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use wsbench_proto::{MessageKind, OpCode, ReplyMode, REPLY_PREFIX, REPLY_SUFFIX};
+use wsbench_proto::{MessageKind, ReplyMode, REPLY_PREFIX, REPLY_SUFFIX};
+
+use crate::json_pieces::JsonPieces;
 
 use crate::mode::ConnectionParams;
 use crate::outbox::Outbox;
@@ -47,15 +48,18 @@ pub enum Payload<'a> {
         /// Where it lies in the read buffer.
         range: Range<usize>,
     },
-    /// Elsewhere (a reassembled message): copied when referenced.
+    /// Elsewhere: copied when referenced.
     Detached(&'a [u8]),
+    /// The reassembled message, in the buffer given to
+    /// [`Outbox::flush_with`] as `aside`: referenced, not copied.
+    Aside(&'a [u8]),
 }
 
 impl<'a> Payload<'a> {
     /// The payload's bytes.
     pub fn bytes(&self) -> &'a [u8] {
         match *self {
-            Payload::Input { bytes, .. } | Payload::Detached(bytes) => bytes,
+            Payload::Input { bytes, .. } | Payload::Detached(bytes) | Payload::Aside(bytes) => bytes,
         }
     }
 
@@ -63,24 +67,55 @@ impl<'a> Payload<'a> {
         match self {
             Payload::Input { range, .. } => out.input(range.clone()),
             Payload::Detached(bytes) => out.extend(bytes),
+            Payload::Aside(bytes) => out.aside(0..bytes.len()),
+        }
+    }
+
+    /// Queues `payload[range]`, as [`queue`](Self::queue) does the whole.
+    pub(crate) fn queue_part(&self, out: &mut Outbox, part: Range<usize>) {
+        match self {
+            Payload::Input { range, .. } => out.input(range.start + part.start..range.start + part.end),
+            Payload::Detached(bytes) => out.extend(&bytes[part]),
+            Payload::Aside(_) => out.aside(part),
         }
     }
 }
 
 /// Builds the replies of one connection; holds its per-connection state
-/// (the sequence number) and scratch buffers reused across messages.
+/// (the sequence number). It keeps no buffers: replies are encoded
+/// straight into the outbox.
 #[derive(Debug)]
 pub struct Responder {
     params: ConnectionParams,
     seq: u64,
-    json: Vec<u8>,
-    base64: String,
 }
 
 impl Responder {
     /// A responder for a connection with `params`.
     pub fn new(params: ConnectionParams) -> Self {
-        Responder { params, seq: 0, json: Vec::new(), base64: String::new() }
+        Responder { params, seq: 0 }
+    }
+
+    /// At most how many bytes the reply to a `len`-byte message (queued
+    /// whole, by [`respond`](Self::respond)) adds to the outbox, so that the
+    /// connection can charge it to the memory budget before building it.
+    /// Payloads are referenced, not copied (but [`Payload::Detached`]).
+    pub fn reply_bound(&self, len: usize) -> usize {
+        const OVERHEAD: usize = 256;
+        match self.params.mode {
+            ReplyMode::Echo | ReplyMode::Reply => OVERHEAD,
+            // Each fragment gets a header of at most 10 bytes.
+            ReplyMode::Stream => (len / self.params.chunk + 1) * 10 + 2 * OVERHEAD,
+            // A control character becomes \u00XX: 6 bytes.
+            ReplyMode::Json => 6 * len + OVERHEAD,
+        }
+    }
+
+    /// Starts the `json` reply to a large message, to be written in pieces
+    /// (see [`JsonPieces`]) instead of whole by [`respond`](Self::respond).
+    pub(crate) fn json_begin(&mut self, out: &mut Outbox, kind: MessageKind, message: &[u8]) -> JsonPieces {
+        self.seq += 1;
+        JsonPieces::begin(out, kind, message, self.seq)
     }
 
     /// The connection's reply mode.
@@ -107,29 +142,13 @@ impl Responder {
             ReplyMode::Stream => {
                 let mut writer = StreamWriter::new(out, kind.opcode(), self.params.chunk);
                 writer.write(REPLY_PREFIX.as_bytes());
-                writer.write(bytes);
+                writer.write_with(bytes.len(), |out, range| payload.queue_part(out, range));
                 writer.write(REPLY_SUFFIX.as_bytes());
                 writer.finish();
             }
             ReplyMode::Json => {
-                let message = match kind {
-                    // The connection loop has validated text as UTF-8.
-                    MessageKind::Text => String::from_utf8_lossy(bytes),
-                    MessageKind::Binary => {
-                        self.base64.clear();
-                        base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut self.base64);
-                        Cow::Borrowed(self.base64.as_str())
-                    }
-                };
-                let reply = JsonReply {
-                    kind: Cow::Borrowed(kind.as_str()),
-                    length: bytes.len() as u64,
-                    seq: self.seq,
-                    message,
-                };
-                self.json.clear();
-                serde_json::to_writer(&mut self.json, &reply).expect("serializing to a Vec cannot fail");
-                out.frame(OpCode::Text, &self.json);
+                let mut json = JsonPieces::begin(out, kind, bytes, self.seq);
+                json.write(out, bytes, usize::MAX);
             }
         }
     }

@@ -274,7 +274,7 @@ fn upgrade(req: &mut Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Re
     };
     let (response, upgrade) = fastwebsockets::upgrade::upgrade(&mut *req).map_err(|_| Refusal::BadKey)?;
     let metrics = shared.metrics.clone();
-    let limits = ConnectionLimits { max_message_size: shared.config.max_message_size };
+    let limits = ConnectionLimits::from_config(&shared.config);
     tokio::spawn(async move {
         let _registration = registration;
         metrics.connection_opened();

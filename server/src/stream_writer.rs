@@ -1,6 +1,8 @@
 //! A message written in parts as a fragmented message: the seed's
 //! `NextWriter(type)`, `Write`, `Close()`.
 
+use std::ops::Range;
+
 use crate::outbox::Outbox;
 use wsbench_proto::OpCode;
 
@@ -28,11 +30,21 @@ impl<'a> StreamWriter<'a> {
 
     /// Appends `part` to the message, as one or more fragments.
     pub(crate) fn write(&mut self, part: &[u8]) {
-        for piece in part.chunks(self.chunk) {
+        self.write_with(part.len(), |out, range| out.extend(&part[range]));
+    }
+
+    /// Appends `len` bytes as fragments of at most `chunk`; `queue` queues
+    /// each fragment's payload (`range` of the `len` bytes), so a payload
+    /// can be referenced where it lies rather than copied.
+    pub(crate) fn write_with(&mut self, len: usize, mut queue: impl FnMut(&mut Outbox, Range<usize>)) {
+        let mut at = 0;
+        while at < len {
+            let end = (at + self.chunk).min(len);
             let opcode = if self.last_header.is_some() { OpCode::Continuation } else { self.opcode };
             self.last_header = Some(self.out.owned_len());
-            self.out.header(false, opcode, piece.len());
-            self.out.extend(piece);
+            self.out.header(false, opcode, end - at);
+            queue(self.out, at..end);
+            at = end;
         }
     }
 

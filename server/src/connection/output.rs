@@ -1,0 +1,93 @@
+//! The write side of a connection: flushing the outbox within the write
+//! timeout, and the close handshake within it too.
+
+use std::future::Future;
+use std::io;
+use std::pin::pin;
+use std::task::Poll;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::time::{timeout_at, Instant};
+use tracing::error;
+
+use wsbench_proto::OpCode;
+
+use super::{Closing, Connection, Ending, CLOSE_LINGER};
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    /// [`flush`](Self::flush) bounded by `deadline`: a peer that does not
+    /// read is dropped.
+    pub(super) async fn flush_bounded(&mut self, deadline: Option<Instant>) -> Result<(), Ending> {
+        let write_timeout = self.limits.write_timeout;
+        let mut flush = pin!(self.flush());
+        // Most flushes complete at once: only one that waits gets a timer.
+        let first = std::future::poll_fn(|cx| Poll::Ready(flush.as_mut().poll(cx))).await;
+        let result = match first {
+            Poll::Ready(result) => result,
+            Poll::Pending => {
+                let deadline = deadline.unwrap_or_else(|| Instant::now() + write_timeout);
+                match timeout_at(deadline, flush).await {
+                    Ok(result) => result,
+                    Err(_) => return Err(Ending::WriteTimeout),
+                }
+            }
+        };
+        result.map_err(Ending::WriteError)
+    }
+
+    /// Writes the queued replies, and counts the batch.
+    async fn flush(&mut self) -> io::Result<()> {
+        let (frames, bytes_out) = (self.out.frames(), self.out.len() as u64);
+        let result = if self.out.is_empty() {
+            Ok(())
+        } else {
+            self.out.flush_with(&mut self.io, &self.buf, &self.assembly).await
+        };
+        if let Err(e) = &result {
+            let message = match &self.last_answered {
+                Some((false, range)) => String::from_utf8_lossy(&self.buf[range.clone()]).into_owned(),
+                Some((true, range)) => String::from_utf8_lossy(&self.assembly[range.clone()]).into_owned(),
+                None => "(no message: a control frame)".to_string(),
+            };
+            let message: String = message.chars().take(80).collect();
+            error!(peer = %self.peer, error = %e, replies = self.batch_messages, message = ?message, "write failed");
+        }
+        self.metrics.add_batch(self.batch_messages, self.batch_bytes_in, frames, bytes_out);
+        self.batch_messages = 0;
+        self.batch_bytes_in = 0;
+        self.last_answered = None;
+        result
+    }
+
+    /// Sends the close frame after any queued replies, shuts down the
+    /// write side and waits for the peer to close its side: all of it
+    /// within the write timeout.
+    pub(super) async fn close(&mut self, closing: Closing) -> Ending {
+        let deadline = Instant::now() + self.limits.write_timeout;
+        let (code, ending) = match closing {
+            Closing::Answer(code) => (code, Ending::ClosedByPeer(code)),
+            Closing::Fail { code, reason } => (Some(code), Ending::Failed { code, reason }),
+        };
+        match (code, &ending) {
+            (Some(code), Ending::Failed { reason, .. }) => self.out.close(code, reason),
+            (Some(code), _) => self.out.close(code, ""),
+            (None, _) => self.out.frame(OpCode::Close, &[]),
+        }
+        if let Some(code) = code {
+            self.metrics.close_sent(code);
+        }
+        if let Err(ending) = self.flush_bounded(Some(deadline)).await {
+            return ending;
+        }
+        // Nothing read or queued is needed any more: free it (and refund it)
+        // before lingering.
+        self.buf = Vec::new();
+        self.start = 0;
+        self.assembly = Vec::new();
+        self.out.release();
+        let _ = self.charge_to(self.held());
+        let _ = timeout_at(deadline, self.io.shutdown()).await;
+        let _ = timeout_at(deadline.min(Instant::now() + CLOSE_LINGER), self.drain()).await;
+        ending
+    }
+}
