@@ -45,6 +45,7 @@ type = "binary"
 mode = "echo"
 duration = "1s"
 warmup = "0.2s"
+allow_loadgen_limit = true
 
 [[scenario]]
 name = "pipelined"
@@ -55,6 +56,7 @@ type = "binary"
 mode = "echo"
 duration = "1s"
 warmup = "0.2s"
+allow_loadgen_limit = true
 "#;
 
 fn text(b: &[u8]) -> String {

@@ -28,6 +28,7 @@ type = "binary"
 mode = "echo"
 duration = "0.8s"
 warmup = 0.2
+allow_loadgen_limit = true
 
 [[scenario]]
 name = "tiny-open"

@@ -42,6 +42,7 @@ use crate::error::Error;
 use crate::results::format::{count, micros};
 use crate::results::merge::merge_repeats;
 use crate::results::noise::median;
+use crate::results::outcome::Status;
 use crate::results::schema::{read_json, write_json, RunResult};
 use crate::results::setup::RunConfig;
 
@@ -131,6 +132,14 @@ pub struct Scenario {
     pub server_threads: Option<u16>,
     /// `--max-error-rate`.
     pub max_error_rate: Option<f64>,
+    /// `--max-connect-errors`.
+    pub max_connect_errors: Option<u64>,
+    /// `--reply-timeout`.
+    pub reply_timeout: Option<DurationValue>,
+    /// `--allow-loadgen-limit`: the scenario measures the pair of loadgen
+    /// and server (a closed loop on shared cores), so a busy loadgen is
+    /// expected rather than a finding that voids the run.
+    pub allow_loadgen_limit: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,6 +174,11 @@ impl Scenario {
         flag("threads", self.threads.map(|v| v.to_string()));
         flag("server-threads", self.server_threads.map(|v| v.to_string()));
         flag("max-error-rate", self.max_error_rate.map(|v| v.to_string()));
+        flag("max-connect-errors", self.max_connect_errors.map(|v| v.to_string()));
+        flag("reply-timeout", self.reply_timeout.as_ref().map(DurationValue::arg));
+        if self.allow_loadgen_limit == Some(true) {
+            a.push("--allow-loadgen-limit".into());
+        }
         a
     }
 
@@ -267,7 +281,7 @@ pub fn execute(args: &SuiteArgs) -> anyhow::Result<Verdict> {
         }
     }
     let mut lines = Vec::new();
-    let mut failed = 0;
+    let (mut failed, mut limited) = (0, 0);
     for (i, s) in scenarios.iter().enumerate() {
         if runs[i].is_empty() {
             continue;
@@ -275,12 +289,18 @@ pub fn execute(args: &SuiteArgs) -> anyhow::Result<Verdict> {
         let json = args.out.join(format!("{}.json", s.name));
         let result = write_result(&runs[i], &json, repeats)?;
         lines.push(summary_line(&s.name, &runs[i], &result, seconds[i], &json));
-        if !result.outcome.passed {
-            failed += 1;
+        match result.outcome.status() {
+            Status::Fail => failed += 1,
+            Status::LoadgenLimit => limited += 1,
+            Status::Pass => {}
         }
     }
     let of = if repeats > 1 { format!(" x {repeats} repeats") } else { String::new() };
-    println!("\nsuite: {} scenario(s){of} in {:.0} s, {failed} failed", lines.len(), started.elapsed().as_secs_f64());
+    println!(
+        "\nsuite: {} scenario(s){of} in {:.0} s, {failed} failed, {limited} limited by the loadgen",
+        lines.len(),
+        started.elapsed().as_secs_f64()
+    );
     for l in &lines {
         println!("{l}");
     }
@@ -290,6 +310,13 @@ pub fn execute(args: &SuiteArgs) -> anyhow::Result<Verdict> {
     if failed > 0 {
         eprintln!("wsbench-loadgen: {failed} of {} scenario(s) failed", lines.len());
         return Ok(Verdict::Failed);
+    }
+    if limited > 0 {
+        eprintln!(
+            "wsbench-loadgen: the loadgen was the limit in {limited} of {} scenario(s) (allow_loadgen_limit = true accepts it)",
+            lines.len()
+        );
+        return Ok(Verdict::LoadgenLimit);
     }
     Ok(Verdict::Passed)
 }
@@ -338,11 +365,11 @@ fn summary_line(name: &str, runs: &[RunResult], result: &RunResult, seconds: f64
     let us = |v: f64| micros(v as u64);
     let p = |q: f64| move |r: &RunResult| r.latency().percentile(q).unwrap_or(0) as f64;
     format!(
-        "  {name:<20} {} msg/s  p50 {}  p99 {}  {:<4}  {:>5.1} s  {}",
+        "  {name:<20} {} msg/s  p50 {}  p99 {}  {:<13}  {:>5.1} s  {}",
         figure(&|r| r.throughput.received_msgs_per_s, &count, 9),
         figure(&p(50.0), &us, 8),
         figure(&p(99.0), &us, 8),
-        if result.outcome.passed { "PASS" } else { "FAIL" },
+        result.outcome.status().label(),
         seconds,
         json.display()
     )

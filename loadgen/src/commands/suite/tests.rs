@@ -34,6 +34,26 @@ fn a_scenario_is_run_flags() {
 }
 
 #[test]
+fn the_verdict_keys_reach_the_run() {
+    let s = parsed(
+        r#"
+        [[scenario]]
+        name = "closed"
+        max_connect_errors = 3
+        reply_timeout = "4s"
+        allow_loadgen_limit = true
+        "#,
+    )
+    .unwrap();
+    let c = s[0].config(Path::new("s.toml"), Some("ws://127.0.0.1:1/ws")).unwrap();
+    assert_eq!(c.max_connect_errors, 3);
+    assert_eq!(c.reply_timeout, std::time::Duration::from_secs(4));
+    assert!(c.allow_loadgen_limit);
+    let c = parsed("[[scenario]]\nname = \"strict\"").unwrap()[0].config(Path::new("s.toml"), None).unwrap();
+    assert!(!c.allow_loadgen_limit, "a loadgen limit voids a run unless a scenario says otherwise");
+}
+
+#[test]
 fn refusals_name_the_scenario_and_the_key() {
     for (text, want) in [
         ("[[scenario]]\nname = \"a\"\nconections = 5\n", "unknown field `conections`"),
