@@ -1,0 +1,333 @@
+#!/usr/bin/env bash
+# scripts/peers.sh: wsbench-server beside its crates.io peers and a raw TCP
+# echo, under the same pinned load (issue 10). Loopback only, bounded in time.
+#
+# Peers, all built in release into target/peers/bin:
+#   wsbench  wsbench-server --default-mode echo (this workspace)
+#   tt       tokio-tungstenite 0.24 examples/echo-server.rs, unchanged
+#   fws      fastwebsockets 0.10 examples/echo_server.rs, its hard-coded
+#            listen address "127.0.0.1:8080" replaced by a free port
+#   raw      scripts/peers/raw_echo.rs: raw TCP echo, no framing (the ceiling)
+# The example sources are copied from the cargo registry (`cargo fetch` brings
+# them) into a throwaway project under target/peers; nothing third-party is
+# committed. env_logger, which the tokio-tungstenite example calls once at
+# start-up, is replaced by a no-op stub crate (logging off either way).
+#
+# Load: every server pinned to core 1 (taskset -c 1), the load to core 0
+# (wsbench-loadgen --threads 1 --mode echo, 32 B text messages). The raw echo
+# cannot be loaded by the WebSocket loadgen (its masked frames would come back
+# masked, which a client must refuse), so it is loaded by
+# scripts/peers/tcp_load.rs: same connections, same messages in flight, same
+# 32 B, every byte checked, but no framing, masking, stamps or histograms on
+# the client side either. Its figure is a ceiling, not the same client cost.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=$ROOT/target/peers
+BIN=$OUT/bin
+
+ROUNDS=3
+DURATION=5
+WARMUP=1
+IDLE_NS="5000 9000"
+HS_N=5000
+PORT_BASE=19080
+PEERS="wsbench tt fws raw"
+DO_BUILD=1
+DO_LOAD=1
+DO_IDLE=1
+DO_HS=1
+LOADS="closed:100:1 pipelined:16:64"
+
+usage() {
+    cat <<EOF
+Usage: scripts/peers.sh [OPTIONS]
+
+Builds wsbench-server, the tokio-tungstenite 0.24 and fastwebsockets 0.10 echo
+examples and a raw TCP echo into target/peers, loads each the same way (server
+on core 1, load on core 0, 32 B echo), alternating peers over rounds, and
+prints one table of medians: msg/s and ratios, server CPU per message, RSS per
+idle upgraded connection, handshakes per second.
+
+Options:
+  --rounds N        rounds of alternating runs (default $ROUNDS)
+  --duration S      measured seconds per load run (default $DURATION)
+  --warmup S        warmup seconds per load run (default $WARMUP)
+  --idle "N ..."    idle connection counts for the RSS figure (default "$IDLE_NS")
+  --hs N            connections opened for the handshake figure (default $HS_N)
+  --peers "P ..."   subset of: wsbench tt fws raw (default all)
+  --port-base P     first of 4 loopback ports used (default $PORT_BASE)
+  --no-build        use the binaries already in target/peers/bin
+  --no-load         skip the msg/s runs
+  --no-idle         skip the idle-memory runs
+  --no-hs           skip the handshake runs
+  -h, --help        this text
+EOF
+}
+
+die() { echo "peers.sh: $*" >&2; exit 2; }
+posint() { [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1 needs a positive integer, got '$2'"; }
+
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --rounds) posint "$1" "${2-}"; ROUNDS=$2; shift 2 ;;
+        --duration) posint "$1" "${2-}"; DURATION=$2; shift 2 ;;
+        --warmup) [[ ${2-} =~ ^[0-9]+$ ]] || die "--warmup needs seconds, got '${2-}'"; WARMUP=$2; shift 2 ;;
+        --idle) for n in ${2-}; do posint --idle "$n"; done; [[ -n ${2-} ]] || die "--idle needs counts"; IDLE_NS=$2; shift 2 ;;
+        --hs) posint "$1" "${2-}"; HS_N=$2; shift 2 ;;
+        --peers) for p in ${2-}; do [[ " wsbench tt fws raw " == *" $p "* ]] || die "--peers: unknown peer '$p'"; done
+                 [[ -n ${2-} ]] || die "--peers needs names"; PEERS=$2; shift 2 ;;
+        --port-base) posint "$1" "${2-}"; PORT_BASE=$2; shift 2 ;;
+        --no-build) DO_BUILD=0; shift ;;
+        --no-load) DO_LOAD=0; shift ;;
+        --no-idle) DO_IDLE=0; shift ;;
+        --no-hs) DO_HS=0; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) die "unknown argument '$1' (see --help)" ;;
+    esac
+done
+[[ $(nproc) -ge 2 ]] || die "needs 2 cores (server on core 1, load on core 0)"
+for n in $IDLE_NS $HS_N; do
+    (( n + 100 < $(ulimit -n) )) || die "--idle/--hs $n needs more open files than ulimit -n $(ulimit -n)"
+done
+
+# ---------------------------------------------------------------- build
+build() {
+    local reg tt fws
+    (cd "$ROOT" && timeout 600 cargo fetch -q) || die "cargo fetch failed"
+    reg=$(ls -d "$HOME"/.cargo/registry/src/*/ | head -n 1)
+    tt=$(ls -d "$reg"tokio-tungstenite-0.24.*/examples/echo-server.rs 2>/dev/null | tail -n 1)
+    fws=$(ls -d "$reg"fastwebsockets-0.10.*/examples/echo_server.rs 2>/dev/null | tail -n 1)
+    [[ -f $tt ]] || die "tokio-tungstenite 0.24 echo-server.rs not in the cargo registry ($reg)"
+    [[ -f $fws ]] || die "fastwebsockets 0.10 echo_server.rs not in the cargo registry ($reg)"
+    mkdir -p "$OUT/proj/src/bin" "$OUT/proj/env_logger/src" "$BIN"
+    cp "$tt" "$OUT/proj/src/bin/tt_echo.rs"
+    # The one change to the fastwebsockets example: its listen address.
+    sed 's|"127.0.0.1:8080"|\&std::env::args().nth(1).unwrap_or_else(\|\| "127.0.0.1:8080".into())|' \
+        "$fws" > "$OUT/proj/src/bin/fws_echo.rs"
+    grep -q 'std::env::args' "$OUT/proj/src/bin/fws_echo.rs" || die "could not set the fastwebsockets example's address"
+    cat > "$OUT/proj/env_logger/Cargo.toml" <<EOF
+[package]
+name = "env_logger"
+version = "0.11.0"
+edition = "2021"
+EOF
+    echo '//! No-op stand-in: the echo example only calls try_init.
+#[allow(clippy::result_unit_err)]
+pub fn try_init() -> Result<(), ()> { Ok(()) }' > "$OUT/proj/env_logger/src/lib.rs"
+    cat > "$OUT/proj/Cargo.toml" <<EOF
+# Generated by scripts/peers.sh; throwaway.
+[package]
+name = "wsbench-peers"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[workspace]
+
+[dependencies]
+tokio = { version = "1", features = ["full"] }
+tokio-tungstenite = "0.24"
+futures-util = "0.3"
+log = "0.4"
+env_logger = { path = "env_logger" }
+fastwebsockets = { version = "0.10", features = ["upgrade"] }
+hyper = { version = "1", features = ["server", "http1"] }
+hyper-util = { version = "0.1", features = ["tokio"] }
+http-body-util = "0.1"
+
+[[bin]]
+name = "raw_echo"
+path = "$ROOT/scripts/peers/raw_echo.rs"
+
+[[bin]]
+name = "tcp_load"
+path = "$ROOT/scripts/peers/tcp_load.rs"
+
+# As the workspace's release profile, so that no peer is built differently.
+[profile.release]
+debug = "line-tables-only"
+codegen-units = 4
+EOF
+    # The workspace's lock file as the seed: the same versions of tokio,
+    # hyper, tungstenite and fastwebsockets as wsbench-server uses.
+    [[ -f $OUT/proj/Cargo.lock ]] || cp "$ROOT/Cargo.lock" "$OUT/proj/Cargo.lock"
+    echo "building the peers (release) ..." >&2
+    (cd "$OUT/proj" && CARGO_TARGET_DIR=$OUT/target timeout 1800 cargo build --release -q --offline 2>/dev/null) ||
+        (cd "$OUT/proj" && CARGO_TARGET_DIR=$OUT/target timeout 1800 cargo build --release -q) ||
+        die "building the peers failed"
+    for b in tt_echo fws_echo raw_echo tcp_load; do cp "$OUT/target/release/$b" "$BIN/"; done
+    echo "building wsbench-server and wsbench-loadgen (release) ..." >&2
+    (cd "$ROOT" && timeout 1800 cargo build --release -q -p wsbench-server -p wsbench-loadgen) ||
+        die "building wsbench failed"
+    cp "$ROOT/target/release/wsbench-server" "$ROOT/target/release/wsbench-loadgen" "$BIN/"
+}
+
+# ---------------------------------------------------------------- peers
+port_of() {
+    case $1 in wsbench) echo $PORT_BASE ;; tt) echo $((PORT_BASE + 1)) ;;
+               fws) echo $((PORT_BASE + 2)) ;; raw) echo $((PORT_BASE + 3)) ;; esac
+}
+url_of() { echo "ws://127.0.0.1:$(port_of "$1")/upgradews"; }
+
+PEER_PID=
+start_peer() { # name -> PEER_PID, listening
+    local p=$1 addr cmd i
+    addr=127.0.0.1:$(port_of "$p")
+    (exec 3<>"/dev/tcp/127.0.0.1/${addr##*:}") 2>/dev/null && die "port ${addr##*:} is in use (--port-base)"
+    case $p in
+        wsbench) cmd=("$BIN/wsbench-server" --listen "$addr" --default-mode echo --log warn) ;;
+        tt) cmd=("$BIN/tt_echo" "$addr") ;;
+        fws) cmd=("$BIN/fws_echo" "$addr") ;;
+        raw) cmd=("$BIN/raw_echo" "$addr") ;;
+    esac
+    # fws prints a line per connection: to /dev/null, as cheap as it gets.
+    taskset -c 1 "${cmd[@]}" >/dev/null 2>"$OUT/$p.stderr" &
+    PEER_PID=$!
+    for i in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/${addr##*:}") 2>/dev/null && return 0
+        kill -0 "$PEER_PID" 2>/dev/null || die "$p exited at start: $(tail -n 3 "$OUT/$p.stderr")"
+        sleep 0.05
+    done
+    die "$p did not listen on $addr within 5 s"
+}
+stop_peer() {
+    [[ -n $PEER_PID ]] || return 0
+    kill "$PEER_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$PEER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$PEER_PID" 2>/dev/null || true
+    wait "$PEER_PID" 2>/dev/null || true
+    PEER_PID=
+}
+LOAD_PID=
+cleanup() {
+    [[ -n $LOAD_PID ]] && kill "$LOAD_PID" 2>/dev/null
+    stop_peer
+}
+trap cleanup EXIT INT TERM
+
+# CPU time of every thread of PID in ns (schedstat: ns precision).
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}'; }
+rss_kb() { awk '/^VmRSS:/ {print $2}' /proc/"$1"/status; }
+fds() { ls /proc/"$1"/fd 2>/dev/null | wc -l; }
+now_ns() { date +%s%N; }
+
+RES=$OUT/results.tsv   # kind peer key value: every sample, medians taken at the end
+record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >> "$RES"; }
+
+# ---------------------------------------------------------------- msg/s
+load_once() { # peer loadname c p
+    local p=$1 name=$2 c=$3 k=$4 c0 c1 t0 t1 rate json line
+    start_peer "$p"
+    c0=$(cpu_ns "$PEER_PID"); t0=$(now_ns)
+    if [[ $p == raw ]]; then
+        line=$(taskset -c 0 timeout $((WARMUP + DURATION + 30)) "$BIN/tcp_load" "127.0.0.1:$(port_of raw)" \
+            "$c" "$k" 32 "$WARMUP" "$DURATION") || die "tcp_load failed against raw"
+        rate=$(sed -n 's/^msgs_per_s=\([0-9.]*\) errors=0$/\1/p' <<<"$line")
+        [[ -n $rate ]] || die "tcp_load reported: $line"
+    else
+        json=$OUT/run-$p-$name.json
+        rm -f "$json"
+        taskset -c 0 timeout $((WARMUP + DURATION + 60)) "$BIN/wsbench-loadgen" run "$(url_of "$p")" \
+            --mode echo -s 32 -c "$c" -p "$k" -t 1 -w "$WARMUP" -d "$DURATION" -q --json "$json" \
+            >"$OUT/loadgen.out" 2>&1 || true
+        [[ -s $json ]] || die "loadgen wrote no result against $p: $(tail -n 3 "$OUT/loadgen.out")"
+        [[ $(jq -r .outcome.passed "$json") == true ]] ||
+            echo "warning: run against $p ($name) failed its checks: $(jq -c .outcome.reasons "$json")" >&2
+        rate=$(jq -r .throughput.received_msgs_per_s "$json")
+    fi
+    c1=$(cpu_ns "$PEER_PID"); t1=$(now_ns)
+    stop_peer
+    record "$name" "$p" msgs "$rate"
+    # Server CPU busy fraction over the whole run (ramp and drain included, so
+    # slightly low), over the rate: server CPU ns per message.
+    record "$name" "$p" ns_per_msg "$(awk -v c=$((c1 - c0)) -v t=$((t1 - t0)) -v r="$rate" \
+        'BEGIN {printf "%.0f", (c / t) / r * 1e9}')"
+    printf '  %-9s %-5s %12.0f msg/s\n' "$name" "$p" "$rate" >&2
+}
+
+# ---------------------------------------------------------------- idle RSS
+idle_once() { # peer n
+    local p=$1 n=$2 base loaded i lpid lrss=
+    start_peer "$p"
+    sleep 0.3
+    base=$(rss_kb "$PEER_PID")
+    if [[ $p == raw ]]; then
+        taskset -c 0 "$BIN/tcp_load" "127.0.0.1:$(port_of raw)" "$n" 1 32 0 90 idle >/dev/null &
+    else
+        # Open loop at 1 msg/s in all: upgraded connections that stay idle.
+        # Source addresses 127.0.0.2..9 keep TIME_WAIT from exhausting ports.
+        taskset -c 0 "$BIN/wsbench-loadgen" run "$(url_of "$p")" --mode echo -c "$n" --connect-rate 20000 \
+            --local-addr 127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8,127.0.0.9 \
+            -r 1 -t 1 -w 0 -d 90 -q >/dev/null 2>&1 &
+    fi
+    LOAD_PID=$!
+    for i in $(seq 600); do (( $(fds "$PEER_PID") >= n )) && break; sleep 0.1; done
+    (( $(fds "$PEER_PID") >= n )) || echo "warning: $p holds only $(fds "$PEER_PID") fds of $n" >&2
+    sleep 1
+    loaded=$(rss_kb "$PEER_PID")
+    [[ $p == wsbench ]] && lrss=$(rss_kb "$LOAD_PID")
+    kill "$LOAD_PID" 2>/dev/null || true; wait "$LOAD_PID" 2>/dev/null || true; LOAD_PID=
+    stop_peer
+    record "idle$n" "$p" kb_per_conn "$(awk -v a="$base" -v b="$loaded" -v n="$n" 'BEGIN {printf "%.2f", (b - a) / n}')"
+    if [[ -n $lrss ]]; then
+        record "idle$n" loadgen kb_per_conn "$(awk -v b="$lrss" -v n="$n" 'BEGIN {printf "%.2f", b / n}')"
+    fi
+    printf '  idle%-5s %-5s %8s KB -> %8s KB\n' "$n" "$p" "$base" "$loaded" >&2
+}
+
+# ---------------------------------------------------------------- handshakes
+hs_once() { # peer
+    local p=$1 json c0 c1 t0 t1 base i opened
+    start_peer "$p"
+    json=$OUT/hs-$p.json
+    rm -f "$json"
+    base=$(fds "$PEER_PID")
+    c0=$(cpu_ns "$PEER_PID"); t0=$(now_ns)
+    taskset -c 0 timeout 60 "$BIN/wsbench-loadgen" run "$(url_of "$p")" --mode echo -c "$HS_N" \
+        --connect-rate 1000000 --connect-timeout 10s \
+        --local-addr 127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8,127.0.0.9 \
+        -r 1 -t 1 -w 0 -d 3 -q --json "$json" >"$OUT/loadgen.out" 2>&1 &
+    LOAD_PID=$!
+    # The loadgen's ramp_s is nominal (connections / --connect-rate), so the
+    # connect phase is timed here: until the server holds all connections,
+    # polled every 10 ms (the poll runs on the loadgen's core 0).
+    for i in $(seq 1000); do (( $(fds "$PEER_PID") >= base + HS_N )) && break; sleep 0.01; done
+    c1=$(cpu_ns "$PEER_PID"); t1=$(now_ns)
+    wait "$LOAD_PID" || true; LOAD_PID=
+    stop_peer
+    [[ -s $json ]] || die "loadgen wrote no result against $p: $(tail -n 3 "$OUT/loadgen.out")"
+    opened=$(jq -r .counters.connections_opened "$json")
+    (( opened == HS_N )) || echo "warning: only $opened of $HS_N connections to $p opened" >&2
+    # Wall rate: bounded by the single loadgen core as much as by the server.
+    record hs "$p" per_s "$(awk -v o="$opened" -v t=$((t1 - t0)) 'BEGIN {printf "%.0f", o / (t / 1e9)}')"
+    # Server CPU over the connect phase: handshakes per fully busy server core-second.
+    record hs "$p" per_core_s "$(awk -v o="$opened" -v c=$((c1 - c0)) 'BEGIN {printf "%.0f", o / (c / 1e9)}')"
+    printf '  hs        %-5s %6s opened in %.3f s, server CPU %.3f s\n' "$p" "$opened" \
+        "$(awk -v t=$((t1 - t0)) 'BEGIN {print t / 1e9}')" "$(awk -v c=$((c1 - c0)) 'BEGIN {print c / 1e9}')" >&2
+}
+
+# ---------------------------------------------------------------- main
+[[ $DO_BUILD == 1 ]] && build
+for b in wsbench-server wsbench-loadgen tt_echo fws_echo raw_echo tcp_load; do
+    [[ -x $BIN/$b ]] || die "$BIN/$b missing: run without --no-build"
+done
+: > "$RES"
+echo "peers.sh: rounds=$ROUNDS duration=${DURATION}s warmup=${WARMUP}s peers='$PEERS' $(date -u +%FT%TZ)" >&2
+for r in $(seq "$ROUNDS"); do
+    echo "round $r/$ROUNDS" >&2
+    if [[ $DO_LOAD == 1 ]]; then
+        for l in $LOADS; do
+            IFS=: read -r name c k <<<"$l"
+            for p in $PEERS; do load_once "$p" "$name" "$c" "$k"; done
+        done
+    fi
+    if [[ $DO_HS == 1 ]]; then
+        for p in $PEERS; do [[ $p == raw ]] || hs_once "$p"; done
+    fi
+done
+if [[ $DO_IDLE == 1 ]]; then # memory moves little between runs: one round
+    for n in $IDLE_NS; do for p in $PEERS; do idle_once "$p" "$n"; done; done
+fi
+
+python3 "$ROOT/scripts/peers_table.py" "$RES" "$ROUNDS" "$PEERS"
