@@ -1,9 +1,8 @@
 //! Open-file limits: the binary raises its soft limit to the hard one, and
 //! the default `--max-connections` is what fits in it.
 //!
-//! The loadgen has the same few lines (`loadgen/src/engine/connect/limits.rs`);
-//! the server cannot depend on the loadgen, and wsbench-proto is sans-IO, so
-//! they are written again here rather than shared.
+//! The system calls are the `rlimit` crate's, as in the loadgen
+//! (`loadgen/src/engine/connect/limits.rs`): neither crate writes its own.
 
 /// Descriptors kept back from WebSocket connections: for the listener, the
 /// runtime, stderr, and above all for accepting `/healthz` and `/metrics`
@@ -29,27 +28,17 @@ impl FileLimit {
 
 /// The current RLIMIT_NOFILE; `None` where it cannot be read.
 pub fn nofile() -> Option<FileLimit> {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit writes to a local struct.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return None;
-    }
-    #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
-    Some(FileLimit { soft: lim.rlim_cur as u64, hard: lim.rlim_max as u64 })
+    let (soft, hard) = rlimit::Resource::NOFILE.get().ok()?;
+    Some(FileLimit { soft, hard })
 }
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit; returns the limits in
 /// force afterwards (unchanged where raising is refused).
 pub fn raise_nofile() -> Option<FileLimit> {
-    let limit = nofile()?;
-    if limit.soft < limit.hard {
-        let raised = libc::rlimit { rlim_cur: limit.hard as libc::rlim_t, rlim_max: limit.hard as libc::rlim_t };
-        // SAFETY: setrlimit reads a local struct.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            return Some(FileLimit { soft: limit.hard, hard: limit.hard });
-        }
-    }
-    Some(limit)
+    // Refused (a hard limit below the soft one cannot happen), the limits
+    // in force are still what the caller needs.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    nofile()
 }
 
 /// The default `max_connections`: what fits in the current soft limit, or

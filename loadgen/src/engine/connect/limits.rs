@@ -18,23 +18,12 @@ pub struct FileLimit {
     pub hard: u64,
 }
 
-/// Raises the soft RLIMIT_NOFILE to the hard limit; returns the limits in force.
+/// Raises the soft RLIMIT_NOFILE to the hard limit; returns the limits in
+/// force (the `rlimit` crate, as the server does it).
 pub fn raise_nofile() -> std::io::Result<FileLimit> {
-    // SAFETY: getrlimit/setrlimit write to and read from a local struct.
-    unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                lim.rlim_cur = lim.rlim_max;
-            }
-        }
-        #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
-        Ok(FileLimit { soft: lim.rlim_cur as u64, hard: lim.rlim_max as u64 })
-    }
+    rlimit::increase_nofile_limit(u64::MAX)?;
+    let (soft, hard) = rlimit::Resource::NOFILE.get()?;
+    Ok(FileLimit { soft, hard })
 }
 
 /// Ports in the ephemeral range (`/proc/sys/net/ipv4/ip_local_port_range`).
