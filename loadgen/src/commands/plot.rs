@@ -17,8 +17,9 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use hdrhistogram::Histogram;
 use plotters::coord::combinators::{BindKeyPoints, IntoLogRange};
+use plotters::coord::CoordTranslate;
 use plotters::prelude::{
-    ChartBuilder, Color, DrawingArea, IntoDrawingArea, LineSeries, PathElement, RGBColor, SVGBackend,
+    ChartBuilder, ChartContext, Color, DrawingArea, IntoDrawingArea, LineSeries, PathElement, RGBColor, SVGBackend,
     SeriesLabelPosition, BLACK, WHITE,
 };
 
@@ -138,6 +139,18 @@ fn is_partial(i: &Interval) -> bool {
     i.length_s < 0.999
 }
 
+/// The legend of every chart: upper left, on a white ground.
+fn draw_legend<'a, CT: CoordTranslate>(chart: &mut ChartContext<'a, SVGBackend<'a>, CT>) -> Result<(), Error> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font(("sans-serif", 16))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(drawing)
+}
+
 fn drawing(e: impl std::fmt::Display) -> Error {
     Error::failed(format!("drawing: {e}"))
 }
@@ -221,14 +234,7 @@ fn draw_spectrum(area: &Area<'_>, lines: &[Line], x_max: f64, title: &str) -> Re
             .label(&line.label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font(("sans-serif", 16))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()
-        .map_err(drawing)
+    draw_legend(&mut chart)
 }
 
 /// An interval log to draw: its legend name (scenario, and file when
@@ -289,14 +295,7 @@ fn draw_over_time(
             .label(label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font(("sans-serif", 16))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()
-        .map_err(drawing)
+    draw_legend(&mut chart)
 }
 
 /// Reads the inputs, draws, writes the SVG.
