@@ -175,8 +175,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         limits: ConnectionLimits,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let mut buf = Vec::with_capacity(MIN_READ.max(already_read.len()));
-        buf.extend_from_slice(already_read);
+        // No buffer until bytes arrive: the first read takes a pooled one.
+        let mut buf = Vec::new();
+        if !already_read.is_empty() {
+            buf.reserve_exact(MIN_READ.max(already_read.len()));
+            buf.extend_from_slice(already_read);
+        }
         Connection {
             io,
             peer,
@@ -262,6 +266,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         Tick::Ping => self.out.frame(OpCode::Ping, b""),
                         Tick::Wait => {}
                     }
+                    if !self.clock.is_active() && self.buf.is_empty() {
+                        self.go_idle();
+                    }
                     timer.as_mut().reset(self.clock.next_deadline(&self.limits));
                     continue;
                 }
@@ -270,7 +277,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 Ok(0) => return Ending::PeerGone,
                 Ok(n) => {
                     self.batch_bytes_in += n as u64;
-                    self.clock.received();
+                    if let Some(deadline) = self.clock.received(&self.limits) {
+                        timer.as_mut().reset(deadline);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::OutOfMemory => return self.close(OUT_OF_MEMORY).await,
                 Err(e) => return Ending::ReadError(e),

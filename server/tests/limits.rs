@@ -47,6 +47,34 @@ async fn a_silent_connection_is_pinged_at_half_and_closed_at_the_idle_timeout() 
     assert_eq!(scrape(server.local_addr(), "wsbench_idle_timeouts_total").await, 1);
 }
 
+/// A busy connection reads no clock per read (the timer samples a flag):
+/// the idle timeout still counts from the last message, never early, and
+/// at most a quarter of the timeout late.
+#[tokio::test]
+async fn a_busy_connection_that_falls_silent_is_closed_an_idle_timeout_after_its_last_message() {
+    let server = start(Config { idle_timeout: Duration::from_secs(1), ..limits(Config::default()) }).await;
+    let mut s = raw_ws(server.local_addr(), "").await;
+    let busy = Instant::now();
+    while busy.elapsed() < Duration::from_millis(1600) {
+        s.write_all(&client_frame(0x81, b"still here")).await.unwrap();
+        let reply = read_frame(&mut s).await.expect("a reply while busy");
+        assert_eq!(reply.opcode, 1, "busy for {:?}, got {reply:?}", busy.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let last = Instant::now();
+    let ping = read_frame(&mut s).await.expect("a ping");
+    assert_eq!(ping.opcode, 9, "{ping:?}");
+    let at = last.elapsed();
+    assert!(at >= Duration::from_millis(480) && at < Duration::from_millis(1000), "ping {at:?} after the last message");
+    let close = expect_close(&mut s).await;
+    let at = last.elapsed();
+    assert_eq!(close.close_code(), Some(1001));
+    assert!(
+        at >= Duration::from_millis(980) && at < Duration::from_millis(1600),
+        "closed {at:?} after the last message"
+    );
+}
+
 #[tokio::test]
 async fn answering_pings_keeps_a_connection_open() {
     let server = start(Config { idle_timeout: Duration::from_millis(600), ..limits(Config::default()) }).await;
