@@ -123,13 +123,13 @@ fn write_frames(c: &mut Criterion) {
         let mut out = Outbox::new();
         let mut sink = Vec::with_capacity(expected.len());
         out.header(true, OpCode::Text, size);
-        out.input(0..size);
+        out.input(0..size, &input);
         wsbench_benches::now(out.flush(&mut sink, &input)).unwrap();
         assert_eq!(sink, expected);
         group.bench_function(BenchmarkId::new("wsbench", size), |b| {
             b.iter(|| {
                 out.header(true, OpCode::Text, size);
-                out.input(0..size);
+                out.input(0..size, &input);
                 sink.clear();
                 wsbench_benches::now(out.flush(&mut sink, black_box(&input))).unwrap();
                 sink.len()

@@ -65,18 +65,20 @@ impl<'a> Payload<'a> {
 
     fn queue(&self, out: &mut Outbox) {
         match self {
-            Payload::Input { range, .. } => out.input(range.clone()),
+            Payload::Input { bytes, range } => out.input(range.clone(), bytes),
             Payload::Detached(bytes) => out.extend(bytes),
-            Payload::Aside(bytes) => out.aside(0..bytes.len()),
+            Payload::Aside(bytes) => out.aside(0..bytes.len(), bytes),
         }
     }
 
     /// Queues `payload[range]`, as [`queue`](Self::queue) does the whole.
     pub(crate) fn queue_part(&self, out: &mut Outbox, part: Range<usize>) {
         match self {
-            Payload::Input { range, .. } => out.input(range.start + part.start..range.start + part.end),
+            Payload::Input { bytes, range } => {
+                out.input(range.start + part.start..range.start + part.end, &bytes[part])
+            }
             Payload::Detached(bytes) => out.extend(&bytes[part]),
-            Payload::Aside(_) => out.aside(part),
+            Payload::Aside(bytes) => out.aside(part.clone(), &bytes[part]),
         }
     }
 }
