@@ -266,9 +266,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         Tick::Ping => self.out.frame(OpCode::Ping, b""),
                         Tick::Wait => {}
                     }
-                    if !self.clock.is_active() && self.buf.is_empty() {
-                        self.go_idle();
-                    }
                     timer.as_mut().reset(self.clock.next_deadline(&self.limits));
                     continue;
                 }
@@ -340,7 +337,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             .then(|| echo_in_place(&mut self.buf, frame_start, payload.clone()))
             .flatten();
         match echoed {
-            Some(frame) => self.out.input_frame(frame),
+            Some(frame) => self.out.input_frame(frame.clone(), &self.buf[frame]),
             None if self.responder.mode() == ReplyMode::Json && payload.len() > JSON_WHOLE => {
                 let json = self.responder.json_begin(&mut self.out, kind, &self.buf[payload.clone()]);
                 self.json = Some((json, Source::Input(payload.clone())));

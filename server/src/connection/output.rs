@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::io;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::task::Poll;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -26,7 +26,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Poll::Ready(result) => result,
             Poll::Pending => {
                 let deadline = deadline.unwrap_or_else(|| Instant::now() + write_timeout);
-                match timeout_at(deadline, flush).await {
+                // Boxed: the timer lives on the heap only while a write
+                // waits, not in every connection's future.
+                match Box::pin(timeout_at(deadline, flush)).await {
                     Ok(result) => result,
                     Err(_) => return Err(Ending::WriteTimeout),
                 }
@@ -62,7 +64,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Sends the close frame after any queued replies, shuts down the
     /// write side and waits for the peer to close its side: all of it
     /// within the write timeout.
-    pub(super) async fn close(&mut self, closing: Closing) -> Ending {
+    ///
+    /// Boxed: the closing handshake's state (timers, flush, drain) is
+    /// allocated once a connection closes, instead of making every open
+    /// connection's future that much larger.
+    pub(super) fn close(&mut self, closing: Closing) -> Pin<Box<impl Future<Output = Ending> + '_>> {
+        Box::pin(self.close_now(closing))
+    }
+
+    async fn close_now(&mut self, closing: Closing) -> Ending {
         let deadline = Instant::now() + self.limits.write_timeout;
         let (code, ending) = match closing {
             Closing::Answer(code) => (code, Ending::ClosedByPeer(code)),
