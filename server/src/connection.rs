@@ -23,6 +23,7 @@ mod buffers;
 mod clock;
 mod limits;
 mod output;
+mod shutdown;
 
 use std::io;
 use std::net::SocketAddr;
@@ -31,7 +32,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
 use wsbench_proto::close;
@@ -40,6 +40,7 @@ use wsbench_proto::{echo_in_place, Decoder, Event, MessageKind, OpCode, Role};
 use self::buffers::{MIN_READ, OUT_OF_MEMORY};
 use self::clock::{Clock, Tick};
 pub use self::limits::ConnectionLimits;
+pub use self::shutdown::ShutdownSignal;
 use crate::json_pieces::JsonPieces;
 use crate::metrics::Metrics;
 use crate::mode::{ConnectionParams, ReplyMode};
@@ -52,34 +53,6 @@ pub const FRAMES_PER_WAKE: usize = 256;
 /// How long a closing connection waits for the peer to close its side
 /// (within the write timeout).
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
-
-/// Tells a connection the server is shutting down; it then closes with 1001.
-#[derive(Debug, Default)]
-pub struct ShutdownSignal(Option<oneshot::Receiver<()>>);
-
-impl ShutdownSignal {
-    /// A signal that fires when `rx` receives.
-    pub fn new(rx: oneshot::Receiver<()>) -> Self {
-        ShutdownSignal(Some(rx))
-    }
-
-    /// A signal that never fires.
-    pub fn never() -> Self {
-        ShutdownSignal(None)
-    }
-
-    /// Cancel-safe: resolves once shutdown is asked for. A dropped sender
-    /// means nobody will ever ask, not that shutdown began.
-    async fn fired(&mut self) {
-        if let Some(rx) = &mut self.0 {
-            if rx.await.is_ok() {
-                return;
-            }
-            self.0 = None;
-        }
-        std::future::pending().await
-    }
-}
 
 /// How a connection ended.
 #[derive(Debug)]
@@ -155,6 +128,8 @@ pub struct Connection<S> {
     limits: ConnectionLimits,
     /// Bytes charged to the server's memory budget.
     charged: usize,
+    /// Keeps its empty read buffer while it waits (a busy connection).
+    keeps_buffer: bool,
     /// A `json` reply to a large message, written a piece per flush.
     json: Option<(JsonPieces, Source)>,
     clock: Clock,
@@ -194,6 +169,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             metrics,
             limits,
             charged: 0,
+            keeps_buffer: false,
             json: None,
             clock: Clock::new(),
             batch_messages: 0,
@@ -264,7 +240,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                             return self.close(closing).await;
                         }
                         Tick::Ping => self.out.frame(OpCode::Ping, b""),
-                        Tick::Wait => {}
+                        Tick::Wait => self.quiet(),
                     }
                     timer.as_mut().reset(self.clock.next_deadline(&self.limits));
                     continue;
@@ -399,6 +375,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 impl<S> Drop for Connection<S> {
     /// Refunds what the connection had charged to the memory budget.
     fn drop(&mut self) {
+        self.stop_keeping();
         self.metrics.release(self.charged);
     }
 }

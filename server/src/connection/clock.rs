@@ -76,6 +76,11 @@ impl Clock {
         Some(self.next_deadline(limits))
     }
 
+    /// Bytes arrived within the last sample (at most [`ACTIVE_CHECK`] ago).
+    pub(super) fn is_active(&self) -> bool {
+        self.active
+    }
+
     /// Notes whether a frame or message is in progress; returns its
     /// deadline when one has just begun, for the timer.
     pub(super) fn message(&mut self, in_progress: bool, limits: &ConnectionLimits) -> Option<Instant> {

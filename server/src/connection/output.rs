@@ -92,6 +92,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         // Nothing read or queued is needed any more: free it (and refund it)
         // before lingering.
         self.buf = Vec::new();
+        self.stop_keeping();
         self.start = 0;
         self.assembly = Vec::new();
         self.out.release();
