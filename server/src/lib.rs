@@ -36,6 +36,7 @@ pub mod reply;
 mod server;
 mod stream_writer;
 pub mod tls;
+mod trim;
 
 pub use config::Config;
 pub use mode::{ConnectionParams, ReplyMode};

@@ -88,6 +88,7 @@ impl Server {
     /// most the configured shutdown timeout.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
         let Server { listener, shared } = self;
+        let trimmer = tokio::spawn(crate::trim::after_bursts(shared.metrics.clone()));
         tokio::pin!(shutdown);
         let mut backoff = ACCEPT_BACKOFF_MIN;
         loop {
@@ -127,6 +128,7 @@ impl Server {
         if tokio::time::timeout(timeout, shared.registry.wait_idle()).await.is_err() {
             warn!(left = shared.registry.open(), "shutdown timeout passed with connections still open");
         }
+        trimmer.abort();
     }
 
     /// Serves on the current runtime in a task of its own.
