@@ -51,12 +51,14 @@ pub struct InFlight {
     outstanding: u64,
     /// The last messages pushed whose write has not completed.
     unwritten: u64,
+    /// The highest sequence number answered so far (0: none).
+    latest_answered: u64,
 }
 
 impl Default for InFlight {
     fn default() -> Self {
         // Sequence numbers start at 1: a stamp of 0 answers nothing.
-        InFlight { queue: VecDeque::new(), base: 1, next_seq: 1, outstanding: 0, unwritten: 0 }
+        InFlight { queue: VecDeque::new(), base: 1, next_seq: 1, outstanding: 0, unwritten: 0, latest_answered: 0 }
     }
 }
 
@@ -111,8 +113,11 @@ impl InFlight {
         let sent = *sent;
         self.outstanding -= 1;
         // Overtaken: a later message was answered first. Not merely "not the
-        // oldest in flight": then one lost reply would make every later one count.
-        let overtaken = self.queue.iter().skip(index + 1).any(|s| s.answered);
+        // oldest in flight": then one lost reply would make every later one
+        // count. O(1): scanning the later messages for an answered one was
+        // 11 % of a pipelined loadgen's cycles (64 in flight).
+        let overtaken = self.latest_answered > seq;
+        self.latest_answered = self.latest_answered.max(seq);
         self.pop_answered();
         Matched::Answer { sent, overtaken }
     }
@@ -204,6 +209,41 @@ mod tests {
         // 3 is lost: 4's reply is not out of order because of it.
         assert!(matches!(f.answer(4), Matched::Answer { overtaken: false, .. }));
         assert_eq!(f.outstanding(), 1);
+    }
+
+    /// Every order of answering 6 messages (some never answered, some
+    /// twice): overtaken is exactly "a later message was answered first".
+    #[test]
+    fn overtaken_matches_its_definition_in_every_order() {
+        fn orders(left: Vec<u64>, out: &mut Vec<Vec<u64>>, prefix: &mut Vec<u64>) {
+            out.push(prefix.clone());
+            for (i, &x) in left.iter().enumerate() {
+                let mut rest = left.clone();
+                rest.remove(i);
+                prefix.push(x);
+                orders(rest, out, prefix);
+                prefix.pop();
+            }
+        }
+        let mut all = Vec::new();
+        orders((1..=6).collect(), &mut all, &mut Vec::new());
+        assert_eq!(all.len(), 1957);
+        for order in all {
+            let mut f = sent(6);
+            let mut answered: Vec<u64> = Vec::new();
+            for &seq in order.iter().chain(order.first()) {
+                let naive = answered.iter().any(|&a| a > seq);
+                match f.answer(seq) {
+                    Matched::Answer { overtaken, .. } => {
+                        assert_eq!(overtaken, naive, "order {order:?}, seq {seq}");
+                        answered.push(seq);
+                    }
+                    Matched::Duplicate => assert!(answered.contains(&seq), "order {order:?}"),
+                    Matched::NeverSent => panic!("{seq} was sent"),
+                }
+            }
+            assert_eq!(f.outstanding(), 6 - answered.len() as u64);
+        }
     }
 
     #[test]
