@@ -82,7 +82,7 @@ pub fn spawn(
         };
         let ctx = Rc::new(WorkerCtx {
             plan: plan.clone(),
-            stats: Default::default(),
+            stats: std::cell::RefCell::new(WorkerStats { rtt_alike: !plan.load.is_open(), ..Default::default() }),
             stop: StopSignal::default(),
             timer: timer.clone(),
         });

@@ -153,6 +153,11 @@ pub struct WorkerStats {
     pub open: u64,
     /// The first few corrupt replies, described, for the report.
     pub samples: Vec<String>,
+    /// The two RTT series are the same by construction (a closed loop: a
+    /// message is meant to go when it goes): only the corrected one is
+    /// recorded per reply, and copied into the uncorrected one when the
+    /// interval closes. Recording both was 2.7 % of a pipelined run.
+    pub rtt_alike: bool,
 }
 
 /// Corrupt replies described per worker, at most.
@@ -161,7 +166,14 @@ pub const MAX_SAMPLES: usize = 5;
 impl WorkerStats {
     /// Closes the current interval: adds it to the total and returns it.
     pub fn take_interval(&mut self) -> (Histograms, LiveCounters) {
-        let h = std::mem::take(&mut self.interval);
+        let mut h = std::mem::take(&mut self.interval);
+        if self.rtt_alike {
+            let Histograms(series) = &mut h;
+            let [corrected, uncorrected] = series
+                .get_disjoint_mut([Series::RttCorrected as usize, Series::RttUncorrected as usize])
+                .expect("two series");
+            uncorrected.add(&*corrected).expect("histograms of the same bounds merge");
+        }
         self.total.add(&h);
         (h, std::mem::take(&mut self.live))
     }
@@ -197,5 +209,25 @@ mod tests {
         d.add(&c);
         assert_eq!(d.close_codes[&1000], 4);
         assert_eq!(d.errors(), 2);
+    }
+
+    #[test]
+    fn a_closed_loop_records_one_rtt_and_reports_both() {
+        let mut st = WorkerStats { rtt_alike: true, ..Default::default() };
+        for ns in [1_000, 2_000, 3_000_000] {
+            st.interval.record_ns(Series::RttCorrected, ns);
+        }
+        let (h, _) = st.take_interval();
+        assert_eq!(h.get(Series::RttUncorrected), h.get(Series::RttCorrected));
+        assert_eq!(h.get(Series::RttUncorrected).len(), 3);
+        st.interval.record_ns(Series::RttCorrected, 5_000);
+        st.take_interval();
+        assert_eq!(st.total.get(Series::RttUncorrected).len(), 4);
+        assert_eq!(st.total.get(Series::RttUncorrected), st.total.get(Series::RttCorrected));
+
+        let mut open = WorkerStats::default();
+        open.interval.record_ns(Series::RttCorrected, 1_000);
+        let (h, _) = open.take_interval();
+        assert_eq!(h.get(Series::RttUncorrected).len(), 0, "an open loop records each itself");
     }
 }

@@ -194,7 +194,9 @@ fn on_reply(
                 // when it goes, so both RTTs start at its write.
                 let intended = if plan.load.is_open() { sent.intended_ns } else { sent.sent_ns };
                 st.interval.record_ns(Series::RttCorrected, r.now.saturating_sub(intended));
-                st.interval.record_ns(Series::RttUncorrected, r.now.saturating_sub(sent.sent_ns));
+                if !st.rtt_alike {
+                    st.interval.record_ns(Series::RttUncorrected, r.now.saturating_sub(sent.sent_ns));
+                }
             }
         }
         // Answered before, or given up as missing after the drain timeout.
