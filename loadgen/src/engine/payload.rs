@@ -46,24 +46,33 @@ pub fn read_stamp(b: &[u8]) -> Option<(u32, u64)> {
     if b.len() < STAMP_LEN {
         return None;
     }
-    let mut conn = 0u32;
-    for &c in &b[..SEQ_OFFSET] {
-        conn = (conn << 4) | u32::from(hex_value(c)?);
-    }
-    let mut seq = 0u64;
-    for &c in &b[SEQ_OFFSET..STAMP_LEN] {
-        seq = (seq << 4) | u64::from(hex_value(c)?);
-    }
-    Some((conn, seq))
+    let conn = parse_hex(&b[..SEQ_OFFSET])?;
+    Some((conn as u32, parse_hex(&b[SEQ_OFFSET..STAMP_LEN])?))
 }
 
-#[inline]
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
+/// Each byte's value as a lowercase hex digit; 0xFF for any other byte.
+const HEX_VALUE: [u8; 256] = {
+    let mut table = [0xFF; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[HEX[i] as usize] = i as u8;
+        i += 1;
     }
+    table
+};
+
+/// The number `digits` spell in lowercase hex (at most 16 of them), or
+/// `None`. Branch-free per digit: a match per digit was a visible part of
+/// the per-reply cost (`read_stamp` 5 % of a pipelined run).
+#[inline]
+fn parse_hex(digits: &[u8]) -> Option<u64> {
+    let (mut value, mut bad) = (0u64, 0u8);
+    for &c in digits {
+        let d = HEX_VALUE[c as usize];
+        bad |= d;
+        value = (value << 4) | u64::from(d & 0xF);
+    }
+    (bad & 0xF0 == 0).then_some(value)
 }
 
 /// The message `seq` of connection `conn` would be this, with the stamp
@@ -234,6 +243,18 @@ fn max_reply_len(mode: ReplyMode, size: usize) -> usize {
 /// The message inside a reply: the stamp of this connection, the filler.
 #[inline]
 fn check_body(template: &[u8], conn: u32, body: &[u8]) -> Result<u64, Corrupt> {
+    // The common case in one pass: the template holds this connection's
+    // stamp, so only the sequence number needs reading.
+    if body.len() == template.len()
+        && body.len() >= STAMP_LEN
+        && body[..SEQ_OFFSET] == template[..SEQ_OFFSET]
+        && body[STAMP_LEN..] == template[STAMP_LEN..]
+    {
+        if let Some(seq) = parse_hex(&body[SEQ_OFFSET..STAMP_LEN]) {
+            return Ok(seq);
+        }
+    }
+    // Something is wrong: say what.
     if body.len() != template.len() {
         let why = format!("message of {} bytes where {} were sent", body.len(), template.len());
         return Err(Corrupt(Cow::Owned(why), read_stamp(body).filter(|&(c, _)| c == conn).map(|(_, seq)| seq)));
@@ -257,6 +278,21 @@ mod tests {
         let mut m = message_template(conn, kind, 40);
         write_seq(&mut m[SEQ_OFFSET..], seq);
         m
+    }
+
+    #[test]
+    fn stamps_read_back_and_anything_else_is_refused() {
+        let mut b = [0u8; STAMP_LEN];
+        for (conn, seq) in [(0, 0), (7, 1), (u32::MAX, (1 << 48) - 1), (0x1234_abcd, 0xfedc_ba98_7654)] {
+            write_stamp(&mut b, conn, seq);
+            assert_eq!(read_stamp(&b), Some((conn, seq)));
+        }
+        for (at, bad) in [(0, b'g'), (3, b'A'), (8, b'/'), (19, b':'), (12, 0xFF), (19, b' ')] {
+            let mut c = b;
+            c[at] = bad;
+            assert_eq!(read_stamp(&c), None, "byte {bad:#x} at {at}");
+        }
+        assert_eq!(read_stamp(&b[..STAMP_LEN - 1]), None);
     }
 
     #[test]
