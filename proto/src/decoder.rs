@@ -134,13 +134,34 @@ pub struct Decoder {
     /// Payload bytes of its earlier fragments.
     so_far: usize,
     utf8: Utf8Validator,
+    /// Text payloads are validated as UTF-8 (RFC 6455 §8.1).
+    check_utf8: bool,
 }
 
 impl Decoder {
     /// A decoder for the frames `role` receives, messages being at most
     /// `max_message_size` bytes (counted across fragments).
     pub fn new(role: Role, max_message_size: usize) -> Self {
-        Decoder { role, max_message_size, done: 0, pending: None, message: None, so_far: 0, utf8: Utf8Validator::new() }
+        Decoder {
+            role,
+            max_message_size,
+            done: 0,
+            pending: None,
+            message: None,
+            so_far: 0,
+            utf8: Utf8Validator::new(),
+            check_utf8: true,
+        }
+    }
+
+    /// This decoder, without the UTF-8 check of text payloads: for a
+    /// reader that compares every text message byte for byte with one it
+    /// knows to be UTF-8 (a load generator checking echoes), where the
+    /// check can only repeat the comparison's verdict. Invalid UTF-8 then
+    /// shows as a message that differs, not as [`ProtocolError::InvalidUtf8`].
+    pub fn without_utf8_check(mut self) -> Self {
+        self.check_utf8 = false;
+        self
     }
 
     /// The role this decoder reads for.
@@ -198,7 +219,7 @@ impl Decoder {
                 if let Some(mask) = header.mask {
                     unmask_at(bytes, mask, 0);
                 }
-                if kind == MessageKind::Text {
+                if self.check_utf8 && kind == MessageKind::Text {
                     check_whole(bytes).map_err(|e| match e {
                         WholeError::Invalid => ProtocolError::InvalidUtf8,
                         WholeError::Truncated => ProtocolError::TruncatedUtf8,
@@ -213,7 +234,7 @@ impl Decoder {
             }
         }
         let arrived_end = frame_len.min(input.len());
-        let text = kind == Some(MessageKind::Text);
+        let text = self.check_utf8 && kind == Some(MessageKind::Text);
 
         if self.done == 0 && opcode == OpCode::Text {
             self.utf8.reset();

@@ -144,6 +144,29 @@ fn invalid_utf8_fails_at_the_first_bad_byte_mid_frame() {
 }
 
 #[test]
+fn without_the_utf8_check_text_is_taken_as_it_comes() {
+    let c = Role::Client;
+    let wire = [
+        frame(c, true, OpCode::Text, &[b'a', 0xf4, 0x90]),
+        frame(c, false, OpCode::Text, &"😀".as_bytes()[..3]),
+        frame(c, true, OpCode::Continuation, &[0xff]),
+    ]
+    .concat();
+    let mut buf = wire.clone();
+    let mut decoder = Decoder::new(c, 100).without_utf8_check();
+    let mut events = Vec::new();
+    let mut at = 0;
+    while let Some(f) = decoder.decode(&mut buf[at..]).expect("no UTF-8 error") {
+        events.push(f.event);
+        at += f.len;
+    }
+    assert_eq!(at, wire.len());
+    assert_eq!(events.len(), 3);
+    // The same bytes with the check: refused.
+    assert_eq!(error_of(c, 100, &wire), ProtocolError::InvalidUtf8);
+}
+
+#[test]
 fn text_ending_inside_a_code_point_is_1007() {
     let s = Role::Server;
     let e = error_of(s, 100, &frame(s, true, OpCode::Text, &"😀".as_bytes()[..3]));
