@@ -168,11 +168,9 @@ impl WorkerStats {
     pub fn take_interval(&mut self) -> (Histograms, LiveCounters) {
         let mut h = std::mem::take(&mut self.interval);
         if self.rtt_alike {
-            let Histograms(series) = &mut h;
-            let [corrected, uncorrected] = series
-                .get_disjoint_mut([Series::RttCorrected as usize, Series::RttUncorrected as usize])
-                .expect("two series");
-            uncorrected.add(&*corrected).expect("histograms of the same bounds merge");
+            // Once a second: the copy costs nothing beside a record per reply.
+            let corrected = h.get(Series::RttCorrected).clone();
+            h.get_mut(Series::RttUncorrected).add(&corrected).expect("histograms of the same bounds merge");
         }
         self.total.add(&h);
         (h, std::mem::take(&mut self.live))
