@@ -265,6 +265,7 @@ fn merge_concurrent(inputs: &[(PathBuf, RunResult)]) -> Result<RunResult, Error>
         sent_bytes_per_s: 0.0,
         received_bytes_per_s: 0.0,
         target_msgs_per_s: None,
+        unsolicited_msgs_per_s: None,
     };
     let mut config = first.config.clone();
     config.connections = 0;
@@ -284,6 +285,9 @@ fn merge_concurrent(inputs: &[(PathBuf, RunResult)]) -> Result<RunResult, Error>
         throughput.received_bytes_per_s += t.received_bytes_per_s;
         if let Some(target) = t.target_msgs_per_s {
             throughput.target_msgs_per_s = Some(throughput.target_msgs_per_s.unwrap_or(0.0) + target);
+        }
+        if let Some(u) = t.unsolicited_msgs_per_s {
+            throughput.unsolicited_msgs_per_s = Some(throughput.unsolicited_msgs_per_s.unwrap_or(0.0) + u);
         }
         config.connections = config.connections.saturating_add(r.config.connections);
         config.threads += r.config.threads;
@@ -365,6 +369,10 @@ pub fn merge_repeats(runs: &[RunResult]) -> Result<RunResult, Error> {
         sent_bytes_per_s: weighted(|t| t.sent_bytes_per_s),
         received_bytes_per_s: weighted(|t| t.received_bytes_per_s),
         target_msgs_per_s: first.throughput.target_msgs_per_s,
+        unsolicited_msgs_per_s: first
+            .throughput
+            .unsolicited_msgs_per_s
+            .map(|_| weighted(|t| t.unsolicited_msgs_per_s.unwrap_or(0.0))),
     };
     let mean = |f: fn(&Timing) -> f64| runs.iter().map(|r| f(&r.timing)).sum::<f64>() / runs.len() as f64;
     let timing = Timing {

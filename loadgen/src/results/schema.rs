@@ -178,6 +178,10 @@ pub struct Throughput {
     pub received_bytes_per_s: f64,
     /// The open loop's `--rate`.
     pub target_msgs_per_s: Option<f64>,
+    /// With `--message`: messages that answered no request in flight
+    /// (`counters.unsolicited`). Absent otherwise, and in older results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsolicited_msgs_per_s: Option<f64>,
 }
 
 /// Whether the loadgen itself held the measurement back.
@@ -304,6 +308,7 @@ impl RunResult {
             ("chunk", c.chunk.map_or("none".into(), |v| v.to_string())),
             ("load model", load),
             ("rate", rate.map_or("none".into(), |r| format!("{r} msg/s"))),
+            ("messages", c.api.as_ref().map_or("stamped".into(), |a| a.messages.join("\n"))),
             ("connections", c.connections.to_string()),
             ("duration", format!("{}s", c.duration.as_secs_f64())),
         ]

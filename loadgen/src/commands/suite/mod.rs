@@ -16,6 +16,10 @@
 //! mode = "reply"              # echo, reply, json, stream
 //! duration = "10s"            # or seconds as a number
 //! warmup = "2s"
+//! # An API (see `run --help`, "API load"): one scenario per call shape.
+//! message = ['{"jsonrpc":"2.0","id":{{seq}},"method":"ping"}']  # or one string
+//! match = "json:/id"
+//! expect = "json:/result=pong"
 //! ```
 //!
 //! Every scenario is checked before any runs, so that a typo in the last
@@ -140,6 +144,42 @@ pub struct Scenario {
     /// and server (a closed loop on shared cores), so a busy loadgen is
     /// expected rather than a finding that voids the run.
     pub allow_loadgen_limit: Option<bool>,
+    /// `--message`: one template, or a list.
+    pub message: Option<Strings>,
+    /// `--message-file`, relative to the scenario file.
+    pub message_file: Option<PathBuf>,
+    /// `--init`: one template, or a list.
+    pub init: Option<Strings>,
+    /// `--init-expect`.
+    pub init_expect: Option<String>,
+    /// `--subprotocol`: one name, or a list.
+    pub subprotocol: Option<Strings>,
+    /// `--match`.
+    #[serde(rename = "match")]
+    pub match_rule: Option<String>,
+    /// `--expect`.
+    pub expect: Option<String>,
+    /// `--unsolicited`: "count" or "error".
+    pub unsolicited: Option<String>,
+}
+
+/// A key that takes one string or a list of them (repeatable flags).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Strings {
+    /// One value.
+    One(String),
+    /// Several, in order.
+    Many(Vec<String>),
+}
+
+impl Strings {
+    fn values(&self) -> &[String] {
+        match self {
+            Strings::One(s) => std::slice::from_ref(s),
+            Strings::Many(v) => v,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,6 +219,24 @@ impl Scenario {
         if self.allow_loadgen_limit == Some(true) {
             a.push("--allow-loadgen-limit".into());
         }
+        for (name, list) in [("message", &self.message), ("init", &self.init), ("subprotocol", &self.subprotocol)] {
+            for v in list.iter().flat_map(Strings::values) {
+                a.push(format!("--{name}={v}"));
+            }
+        }
+        if let Some(file) = &self.message_file {
+            a.push(format!("--message-file={}", file.display()));
+        }
+        for (name, v) in [
+            ("init-expect", &self.init_expect),
+            ("match", &self.match_rule),
+            ("expect", &self.expect),
+            ("unsolicited", &self.unsolicited),
+        ] {
+            if let Some(v) = v {
+                a.push(format!("--{name}={v}"));
+            }
+        }
         a
     }
 
@@ -186,7 +244,12 @@ impl Scenario {
     /// a refusal names the file, the scenario and the key.
     pub fn config(&self, file: &Path, url: Option<&str>) -> Result<RunConfig, Error> {
         let at = |msg: String| Error::usage(format!("{}: scenario {:?}: {msg}", file.display(), self.name));
-        let args = self.run_args(url);
+        // A message file is found next to the scenario file.
+        let mut scenario = self.clone();
+        if let (Some(f), Some(dir)) = (&self.message_file, file.parent()) {
+            scenario.message_file = Some(dir.join(f));
+        }
+        let args = scenario.run_args(url);
         let cli = Cli::try_parse_from(std::iter::once("wsbench-loadgen".to_string()).chain(args)).map_err(|e| {
             let text = e.to_string();
             let line = text.lines().next().unwrap_or("bad value").trim_start_matches("error: ").to_string();
