@@ -121,6 +121,8 @@ pub fn spawn(rpc: Rpc) -> RpcServer {
 async fn connection(stream: tokio::net::TcpStream, rpc: Rpc, counts: Arc<Counts>) {
     let _ = stream.set_nodelay(true);
     let pick = rpc.pick.clone();
+    // tungstenite's callback type returns its large ErrorResponse.
+    #[allow(clippy::result_large_err)]
     let choose = move |req: &Request, mut resp: Response| {
         let offered: Vec<String> = req
             .headers()
