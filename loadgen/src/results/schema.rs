@@ -178,8 +178,7 @@ pub struct Throughput {
     pub received_bytes_per_s: f64,
     /// The open loop's `--rate`.
     pub target_msgs_per_s: Option<f64>,
-    /// With `--message`: messages that answered no request in flight
-    /// (`counters.unsolicited`). Absent otherwise, and in older results.
+    /// With `--message`: `counters.unsolicited` per second; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unsolicited_msgs_per_s: Option<f64>,
 }
