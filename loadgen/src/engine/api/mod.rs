@@ -16,6 +16,7 @@ use crate::results::setup::{ApiConfig, Unsolicited};
 
 pub mod init;
 pub mod pattern;
+pub mod seek;
 pub mod template;
 
 pub use pattern::{Expectation, Matcher, Parsed};

@@ -1,8 +1,9 @@
 //! How an incoming message is read: `--match` takes its correlation id out
 //! (`json:/pointer`, or `regex:PATTERN` with one capture group), and
 //! `--expect` / `--init-expect` check it (`json:/pointer=VALUE`,
-//! `json:/pointer` for presence, or `regex:PATTERN`). A message is parsed
-//! as JSON at most once, whatever both need ([`Parsed`]).
+//! `json:/pointer` for presence, or `regex:PATTERN`). The id is found
+//! without building the message as a JSON value ([`super::seek`]); a
+//! check that needs one parses it once ([`Parsed`]).
 //!
 //! Regexes are `regex::bytes` (linear time, no backreferences), run on the
 //! message's bytes, so binary messages and text alike.
@@ -32,8 +33,9 @@ impl<'a> Parsed<'a> {
 /// `--match`: where the correlation id is.
 #[derive(Debug, Clone)]
 pub enum Matcher {
-    /// A JSON pointer (RFC 6901) to a number or a string of digits.
-    Json(String),
+    /// A JSON pointer (RFC 6901) to a number or a string of digits, and
+    /// its tokens, unescaped ([`seek`](super::seek) walks them).
+    Json(String, Vec<String>),
     /// A regex whose one capture group is the id, in decimal digits.
     Regex(Regex),
 }
@@ -43,7 +45,7 @@ impl Matcher {
     pub fn parse(s: &str) -> Result<Matcher, String> {
         if let Some(pointer) = s.strip_prefix("json:") {
             check_pointer(pointer)?;
-            Ok(Matcher::Json(pointer.to_string()))
+            Ok(Matcher::Json(pointer.to_string(), super::seek::tokens(pointer)))
         } else if let Some(pattern) = s.strip_prefix("regex:") {
             let re = regex(pattern)?;
             match re.captures_len() - 1 {
@@ -59,11 +61,7 @@ impl Matcher {
     #[inline]
     pub fn key(&self, m: &mut Parsed<'_>) -> Option<u64> {
         match self {
-            Matcher::Json(pointer) => match m.json()?.pointer(pointer)? {
-                Value::Number(n) => n.as_u64(),
-                Value::String(s) => s.parse().ok(),
-                _ => None,
-            },
+            Matcher::Json(_, tokens) => super::seek::find_u64(m.bytes, tokens),
             Matcher::Regex(re) => {
                 let id = re.captures(m.bytes)?.get(1)?;
                 std::str::from_utf8(id.as_bytes()).ok()?.parse().ok()
