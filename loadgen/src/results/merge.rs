@@ -63,11 +63,6 @@ fn identity(r: &RunResult, shares: bool) -> Vec<(&'static str, String)> {
     fields
 }
 
-/// A result's unsolicited rate (0: none).
-fn unsolicited(t: &Throughput) -> f64 {
-    t.unsolicited_msgs_per_s.unwrap_or(0.0)
-}
-
 fn name(path: &Path) -> String {
     path.display().to_string()
 }
@@ -291,7 +286,7 @@ fn merge_concurrent(inputs: &[(PathBuf, RunResult)]) -> Result<RunResult, Error>
         if let Some(target) = t.target_msgs_per_s {
             throughput.target_msgs_per_s = Some(throughput.target_msgs_per_s.unwrap_or(0.0) + target);
         }
-        throughput.unsolicited_msgs_per_s = t.unsolicited_msgs_per_s.map(|u| u + unsolicited(&throughput));
+        throughput.unsolicited_msgs_per_s = t.unsolicited_msgs_per_s.map(|u| u + throughput.unsolicited());
         config.connections = config.connections.saturating_add(r.config.connections);
         config.threads += r.config.threads;
         if let LoadModel::Open { rate, .. } = r.config.load {
@@ -372,7 +367,7 @@ pub fn merge_repeats(runs: &[RunResult]) -> Result<RunResult, Error> {
         sent_bytes_per_s: weighted(|t| t.sent_bytes_per_s),
         received_bytes_per_s: weighted(|t| t.received_bytes_per_s),
         target_msgs_per_s: first.throughput.target_msgs_per_s,
-        unsolicited_msgs_per_s: first.throughput.unsolicited_msgs_per_s.and(Some(weighted(unsolicited))),
+        unsolicited_msgs_per_s: first.throughput.unsolicited_msgs_per_s.and(Some(weighted(Throughput::unsolicited))),
     };
     let mean = |f: fn(&Timing) -> f64| runs.iter().map(|r| f(&r.timing)).sum::<f64>() / runs.len() as f64;
     let timing = Timing {

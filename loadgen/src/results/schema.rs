@@ -183,6 +183,13 @@ pub struct Throughput {
     pub unsolicited_msgs_per_s: Option<f64>,
 }
 
+impl Throughput {
+    /// The unsolicited rate, 0 without one (merge adds them up).
+    pub fn unsolicited(&self) -> f64 {
+        self.unsolicited_msgs_per_s.unwrap_or(0.0)
+    }
+}
+
 /// Whether the loadgen itself held the measurement back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadgenHealth {
@@ -386,18 +393,4 @@ pub fn from_value(path: &Path, value: serde_json::Value) -> Result<RunResult, Re
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn histogram_data_round_trips() {
-        let mut h = super::super::stats::new_histogram();
-        for v in [1u64, 10, 100, 1000, 123_456] {
-            h.record(v).unwrap();
-        }
-        let d = HistogramData::from_histogram(&h);
-        assert_eq!(d.count, 5);
-        assert_eq!(d.percentile(50.0), Some(100));
-        assert_eq!(d.decode().unwrap(), h);
-    }
-}
+mod tests;
