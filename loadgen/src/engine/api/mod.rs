@@ -119,15 +119,14 @@ impl ApiPlan {
         }
         let correlation = if templates.iter().any(Template::has_seq) { Correlation::Seq } else { Correlation::Id };
         for (t, m) in templates.iter().zip(&config.messages) {
-            let has = match correlation {
-                Correlation::Seq => t.has_seq(),
-                Correlation::Id => t.has_id(),
+            let missing = match correlation {
+                Correlation::Seq if !t.has_seq() => "no {{seq}} in it, and another template correlates by {{seq}}",
+                Correlation::Id if !t.has_id() => "no {{seq}} or {{id}} in it",
+                _ => continue,
             };
-            if !has {
-                return Err(format!(
-                    "--message {m:?}: no {{{{seq}}}} (or {{{{id}}}}) in it: every message must carry the id that --match finds in its reply"
-                ));
-            }
+            return Err(format!(
+                "--message {m:?}: {missing}: every message must carry the id that --match finds in its reply"
+            ));
         }
         let init = config
             .init

@@ -73,8 +73,9 @@ impl Matcher {
 /// `--expect` and `--init-expect`: what a message must hold.
 #[derive(Debug, Clone)]
 pub enum Expectation {
-    /// The value at a JSON pointer equals this one; `None`: is present.
-    Json(String, Option<Value>),
+    /// The value at a JSON pointer equals this one (as JSON, or a string
+    /// holding the text given: `=2.0` meets `"2.0"` too); `None`: is present.
+    Json(String, Option<(Value, String)>),
     /// The regex matches somewhere in the message.
     Regex(Regex),
 }
@@ -82,12 +83,16 @@ pub enum Expectation {
 impl Expectation {
     /// Parses `json:/pointer=VALUE`, `json:/pointer` or `regex:PATTERN`.
     /// VALUE is JSON when it parses as JSON (`42`, `true`, `"42"`,
-    /// `{"a":1}`), else a string (`pong` is `"pong"`). A pointer holding
-    /// `=` is written with the value: the first `=` splits.
+    /// `{"a":1}`), else a string (`pong` is `"pong"`); a string holding
+    /// VALUE's text meets it too (`=2.0` meets `"2.0"`, as JSON-RPC writes
+    /// its version), but a quoted VALUE only a string. The first `=` splits.
     pub fn parse(s: &str) -> Result<Expectation, String> {
         if let Some(rule) = s.strip_prefix("json:") {
             let (pointer, value) = match rule.split_once('=') {
-                Some((p, v)) => (p, Some(serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string())))),
+                Some((p, v)) => {
+                    let value = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string()));
+                    (p, Some((value, v.to_string())))
+                }
                 None => (rule, None),
             };
             check_pointer(pointer)?;
@@ -107,8 +112,8 @@ impl Expectation {
                 match (json.pointer(pointer), want) {
                     (None, _) => Err(format!("no {pointer}")),
                     (Some(_), None) => Ok(()),
-                    (Some(got), Some(want)) if got == want => Ok(()),
-                    (Some(got), Some(want)) => Err(format!("{pointer} is {got}, not {want}")),
+                    (Some(got), Some((want, text))) if got == want || got.as_str() == Some(text) => Ok(()),
+                    (Some(got), Some((want, _))) => Err(format!("{pointer} is {got}, not {want}")),
                 }
             }
             Expectation::Regex(re) if re.is_match(m.bytes) => Ok(()),
@@ -171,6 +176,9 @@ mod tests {
         assert_eq!(check("json:/result=pong", ok), Ok(()));
         assert_eq!(check("json:/result=\"pong\"", ok), Ok(()));
         assert_eq!(check("json:/n=3", ok), Ok(()));
+        assert_eq!(check("json:/v=2.0", r#"{"v":"2.0"}"#), Ok(()), "the text given, as a string");
+        assert_eq!(check("json:/v=2.0", r#"{"v":2.0}"#), Ok(()));
+        assert!(check("json:/v=\"2.0\"", r#"{"v":2.0}"#).is_err(), "quoted: a string only");
         assert_eq!(check("json:/e", ok), Ok(()));
         assert_eq!(check("json:/n=4", ok).unwrap_err(), "/n is 3, not 4");
         assert_eq!(check("json:/error", ok).unwrap_err(), "no /error");

@@ -186,11 +186,16 @@ pub(super) fn evaluate(
     }
 }
 
-/// Why no reply counts: none came, or (with `--message`) messages came but
-/// none answered a request: the likely cause is a `--match` that does not
-/// find the ids, and the user must see it rather than a bare "no reply".
+/// Why no reply counts: none came, none passed its check, or (with
+/// `--message`) messages came but none answered a request: the likely
+/// cause is a `--match` that does not find the ids, and the user must see
+/// it rather than a bare "no reply".
 fn no_reply(counters: &Counters) -> String {
     match counters.unsolicited_total {
+        0 if counters.reply_errors.corrupt > 0 => format!(
+            "no reply in the measured window passed its check ({} corrupt replies)",
+            counters.reply_errors.corrupt
+        ),
         0 => "no reply was received in the measured window".to_string(),
         n => format!(
             "no reply matched a request in the measured window, but {n} messages arrived unmatched: does --match find the request's id in the replies?"
