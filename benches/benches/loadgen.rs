@@ -9,6 +9,12 @@
 //! - `loadgen/receive_echo/<message bytes>`: one reply frame as a session
 //!   reads it: decoded in place by wsbench-proto's `Decoder` (client role,
 //!   bounded by the longest reply of any mode), then checked.
+//! - `loadgen/api_render/jsonrpc`: with `--message`, one JSON-RPC request
+//!   rendered from its parsed template into the write buffer as a masked
+//!   frame (`engine::api::write_frame`), in place of the stamp above.
+//! - `loadgen/api_match/json` and `.../regex`: with `--match json:/id` or
+//!   `regex:`, the id of one JSON-RPC reply found (`Matcher::key`), in
+//!   place of the reply check above.
 //! - `loadgen/record/rtt`: recording one latency into the worker's
 //!   histograms (`stats::Histograms::record_ns`), values spread from 20 µs
 //!   to 50 ms so that recording walks many buckets, as in a run.
@@ -17,11 +23,13 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use wsbench_benches::{criterion_config, server_text, MASK};
+use wsbench_loadgen::engine::api::{write_frame, Matcher, Parsed, Template, Vars};
+use wsbench_loadgen::engine::connect::Rng;
 use wsbench_loadgen::engine::payload::{message_template, write_seq, write_stamp, Checker, SEQ_OFFSET, STAMP_LEN};
 use wsbench_loadgen::results::setup::MessageType;
 use wsbench_loadgen::results::stats::{Histograms, Series};
 use wsbench_proto::unmask_at as apply_mask;
-use wsbench_proto::{seed_reply, Decoder, Event, MessageKind, Role};
+use wsbench_proto::{seed_reply, Decoder, Event, MessageKind, OpCode, Role};
 use wsbench_server::mode::{ConnectionParams, ReplyMode, DEFAULT_CHUNK};
 use wsbench_server::outbox::Outbox;
 use wsbench_server::reply::{Payload, Responder};
@@ -116,6 +124,28 @@ fn per_message(c: &mut Criterion) {
     }
 
     group.throughput(Throughput::Elements(1));
+    let template =
+        Template::parse(r#"{"jsonrpc":"2.0","id":{{seq}},"method":"ping","params":{"c":{{conn}}}}"#).unwrap();
+    let mut rng = Rng::new(1);
+    let mut wbuf = Vec::with_capacity(4096);
+    let mut seq = 1_000_000u64;
+    group.bench_function(BenchmarkId::new("api_render", "jsonrpc"), |b| {
+        b.iter(|| {
+            seq += 1;
+            wbuf.clear();
+            let vars = Vars { conn: CONN, seq: black_box(seq), id: seq };
+            write_frame(&mut wbuf, &template, &vars, 0, OpCode::Text, MASK, &mut rng)
+        })
+    });
+    let reply = br#"{"jsonrpc":"2.0","id":1000001,"result":{"c":7}}"#;
+    for (name, rule) in [("json", "json:/id"), ("regex", r#"regex:"id":(\d+)"#)] {
+        let matcher = Matcher::parse(rule).unwrap();
+        assert_eq!(matcher.key(&mut Parsed::new(reply)), Some(1_000_001));
+        group.bench_function(BenchmarkId::new("api_match", name), |b| {
+            b.iter(|| matcher.key(&mut Parsed::new(black_box(reply))).unwrap())
+        });
+    }
+
     let values = latencies_ns(4096);
     let mut histograms = Histograms::default();
     let mut i = 0;

@@ -109,6 +109,31 @@ mod tests {
     }
 
     #[test]
+    fn unsolicited_counts_and_rates_add_up() {
+        let api = ["-d", "10", "--message", "{\"id\":{{seq}}}", "--match", "json:/id", "--subprotocol", "v1"];
+        let worker = |n: u64, window: (f64, f64)| {
+            let mut r = synthetic("s", &api, window, &[10]);
+            r.counters.unsolicited = n;
+            r.counters.unsolicited_total = n + 1;
+            r.counters.subprotocols.insert("v1".into(), 2);
+            r.throughput.unsolicited_msgs_per_s = Some(n as f64 / 10.0);
+            r
+        };
+        let m =
+            merge(&[input("a.json", worker(30, (100.0, 110.0))), input("b.json", worker(50, (100.0, 110.0)))]).unwrap();
+        assert_eq!((m.counters.unsolicited, m.counters.unsolicited_total), (80, 82));
+        assert_eq!(m.counters.subprotocols["v1"], 4);
+        assert!((m.throughput.unsolicited_msgs_per_s.unwrap() - 8.0).abs() < 1e-9);
+        let r = merge_repeats(&[worker(30, (100.0, 110.0)), worker(50, (120.0, 130.0))]).unwrap();
+        assert_eq!(r.counters.unsolicited, 80);
+        assert!((r.throughput.unsolicited_msgs_per_s.unwrap() - 4.0).abs() < 1e-9, "80 over 20 s");
+        // Stamped results and API results are different set-ups.
+        let stamped = synthetic("s", &["-d", "10"], (100.0, 110.0), &[10]);
+        let e = merge(&[input("a.json", worker(1, (100.0, 110.0))), input("b.json", stamped)]).unwrap_err();
+        assert!(e.to_string().contains("messages"), "{e}");
+    }
+
+    #[test]
     fn refuses_what_does_not_add_up() {
         let base = || synthetic("s", &["-d", "10"], (100.0, 110.0), &[10]);
         let cases: Vec<(RunResult, &str)> = vec![

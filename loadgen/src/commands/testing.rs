@@ -62,6 +62,7 @@ pub fn synthetic(scenario: &str, run_args: &[&str], window: (f64, f64), latencie
             sent_bytes_per_s: per_s(counters.bytes_sent),
             received_bytes_per_s: per_s(counters.bytes_received),
             target_msgs_per_s: None,
+            unsolicited_msgs_per_s: None,
         },
         config,
         counters,

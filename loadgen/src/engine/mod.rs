@@ -5,7 +5,8 @@
 //! - [`session`]: one connection's I/O state machine; [`schedule`]: when
 //!   each of its messages is meant to go; [`tracker`]: its messages in
 //!   flight; [`payload`]: message stamps and reply checks; [`protocol`]:
-//!   the reply modes shared with the server. Frames, the decoder, close
+//!   the reply modes shared with the server; [`api`]: any other API's
+//!   messages, from templates, and its replies matched by id. Frames, the decoder, close
 //!   frames and the handshake's keys come from `wsbench-proto`.
 //! - [`worker`]: a thread of connections; [`plan`]: what they share;
 //!   [`timer`]: the precise per-thread timer of the open loop.
@@ -16,6 +17,7 @@
 //! nothing here knows the command line (clap): the engine takes a
 //! [`RunConfig`](crate::results::setup::RunConfig), whoever made it.
 
+pub mod api;
 pub mod connect;
 pub mod driver;
 pub mod mode_guess;

@@ -230,6 +230,12 @@ impl Checker {
     }
 }
 
+/// The first 60 bytes of a message, quoted, to show in a sample or a reason.
+pub fn preview(payload: &[u8]) -> String {
+    let s = String::from_utf8_lossy(&payload[..payload.len().min(60)]);
+    format!("{s:?}{}", if payload.len() > 60 { "..." } else { "" })
+}
+
 /// The longest reply of `mode` to a message of `size` bytes.
 fn max_reply_len(mode: ReplyMode, size: usize) -> usize {
     match mode {

@@ -45,6 +45,9 @@ pub struct RunPlan {
     pub measure_start_ns: u64,
     /// End of the measured window.
     pub measure_end_ns: u64,
+    /// With `--message`: the API load, compiled (templates, `--match`,
+    /// `--expect`, init); `None` for wsbench's own stamped messages.
+    pub api: Option<super::api::ApiPlan>,
     /// Set by the first connection that gets a reply in another mode's
     /// format (`mode_guess::describe_mismatch`'s line): the run stops
     /// early and fails with it, whatever thread found it.

@@ -79,6 +79,8 @@ error_kinds! {
         Tls => tls, "TLS";
         /// A malformed or wrong upgrade response.
         BadHandshake => bad_handshake, "bad handshake";
+        /// The init exchange (`--init`, `--init-expect`) failed.
+        Init => init, "init failed";
         /// Any other failure.
         Other => other, "connect other";
     }
@@ -113,6 +115,8 @@ error_kinds! {
         OutOfOrder => out_of_order, "out-of-order replies";
         /// Open loop: due in the window, never sent.
         Unsent => unsent, "messages due but never sent";
+        /// A message answering no request in flight, with `--unsolicited error`.
+        Unsolicited => unsolicited, "unsolicited messages";
     }
 }
 
@@ -132,6 +136,10 @@ pub struct ConnectErrors {
     /// A 101 with a wrong Sec-WebSocket-Accept or Upgrade, a malformed
     /// response, or a connection closed during the handshake.
     pub bad_handshake: u64,
+    /// The init exchange failed: a reply not met by `--init-expect` in
+    /// time, or the connection closed during it. 0 in results before it.
+    #[serde(default)]
+    pub init: u64,
     /// Any other failure.
     pub other: u64,
 }
@@ -165,6 +173,11 @@ pub struct ReplyErrors {
     /// holds back: left out, they would hide it.
     #[serde(default)]
     pub unsent: u64,
+    /// With `--unsolicited error`: messages that answered no request in
+    /// flight (`Counters::unsolicited_total`, then errors too). 0 otherwise,
+    /// and in results before it.
+    #[serde(default)]
+    pub unsolicited: u64,
 }
 
 impl ReplyErrors {
@@ -206,9 +219,9 @@ fn add<C: IndexMut<K, Output = u64>, K: Copy>(a: &mut C, b: &C, kinds: &[K]) {
     }
 }
 
-fn add_map(a: &mut BTreeMap<u16, u64>, b: &BTreeMap<u16, u64>) {
+fn add_map<K: Ord + Clone>(a: &mut BTreeMap<K, u64>, b: &BTreeMap<K, u64>) {
     for (k, v) in b {
-        *a.entry(*k).or_default() += v;
+        *a.entry(k.clone()).or_default() += v;
     }
 }
 
@@ -244,6 +257,19 @@ pub struct Counters {
     /// Absent from results written before it (read as 0).
     #[serde(default)]
     pub send_blocked_ns: u64,
+    /// With `--message`: messages from the server that answered no request
+    /// in flight (pushes, notifications, or replies `--match` cannot read),
+    /// received in the measured window. Not errors unless `--unsolicited
+    /// error`. 0 in results before it.
+    #[serde(default)]
+    pub unsolicited: u64,
+    /// See `unsolicited`: every phase.
+    #[serde(default)]
+    pub unsolicited_total: u64,
+    /// With `--subprotocol`: connections by the subprotocol the server
+    /// picked; `""` when it picked none. Absent otherwise.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub subprotocols: BTreeMap<String, u64>,
 }
 
 impl Counters {
@@ -287,6 +313,9 @@ impl Counters {
         self.messages_sent_total += o.messages_sent_total;
         self.replies_received_total += o.replies_received_total;
         self.send_blocked_ns += o.send_blocked_ns;
+        self.unsolicited += o.unsolicited;
+        self.unsolicited_total += o.unsolicited_total;
+        add_map(&mut self.subprotocols, &o.subprotocols);
     }
 }
 
@@ -324,8 +353,12 @@ mod tests {
             a.connect_errors[k] = 1;
         }
         a.connect_errors.http_status.insert(503, 2);
+        a.unsolicited = 3;
+        a.unsolicited_total = 4;
+        a.subprotocols.insert(String::new(), 5);
         let mut b = a.clone();
         b.add(&a);
+        assert_eq!((b.unsolicited, b.unsolicited_total, b.subprotocols[""]), (6, 8, 10));
         assert_eq!(b.connection_errors.total(), 2 * ConnectionErrorKind::ALL.len() as u64);
         assert_eq!(b.connect_errors.total(), 2 * (ConnectErrorKind::ALL.len() as u64 + 2));
         assert_eq!(b.errors(), 2 * a.errors());

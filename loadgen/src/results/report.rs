@@ -9,7 +9,7 @@ use std::fmt::Write;
 use super::counters::{ConnectErrorKind, ConnectionErrorKind, ReplyErrorKind};
 use super::format::{bytes, count, micros};
 use super::schema::{RunResult, Status, PERCENTILES};
-use super::setup::LoadModel;
+use super::setup::{LoadModel, Unsolicited};
 use super::stats::Series;
 
 /// The summary of `r`, as `run` and `merge` print it.
@@ -32,10 +32,10 @@ pub fn summary(r: &RunResult) -> String {
     );
     let _ = writeln!(
         s,
-        "  {} connections, {load}; {} B {} messages, mode {}; {:.1} s measured after {:.1} s ramp-up and {:.1} s warmup; {} thread(s)",
+        "  {} connections, {load}; {} {} messages, mode {}; {:.1} s measured after {:.1} s ramp-up and {:.1} s warmup; {} thread(s)",
         c.connections,
-        c.size,
-        serde_json::to_value(c.message_type).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+        if c.api.is_some() { "templated".to_string() } else { format!("{} B", c.size) },
+        c.message_type.name(),
         r.target.mode,
         r.timing.measured_s,
         r.timing.ramp_s,
@@ -84,6 +84,27 @@ pub fn summary(r: &RunResult) -> String {
         "\nconnections: {} attempted, {} opened; messages: {} sent, {} replies (all phases)",
         k.connections_attempted, k.connections_opened, k.messages_sent_total, k.replies_received_total
     );
+    if let Some(api) = &c.api {
+        let rate = t.unsolicited_msgs_per_s.unwrap_or(0.0);
+        let _ = writeln!(
+            s,
+            "api: {} template(s), match {}; unsolicited (answering no request): {} in the window ({}/s), {} in all{}",
+            api.messages.len(),
+            api.match_rule,
+            k.unsolicited,
+            count(rate),
+            k.unsolicited_total,
+            if api.unsolicited == Unsolicited::Error { ", counted as errors" } else { "" }
+        );
+    }
+    if !k.subprotocols.is_empty() {
+        let picks: Vec<String> = k
+            .subprotocols
+            .iter()
+            .map(|(p, n)| format!("{} x{n}", if p.is_empty() { "(none)" } else { p.as_str() }))
+            .collect();
+        let _ = writeln!(s, "subprotocol picked by the server: {}", picks.join(", "));
+    }
     let mut errors = Vec::new();
     let mut count_errors = |label: &str, v: u64| {
         if v > 0 {

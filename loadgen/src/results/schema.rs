@@ -178,6 +178,16 @@ pub struct Throughput {
     pub received_bytes_per_s: f64,
     /// The open loop's `--rate`.
     pub target_msgs_per_s: Option<f64>,
+    /// With `--message`: `counters.unsolicited` per second; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsolicited_msgs_per_s: Option<f64>,
+}
+
+impl Throughput {
+    /// The unsolicited rate, 0 without one (merge adds them up).
+    pub fn unsolicited(&self) -> f64 {
+        self.unsolicited_msgs_per_s.unwrap_or(0.0)
+    }
 }
 
 /// Whether the loadgen itself held the measurement back.
@@ -304,6 +314,7 @@ impl RunResult {
             ("chunk", c.chunk.map_or("none".into(), |v| v.to_string())),
             ("load model", load),
             ("rate", rate.map_or("none".into(), |r| format!("{r} msg/s"))),
+            ("messages", c.api.as_ref().map_or("stamped".into(), |a| a.messages.join("\n"))),
             ("connections", c.connections.to_string()),
             ("duration", format!("{}s", c.duration.as_secs_f64())),
         ]
@@ -382,18 +393,4 @@ pub fn from_value(path: &Path, value: serde_json::Value) -> Result<RunResult, Re
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn histogram_data_round_trips() {
-        let mut h = super::super::stats::new_histogram();
-        for v in [1u64, 10, 100, 1000, 123_456] {
-            h.record(v).unwrap();
-        }
-        let d = HistogramData::from_histogram(&h);
-        assert_eq!(d.count, 5);
-        assert_eq!(d.percentile(50.0), Some(100));
-        assert_eq!(d.decode().unwrap(), h);
-    }
-}
+mod tests;

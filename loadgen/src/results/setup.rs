@@ -135,6 +135,51 @@ pub struct RunConfig {
     pub hlog: Option<PathBuf>,
     /// `--quiet`.
     pub quiet: bool,
+    /// `--message` and what goes with it: load an API with templated
+    /// messages, replies matched by id. Absent: wsbench's own stamped
+    /// messages, checked by the reply mode (and in results written before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<ApiConfig>,
+    /// `--subprotocol`: offered in `Sec-WebSocket-Protocol`, in order; the
+    /// server's pick is counted in `counters.subprotocols`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subprotocols: Vec<String>,
+}
+
+/// What to do with a message that answers no request in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unsolicited {
+    /// Counted (with its rate), not an error: server pushes, notifications.
+    #[default]
+    Count,
+    /// Counted, and an error of the message it came with (`reply_errors.unsolicited`).
+    Error,
+}
+
+/// The API load as given, checked (`engine::api` compiles it): templates,
+/// the init exchange, subprotocols, and how replies are matched and checked.
+/// Strings as the user wrote them, so that a result says what was sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiConfig {
+    /// `--message` and the lines of `--message-file`, each optionally
+    /// `W:TEMPLATE` with a weight.
+    pub messages: Vec<String>,
+    /// `--init`: sent once per connection after the upgrade.
+    #[serde(default)]
+    pub init: Vec<String>,
+    /// `--init-expect`: the reply awaited after the init messages.
+    #[serde(default)]
+    pub init_expect: Option<String>,
+    /// `--match`: `json:/pointer` or `regex:PATTERN`.
+    #[serde(rename = "match")]
+    pub match_rule: String,
+    /// `--expect`: `json:/pointer=VALUE` or `regex:PATTERN`.
+    #[serde(default)]
+    pub expect: Option<String>,
+    /// `--unsolicited`.
+    #[serde(default)]
+    pub unsolicited: Unsolicited,
 }
 
 impl RunConfig {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::RunArgs;
+use super::{api_args, RunArgs};
 use crate::engine::payload::STAMP_LEN;
 use crate::error::Error;
 use crate::results::setup::{LoadModel, RunConfig};
@@ -12,8 +12,8 @@ use crate::results::setup::{LoadModel, RunConfig};
 pub const MAX_SIZE: usize = 16 << 20;
 
 /// Headers the handshake writes itself; `-H` may not replace them.
-const RESERVED_HEADERS: [&str; 5] =
-    ["upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "content-length"];
+const RESERVED_HEADERS: [&str; 6] =
+    ["upgrade", "connection", "sec-websocket-key", "sec-websocket-version", "content-length", "sec-websocket-protocol"];
 
 /// Builds a [`RunConfig`] from `run`'s flags. A trait, because the config
 /// is a plain type of the results layer, which must not know clap; import
@@ -71,6 +71,8 @@ impl FromRunArgs for RunConfig {
                 return Err(Error::usage(format!("--ca {}: no such file", ca.display())));
             }
         }
+        let api = api_args::api_config(args)?;
+        let subprotocols = api_args::subprotocols(args)?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let embedded = args.url.is_none();
         let default_threads = if embedded { (cores / 2).max(1) } else { cores };
@@ -107,6 +109,8 @@ impl FromRunArgs for RunConfig {
             json: args.json.clone(),
             hlog: args.hlog.clone(),
             quiet: args.quiet,
+            api,
+            subprotocols,
         })
     }
 }

@@ -17,8 +17,9 @@ use crate::engine::RunOutput;
 use crate::error::Error;
 use crate::results::report::summary;
 use crate::results::schema::{write_json, Status, DEFAULT_SCENARIO};
-use crate::results::setup::{MessageType, RunConfig};
+use crate::results::setup::{MessageType, RunConfig, Unsolicited};
 
+mod api_args;
 mod config;
 pub mod live;
 
@@ -200,6 +201,68 @@ pub struct RunArgs {
     /// No live progress view.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Load any API: send messages made from this template instead of
+    /// wsbench's stamped ones. Repeatable (cycled; `W:TEMPLATE` weighs
+    /// one). Placeholders: {{conn}}, {{seq}} (the id --match finds in the
+    /// reply), {{id}} (unique in the run), {{now_ms}}, {{rand:N}},
+    /// {{pad:N}} (pads the message to N bytes). Needs --match.
+    #[arg(long, value_name = "TEMPLATE", help_heading = "API load")]
+    pub message: Vec<String>,
+
+    /// Message templates, one per line (blank lines skipped), as --message.
+    #[arg(long, value_name = "FILE", help_heading = "API load")]
+    pub message_file: Option<PathBuf>,
+
+    /// Sent once per connection after the upgrade, before its load (auth,
+    /// subscribe). Repeatable, sent in order.
+    #[arg(long, value_name = "TEMPLATE", help_heading = "API load")]
+    pub init: Vec<String>,
+
+    /// After --init, wait for a message meeting this (json:/pointer=VALUE,
+    /// json:/pointer, regex:PATTERN) within --connect-timeout; else the
+    /// connection fails ("init failed").
+    #[arg(long, value_name = "RULE", help_heading = "API load")]
+    pub init_expect: Option<String>,
+
+    /// Offer this subprotocol in Sec-WebSocket-Protocol (repeatable, in
+    /// order); the server's pick is checked (one offered, or none) and
+    /// counted.
+    #[arg(long, value_name = "NAME", help_heading = "API load")]
+    pub subprotocol: Vec<String>,
+
+    /// Where the request id is in each message from the server:
+    /// json:/pointer or regex:PATTERN with one capture group. A message
+    /// answers the request in flight with that id, in any order.
+    #[arg(long = "match", value_name = "RULE", help_heading = "API load")]
+    pub match_rule: Option<String>,
+
+    /// Checks each matched reply (json:/pointer=VALUE, json:/pointer,
+    /// regex:PATTERN); a reply that fails it is corrupt.
+    #[arg(long, value_name = "RULE", help_heading = "API load")]
+    pub expect: Option<String>,
+
+    /// Messages that answer no request in flight (pushes, notifications):
+    /// counted (default), or counted as errors.
+    #[arg(long, value_enum, help_heading = "API load")]
+    pub unsolicited: Option<UnsolicitedArg>,
+}
+
+/// `--unsolicited`. No doc comments on the variants: see [`MessageTypeArg`].
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UnsolicitedArg {
+    Count,
+    Error,
+}
+
+impl From<UnsolicitedArg> for Unsolicited {
+    fn from(u: UnsolicitedArg) -> Self {
+        match u {
+            UnsolicitedArg::Count => Unsolicited::Count,
+            UnsolicitedArg::Error => Unsolicited::Error,
+        }
+    }
 }
 
 /// Runs the load `config` describes, with the live view unless `quiet`.

@@ -16,6 +16,10 @@
 //! mode = "reply"              # echo, reply, json, stream
 //! duration = "10s"            # or seconds as a number
 //! warmup = "2s"
+//! # An API (see `run --help`, "API load"): one scenario per call shape.
+//! message = ['{"jsonrpc":"2.0","id":{{seq}},"method":"ping"}']  # or one string
+//! match = "json:/id"
+//! expect = "json:/result=pong"
 //! ```
 //!
 //! Every scenario is checked before any runs, so that a typo in the last
@@ -32,19 +36,22 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use clap::{Args, Parser};
-use serde::Deserialize;
+use clap::Args;
 
 use super::args::scenario_name;
-use super::run::{run_and_report, FromRunArgs};
-use super::{Cli, Command, Verdict};
+use super::run::run_and_report;
+use super::Verdict;
 use crate::error::Error;
 use crate::results::format::{count, micros};
 use crate::results::merge::merge_repeats;
 use crate::results::noise::median;
 use crate::results::outcome::Status;
 use crate::results::schema::{read_json, write_json, RunResult};
-use crate::results::setup::RunConfig;
+
+mod scenario;
+
+use scenario::ScenarioFile;
+pub use scenario::{DurationValue, Scenario, Strings};
 
 /// `suite`'s arguments.
 #[derive(Debug, Args)]
@@ -74,127 +81,6 @@ pub struct SuiteArgs {
     /// No live progress view.
     #[arg(short, long)]
     pub quiet: bool,
-}
-
-/// A duration as `run` takes it: "10s", "500ms", or a number of seconds.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum DurationValue {
-    /// A number of seconds.
-    Seconds(f64),
-    /// "10s", "500ms", as `run` takes them.
-    Text(String),
-}
-
-impl DurationValue {
-    fn arg(&self) -> String {
-        match self {
-            DurationValue::Seconds(s) => s.to_string(),
-            DurationValue::Text(t) => t.clone(),
-        }
-    }
-}
-
-/// One `[[scenario]]`: a name and `run`'s flags. Absent keys take `run`'s defaults.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Scenario {
-    /// The scenario's name: its files' name and `compare`'s key.
-    pub name: String,
-    /// For people; not used.
-    pub description: Option<String>,
-    /// `--connections`.
-    pub connections: Option<u32>,
-    /// `--connect-rate`.
-    pub connect_rate: Option<f64>,
-    /// `--rate` (an open loop).
-    pub rate: Option<f64>,
-    /// `--pipeline`.
-    pub pipeline: Option<u32>,
-    /// `--size`.
-    pub size: Option<usize>,
-    /// `--type`.
-    #[serde(rename = "type")]
-    pub message_type: Option<String>,
-    /// `--mode`.
-    pub mode: Option<String>,
-    /// `--chunk`.
-    pub chunk: Option<u32>,
-    /// `--duration`.
-    pub duration: Option<DurationValue>,
-    /// `--warmup`.
-    pub warmup: Option<DurationValue>,
-    /// `--drain-timeout`.
-    pub drain_timeout: Option<DurationValue>,
-    /// `--threads`.
-    pub threads: Option<u16>,
-    /// `--server-threads`.
-    pub server_threads: Option<u16>,
-    /// `--max-error-rate`.
-    pub max_error_rate: Option<f64>,
-    /// `--max-connect-errors`.
-    pub max_connect_errors: Option<u64>,
-    /// `--reply-timeout`.
-    pub reply_timeout: Option<DurationValue>,
-    /// `--allow-loadgen-limit`: the scenario measures the pair of loadgen
-    /// and server (a closed loop on shared cores), so a busy loadgen is
-    /// expected rather than a finding that voids the run.
-    pub allow_loadgen_limit: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ScenarioFile {
-    #[serde(default)]
-    scenario: Vec<Scenario>,
-}
-
-impl Scenario {
-    /// The `run` command line this scenario stands for.
-    pub fn run_args(&self, url: Option<&str>) -> Vec<String> {
-        let mut a: Vec<String> = vec!["run".into()];
-        a.extend(url.map(String::from));
-        a.extend(["--scenario".into(), self.name.clone()]);
-        let mut flag = |name: &str, v: Option<String>| {
-            if let Some(v) = v {
-                a.push(format!("--{name}={v}"));
-            }
-        };
-        flag("connections", self.connections.map(|v| v.to_string()));
-        flag("connect-rate", self.connect_rate.map(|v| v.to_string()));
-        flag("rate", self.rate.map(|v| v.to_string()));
-        flag("pipeline", self.pipeline.map(|v| v.to_string()));
-        flag("size", self.size.map(|v| v.to_string()));
-        flag("type", self.message_type.clone());
-        flag("mode", self.mode.clone());
-        flag("chunk", self.chunk.map(|v| v.to_string()));
-        flag("duration", self.duration.as_ref().map(DurationValue::arg));
-        flag("warmup", self.warmup.as_ref().map(DurationValue::arg));
-        flag("drain-timeout", self.drain_timeout.as_ref().map(DurationValue::arg));
-        flag("threads", self.threads.map(|v| v.to_string()));
-        flag("server-threads", self.server_threads.map(|v| v.to_string()));
-        flag("max-error-rate", self.max_error_rate.map(|v| v.to_string()));
-        flag("max-connect-errors", self.max_connect_errors.map(|v| v.to_string()));
-        flag("reply-timeout", self.reply_timeout.as_ref().map(DurationValue::arg));
-        if self.allow_loadgen_limit == Some(true) {
-            a.push("--allow-loadgen-limit".into());
-        }
-        a
-    }
-
-    /// The scenario as a run's configuration, checked by `run`'s own rules;
-    /// a refusal names the file, the scenario and the key.
-    pub fn config(&self, file: &Path, url: Option<&str>) -> Result<RunConfig, Error> {
-        let at = |msg: String| Error::usage(format!("{}: scenario {:?}: {msg}", file.display(), self.name));
-        let args = self.run_args(url);
-        let cli = Cli::try_parse_from(std::iter::once("wsbench-loadgen".to_string()).chain(args)).map_err(|e| {
-            let text = e.to_string();
-            let line = text.lines().next().unwrap_or("bad value").trim_start_matches("error: ").to_string();
-            at(line)
-        })?;
-        let Command::Run(run) = cli.command else { unreachable!("the arguments start with `run`") };
-        RunConfig::from_args(&run).map_err(|e| at(e.to_string()))
-    }
 }
 
 /// Reads and checks a scenario file: TOML, known keys only, names unique.

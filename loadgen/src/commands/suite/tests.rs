@@ -85,3 +85,38 @@ fn the_shipped_matrix_is_valid() {
         s.config(&path, None).unwrap();
     }
 }
+
+#[test]
+fn an_api_scenario_is_run_flags() {
+    let dir = std::env::temp_dir().join(format!("wsbench-suite-api-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("calls.txt"), "{\"id\":{{seq}},\"m\":\"b\"}\n").unwrap();
+    let file = dir.join("s.toml");
+    let s = parsed(
+        r#"
+        [[scenario]]
+        name = "rpc"
+        message = ['3:{"id":{{seq}},"m":"a"}']
+        message_file = "calls.txt"
+        init = '{"op":"auth"}'
+        init_expect = "json:/ok=true"
+        subprotocol = ["v2", "v1"]
+        match = "json:/id"
+        expect = "json:/error"
+        unsolicited = "error"
+        "#,
+    )
+    .unwrap();
+    let c = s[0].config(&file, Some("ws://127.0.0.1:1/ws")).unwrap();
+    let api = c.api.unwrap();
+    assert_eq!(api.messages, [r#"3:{"id":{{seq}},"m":"a"}"#, r#"{"id":{{seq}},"m":"b"}"#]);
+    assert_eq!(api.init, [r#"{"op":"auth"}"#]);
+    assert_eq!(api.init_expect.as_deref(), Some("json:/ok=true"));
+    assert_eq!((api.match_rule.as_str(), api.expect.as_deref()), ("json:/id", Some("json:/error")));
+    assert_eq!(api.unsolicited, crate::results::setup::Unsolicited::Error);
+    assert_eq!(c.subprotocols, ["v2", "v1"]);
+    let bad = parsed("[[scenario]]\nname = \"a\"\nmessage = \"{{nope}}\"\nmatch = \"json:/id\"\n").unwrap();
+    let e = bad[0].config(&file, None).unwrap_err().to_string();
+    assert!(e.contains("scenario \"a\"") && e.contains("--message") && e.contains("{{nope}}"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

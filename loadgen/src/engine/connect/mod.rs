@@ -45,6 +45,13 @@ pub enum ConnectFailure {
     /// A malformed or wrong upgrade response, or a connection closed during it.
     #[error("bad WebSocket handshake: {0}")]
     BadHandshake(String),
+    /// The server picked a subprotocol that was not offered (counted as a
+    /// bad handshake; the probe lets it through, so the run counts it).
+    #[error("bad WebSocket handshake: the server picked subprotocol {0:?}, which was not offered")]
+    Subprotocol(String),
+    /// The init exchange (`--init`, `--init-expect`) failed.
+    #[error("init failed: {0}")]
+    Init(String),
     /// Anything else the OS reported.
     #[error("{0}")]
     Other(#[source] io::Error),
@@ -72,7 +79,8 @@ impl ConnectFailure {
             ConnectFailure::Resources(_) => ConnectErrorKind::Resources,
             ConnectFailure::Tls(_) | ConnectFailure::ServerName(_) => ConnectErrorKind::Tls,
             ConnectFailure::HttpStatus(..) => return None,
-            ConnectFailure::BadHandshake(_) => ConnectErrorKind::BadHandshake,
+            ConnectFailure::BadHandshake(_) | ConnectFailure::Subprotocol(_) => ConnectErrorKind::BadHandshake,
+            ConnectFailure::Init(_) => ConnectErrorKind::Init,
             ConnectFailure::Other(_) => ConnectErrorKind::Other,
         })
     }

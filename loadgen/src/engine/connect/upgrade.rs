@@ -2,7 +2,9 @@
 //! request write and one response parse (httparse), no task per
 //! connection, and the bytes read past the response stay in the
 //! connection's read buffer. The response is checked fully,
-//! `Sec-WebSocket-Accept` included, which fastwebsockets' client does not do.
+//! `Sec-WebSocket-Accept` included, which fastwebsockets' client does not do,
+//! and so is the subprotocol the server picks: one of those offered
+//! (`--subprotocol`), or none.
 
 use std::io;
 
@@ -21,6 +23,8 @@ const MAX_RESPONSE: usize = 16 << 10;
 pub struct RequestTemplate {
     head: String,
     tail: String,
+    /// The subprotocols offered, in order.
+    offered: Vec<String>,
 }
 
 impl RequestTemplate {
@@ -37,6 +41,9 @@ impl RequestTemplate {
         if let Some(token) = &config.auth_token {
             tail += &format!("Authorization: Bearer {token}\r\n");
         }
+        if !config.subprotocols.is_empty() {
+            tail += &format!("Sec-WebSocket-Protocol: {}\r\n", config.subprotocols.join(", "));
+        }
         for (name, value) in &config.headers {
             tail += &format!("{name}: {value}\r\n");
         }
@@ -44,7 +51,12 @@ impl RequestTemplate {
             tail += &format!("User-Agent: wsbench-loadgen/{}\r\n", crate::VERSION);
         }
         tail += "\r\n";
-        RequestTemplate { head, tail }
+        RequestTemplate { head, tail, offered: config.subprotocols.clone() }
+    }
+
+    /// Whether subprotocols are offered (the server's pick is then recorded).
+    pub fn offers_subprotocols(&self) -> bool {
+        !self.offered.is_empty()
     }
 
     fn request(&self, key: &str) -> String {
@@ -53,13 +65,14 @@ impl RequestTemplate {
 }
 
 /// The WebSocket upgrade on an open stream. On success `rbuf` holds the
-/// bytes read past the response (frames already sent by the server).
+/// bytes read past the response (frames already sent by the server), and
+/// the subprotocol the server picked is returned.
 pub async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut S,
     template: &RequestTemplate,
     rng: &mut Rng,
     rbuf: &mut Vec<u8>,
-) -> Result<(), ConnectFailure> {
+) -> Result<Option<String>, ConnectFailure> {
     let mut raw = [0u8; 16];
     raw[..8].copy_from_slice(&rng.next_u64().to_ne_bytes());
     raw[8..].copy_from_slice(&rng.next_u64().to_ne_bytes());
@@ -77,9 +90,9 @@ pub async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
         if n == 0 {
             return Err(ConnectFailure::BadHandshake("connection closed during the handshake".into()));
         }
-        if let Some(len) = check_response(rbuf, &key)? {
+        if let Some((len, picked)) = check_response(rbuf, &key, &template.offered)? {
             rbuf.drain(..len);
-            return Ok(());
+            return Ok(picked);
         }
         if rbuf.len() > MAX_RESPONSE {
             return Err(ConnectFailure::BadHandshake(format!("response headers longer than {MAX_RESPONSE} bytes")));
@@ -88,8 +101,13 @@ pub async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Parses and checks the upgrade response; `Ok(None)` until it is whole,
-/// then the length of its head.
-pub fn check_response(buf: &[u8], key: &str) -> Result<Option<usize>, ConnectFailure> {
+/// then the length of its head and the subprotocol picked, which must be
+/// one of `offered` (RFC 6455 4.1: otherwise the client fails the connection).
+pub fn check_response(
+    buf: &[u8],
+    key: &str,
+    offered: &[String],
+) -> Result<Option<(usize, Option<String>)>, ConnectFailure> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut response = httparse::Response::new(&mut headers);
     let len = match response.parse(buf) {
@@ -118,7 +136,13 @@ pub fn check_response(buf: &[u8], key: &str) -> Result<Option<usize>, ConnectFai
     if let Some(ext) = header("sec-websocket-extensions") {
         return Err(ConnectFailure::BadHandshake(format!("extension {ext:?} negotiated though none was offered")));
     }
-    Ok(Some(len))
+    let picked = header("sec-websocket-protocol").map(|v| v.trim().to_string());
+    if let Some(p) = &picked {
+        if !offered.iter().any(|o| o == p) {
+            return Err(ConnectFailure::Subprotocol(p.clone()));
+        }
+    }
+    Ok(Some((len, picked)))
 }
 
 #[cfg(test)]
@@ -129,12 +153,28 @@ mod tests {
     fn responses() {
         let key = "dGhlIHNhbXBsZSBub25jZQ==";
         let ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x01\x00";
-        assert_eq!(check_response(ok.as_bytes(), key).unwrap(), Some(ok.len() - 2));
-        assert_eq!(check_response(&ok.as_bytes()[..20], key).unwrap(), None);
+        assert_eq!(check_response(ok.as_bytes(), key, &[]).unwrap(), Some((ok.len() - 2, None)));
+        assert_eq!(check_response(&ok.as_bytes()[..20], key, &[]).unwrap(), None);
         let wrong = ok.replace("s3pP", "AAAA");
-        assert!(matches!(check_response(wrong.as_bytes(), key), Err(ConnectFailure::BadHandshake(_))));
+        assert!(matches!(check_response(wrong.as_bytes(), key, &[]), Err(ConnectFailure::BadHandshake(_))));
         let refused = "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n";
-        assert!(matches!(check_response(refused.as_bytes(), key), Err(ConnectFailure::HttpStatus(401, _))));
-        assert!(matches!(check_response(b"SSH-2.0-OpenSSH\r\n\r\n", key), Err(ConnectFailure::BadHandshake(_))));
+        assert!(matches!(check_response(refused.as_bytes(), key, &[]), Err(ConnectFailure::HttpStatus(401, _))));
+        assert!(matches!(check_response(b"SSH-2.0-OpenSSH\r\n\r\n", key, &[]), Err(ConnectFailure::BadHandshake(_))));
+    }
+
+    #[test]
+    fn subprotocol_picks() {
+        let key = "dGhlIHNhbXBsZSBub25jZQ==";
+        let ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n";
+        let offered = ["a".to_string(), "b".to_string()];
+        let picked = format!("{ok}Sec-WebSocket-Protocol: b\r\n\r\n");
+        assert_eq!(check_response(picked.as_bytes(), key, &offered).unwrap().unwrap().1.as_deref(), Some("b"));
+        let none = format!("{ok}\r\n");
+        assert_eq!(check_response(none.as_bytes(), key, &offered).unwrap().unwrap().1, None, "none picked");
+        let other = format!("{ok}Sec-WebSocket-Protocol: c\r\n\r\n");
+        let e = check_response(other.as_bytes(), key, &offered).unwrap_err();
+        assert!(matches!(&e, ConnectFailure::Subprotocol(p) if p == "c"), "{e}");
+        assert!(e.to_string().contains("not offered"));
+        assert!(check_response(picked.as_bytes(), key, &[]).is_err(), "none offered, one picked");
     }
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{mpsc, watch};
 
+use super::api::ApiPlan;
 use super::connect::{limits, nanos, tls, RequestTemplate, Target};
 use super::plan::RunPlan;
 use super::protocol::ReplyMode;
@@ -118,6 +119,7 @@ pub fn run(config: RunConfig, progress: &mut dyn Progress) -> Result<RunOutput, 
         ),
         None => None,
     };
+    let api = config.api.as_ref().map(ApiPlan::compile).transpose().map_err(Error::usage)?;
     let plan = Arc::new(RunPlan {
         target: target.clone(),
         addr,
@@ -134,6 +136,7 @@ pub fn run(config: RunConfig, progress: &mut dyn Progress) -> Result<RunOutput, 
         measure_start_ns: nanos(measure_start),
         measure_end_ns: nanos(measure_end),
         wrong_mode: Default::default(),
+        api,
     });
 
     // Connection i opens at i / connect-rate, on worker i % threads.

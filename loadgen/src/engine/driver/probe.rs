@@ -42,6 +42,9 @@ pub(super) async fn probe(
         // run goes on; its connections' refusals are counted and judged
         // (--max-connect-errors), as a measurement of the server.
         Err(ConnectFailure::HttpStatus(code, _)) if BUSY_STATUSES.contains(&code) => Ok(()),
+        // A subprotocol not offered: the server is there; its connections'
+        // failures are counted and judged like any handshake's.
+        Err(ConnectFailure::Subprotocol(_)) => Ok(()),
         other => other.map_err(unreachable),
     }
 }

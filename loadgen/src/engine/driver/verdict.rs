@@ -56,6 +56,7 @@ pub(super) fn evaluate(
         sent_bytes_per_s: per_s(counters.bytes_sent),
         received_bytes_per_s: per_s(counters.bytes_received),
         target_msgs_per_s: target_rate,
+        unsolicited_msgs_per_s: config.api.as_ref().map(|_| per_s(counters.unsolicited)),
     };
 
     let elapsed_s = collected.last_end_ns.max(epoch.elapsed().as_nanos() as u64) as f64 / 1e9;
@@ -104,7 +105,7 @@ pub(super) fn evaluate(
             reasons.push(ratios.messages_in_words());
         }
         if counters.messages_received == 0 {
-            reasons.push("no reply was received in the measured window".to_string());
+            reasons.push(no_reply(&counters));
         }
     }
     if let Some(why) = &stopped_early {
@@ -144,7 +145,12 @@ pub(super) fn evaluate(
         loadgen_version: crate::VERSION.to_string(),
         started_at: humantime::format_rfc3339_millis(start_time).to_string(),
         started_at_unix: unix.as_secs_f64(),
-        target: TargetInfo { url: target.url.clone(), embedded, mode: target.mode.to_string() },
+        target: TargetInfo {
+            url: target.url.clone(),
+            embedded,
+            // With --message, replies are the API's, not a reply mode's.
+            mode: if config.api.is_some() { "api".to_string() } else { target.mode.to_string() },
+        },
         host: HostInfo::current(),
         config: config.clone(),
         timing: Timing {
@@ -177,5 +183,22 @@ pub(super) fn evaluate(
         histograms: RunResult::histograms_from(&histograms),
         merged_from: None,
         repeats: None,
+    }
+}
+
+/// Why no reply counts: none came, none passed its check, or (with
+/// `--message`) messages came but none answered a request: the likely
+/// cause is a `--match` that does not find the ids, and the user must see
+/// it rather than a bare "no reply".
+fn no_reply(counters: &Counters) -> String {
+    match counters.unsolicited_total {
+        0 if counters.reply_errors.corrupt > 0 => format!(
+            "no reply in the measured window passed its check ({} corrupt replies)",
+            counters.reply_errors.corrupt
+        ),
+        0 => "no reply was received in the measured window".to_string(),
+        n => format!(
+            "no reply matched a request in the measured window, but {n} messages arrived unmatched: does --match find the request's id in the replies?"
+        ),
     }
 }

@@ -5,13 +5,13 @@
 //! close noted.
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use wsbench_proto::{write_frame, Event, MessageKind, OpCode, ReplyMode};
+use wsbench_proto::{write_frame, Decoder, Event, MessageKind, OpCode, ReplyMode, Role};
 
-use super::{Ending, Phase, Session, CLOSE_TIMEOUT_NS};
+use super::{api_io, ApiSession, Ending, Phase, Session, CLOSE_TIMEOUT_NS};
 use crate::engine::mode_guess::{describe_mismatch, guess_mode};
-use crate::engine::payload::Checker;
+use crate::engine::payload::{preview, Checker};
 use crate::engine::plan::RunPlan;
-use crate::engine::tracker::{InFlight, Matched};
+use crate::engine::tracker::{InFlight, Matched, Sent};
 use crate::results::counters::ReplyErrorKind;
 use crate::results::stats::{Series, WorkerStats};
 
@@ -55,17 +55,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             match frame.event {
                 Event::Data { kind, first, fin } => {
                     // Mode stream: every fragment at most `chunk` bytes.
-                    if self.checker.mode() == ReplyMode::Stream && payload.len() > self.chunk {
+                    if self.api.is_none() && self.checker.mode() == ReplyMode::Stream && payload.len() > self.chunk {
                         self.oversized_fragment = self.oversized_fragment.max(payload.len());
                     }
-                    let found = if first && fin {
-                        let reply = Reply { id: self.id, kind, payload: &self.rbuf[payload], fragmented: false, now };
-                        on_reply(&mut self.checker, &mut self.inflight, &mut st, plan, reply, self.oversized_fragment)
-                    } else if let Some(message) = self.assembly.push(first, fin, &self.rbuf[payload]) {
-                        let reply = Reply { id: self.id, kind, payload: message, fragmented: true, now };
-                        on_reply(&mut self.checker, &mut self.inflight, &mut st, plan, reply, self.oversized_fragment)
+                    let reply = if first && fin {
+                        Some(Reply { id: self.id, kind, payload: &self.rbuf[payload], fragmented: false, now })
                     } else {
-                        None
+                        self.assembly.push(first, fin, &self.rbuf[payload]).map(|message| Reply {
+                            id: self.id,
+                            kind,
+                            payload: message,
+                            fragmented: true,
+                            now,
+                        })
+                    };
+                    let found = match (reply, &self.api) {
+                        (None, _) => None,
+                        (Some(reply), Some(api)) => {
+                            api.on_reply(&mut self.inflight, &mut st, plan, reply);
+                            None
+                        }
+                        (Some(reply), None) => on_reply(
+                            &mut self.checker,
+                            &mut self.inflight,
+                            &mut st,
+                            plan,
+                            reply,
+                            self.oversized_fragment,
+                        ),
                     };
                     if fin {
                         self.oversized_fragment = 0;
@@ -124,12 +141,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
 }
 
 /// One whole reply message, as read.
-struct Reply<'p> {
-    id: u32,
+pub(super) struct Reply<'p> {
+    /// The connection.
+    pub(super) id: u32,
     kind: MessageKind,
-    payload: &'p [u8],
+    /// The message.
+    pub(super) payload: &'p [u8],
     fragmented: bool,
-    now: u64,
+    /// When it was read.
+    pub(super) now: u64,
 }
 
 /// Checks a reply, settles its message and records what it shows. A
@@ -188,16 +208,7 @@ fn on_reply(
                 st.counters.reply_errors[ReplyErrorKind::OutOfOrder] += 1;
                 st.live.errors += 1;
             }
-            if plan.in_window(sent.intended_ns) {
-                st.counters.messages_received += 1;
-                // A closed loop has no schedule: a message is meant to go
-                // when it goes, so both RTTs start at its write.
-                let intended = if plan.load.is_open() { sent.intended_ns } else { sent.sent_ns };
-                st.interval.record_ns(Series::RttCorrected, r.now.saturating_sub(intended));
-                if !st.rtt_alike {
-                    st.interval.record_ns(Series::RttUncorrected, r.now.saturating_sub(sent.sent_ns));
-                }
-            }
+            record_answer(st, plan, &sent, r.now);
         }
         // Answered before, or given up as missing after the drain timeout.
         Matched::Duplicate => {
@@ -213,7 +224,43 @@ fn on_reply(
     None
 }
 
-fn preview(payload: &[u8]) -> String {
-    let s = String::from_utf8_lossy(&payload[..payload.len().min(60)]);
-    format!("{s:?}{}", if payload.len() > 60 { "..." } else { "" })
+/// Records the answer to `sent`, read at `now`: a reply, and its RTTs,
+/// when the message was meant to go in the measured window.
+#[inline]
+pub(super) fn record_answer(st: &mut WorkerStats, plan: &RunPlan, sent: &Sent, now: u64) {
+    if plan.in_window(sent.intended_ns) {
+        st.counters.messages_received += 1;
+        // A closed loop has no schedule: a message is meant to go
+        // when it goes, so both RTTs start at its write.
+        let intended = if plan.load.is_open() { sent.intended_ns } else { sent.sent_ns };
+        st.interval.record_ns(Series::RttCorrected, now.saturating_sub(intended));
+        if !st.rtt_alike {
+            st.interval.record_ns(Series::RttUncorrected, now.saturating_sub(sent.sent_ns));
+        }
+    }
+}
+
+/// The decoder of a connection's replies. In echo mode every reply is
+/// compared byte for byte with the message sent, which is UTF-8: the
+/// decoder's UTF-8 check could only repeat that verdict (40-70 ns per
+/// reply), so it is left out, and a text reply that is not UTF-8 counts as
+/// a corrupt reply (differing bytes), not as a protocol error. API replies
+/// are not compared whole: they keep the check.
+pub(super) fn reply_decoder(api: &Option<ApiSession<'_>>, checker: &Checker) -> Decoder {
+    let decoder = Decoder::new(Role::Client, max_reply_len(api, checker));
+    if api.is_none() && checker.mode() == ReplyMode::Echo {
+        decoder.without_utf8_check()
+    } else {
+        decoder
+    }
+}
+
+/// The longest reply read: of any reply mode, or with `--message` any
+/// message up to [`api_io::MAX_API_REPLY`].
+pub(super) fn max_reply_len(api: &Option<ApiSession<'_>>, checker: &Checker) -> usize {
+    if api.is_some() {
+        api_io::MAX_API_REPLY
+    } else {
+        checker.max_reply_len()
+    }
 }

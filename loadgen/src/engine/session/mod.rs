@@ -35,9 +35,10 @@ use tokio::time::Sleep;
 
 use super::connect::{self, ConnectFailure, Rng};
 use wsbench_proto::{
-    encode_header, header_len, unmask_at, Decoder, MessageKind, ProtocolError, Reassembler, ReplyMode, Role, MAX_HEADER,
+    encode_header, header_len, unmask_at, Decoder, MessageKind, ProtocolError, Reassembler, MAX_HEADER,
 };
 
+use super::api;
 use super::payload::{message_template, Checker, SEQ_OFFSET};
 use super::plan::{RunPlan, WorkerCtx};
 use super::schedule::Schedule;
@@ -47,9 +48,12 @@ use crate::results::counters::{ConnectionErrorKind, ReplyErrorKind};
 use crate::results::setup::{LoadModel, MessageType};
 use crate::results::stats::Series;
 
+mod api_io;
 mod input;
 mod io_events;
 mod phases;
+
+use api_io::ApiSession;
 
 use io_events::WriteSource;
 
@@ -61,6 +65,14 @@ const MAX_PREPARED_BYTES: usize = 256 << 10;
 const MAX_SLOTS: usize = 64;
 /// How long the closing handshake may take at the end.
 const CLOSE_TIMEOUT_NS: u64 = 1_000_000_000;
+
+/// The wire type of messages of `t`.
+fn message_kind(t: MessageType) -> MessageKind {
+    match t {
+        MessageType::Text => MessageKind::Text,
+        MessageType::Binary => MessageKind::Binary,
+    }
+}
 
 /// Opens connection `id` at `start_ns`, loads it until the end of the run,
 /// and counts everything that happens to it.
@@ -86,21 +98,34 @@ pub async fn run_connection(ctx: Rc<WorkerCtx>, id: u32, start_ns: u64) {
         let t0 = Instant::now();
         let mut tcp = connect::before(deadline, connect::tcp_connect(plan.addr, local)).await?;
         let t1 = Instant::now();
-        let result = match &plan.tls {
+        let (mut result, picked) = match &plan.tls {
             None => {
-                connect::before(deadline, connect::upgrade(&mut tcp, &plan.request, &mut rng, &mut rbuf)).await?;
-                Ok::<_, ConnectFailure>(Stream::Plain(tcp))
+                let picked =
+                    connect::before(deadline, connect::upgrade(&mut tcp, &plan.request, &mut rng, &mut rbuf)).await?;
+                Ok::<_, ConnectFailure>((Stream::Plain(tcp), picked))
             }
             Some(tls) => {
                 let name = plan.target.server_name()?;
                 let mut s =
                     connect::before(deadline, async { tls.connect(name, tcp).await.map_err(ConnectFailure::Tls) })
                         .await?;
-                connect::before(deadline, connect::upgrade(&mut s, &plan.request, &mut rng, &mut rbuf)).await?;
-                Ok(Stream::Tls(Box::new(s)))
+                let picked =
+                    connect::before(deadline, connect::upgrade(&mut s, &plan.request, &mut rng, &mut rbuf)).await?;
+                Ok((Stream::Tls(Box::new(s)), picked))
             }
         }?;
         let t2 = Instant::now();
+        if plan.request.offers_subprotocols() {
+            let mut st = ctx.stats.borrow_mut();
+            *st.counters.subprotocols.entry(picked.unwrap_or_default()).or_default() += 1;
+        }
+        if let Some(api) = &plan.api {
+            let opcode = message_kind(plan.message_type).opcode();
+            match &mut result {
+                Stream::Plain(s) => api::init::exchange(s, api, id, opcode, &mut rng, &mut rbuf, deadline).await?,
+                Stream::Tls(s) => api::init::exchange(&mut **s, api, id, opcode, &mut rng, &mut rbuf, deadline).await?,
+            }
+        }
         Ok::<_, ConnectFailure>((result, t1 - t0, t2 - t1))
     };
     let opened = tokio::select! {
@@ -123,6 +148,8 @@ pub async fn run_connection(ctx: Rc<WorkerCtx>, id: u32, start_ns: u64) {
                     | ConnectFailure::BadHandshake(_)
                     | ConnectFailure::Tls(_)
                     | ConnectFailure::ServerName(_)
+                    | ConnectFailure::Subprotocol(_)
+                    | ConnectFailure::Init(_)
             ) {
                 st.sample(|| format!("connection {id}: {failure}"));
             }
@@ -211,6 +238,9 @@ struct Session<'a, S> {
     server_closed: bool,
 
     inflight: InFlight,
+    /// With `--message`: templated messages, replies matched by id, in
+    /// place of the stamp and the reply mode's check.
+    api: Option<ApiSession<'a>>,
 
     /// Cap on messages in flight (open loop: `u64::MAX` without `--pipeline`).
     cap: u64,
@@ -235,8 +265,12 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         let rend = rbuf.len();
         rbuf.resize(rend.max(INITIAL_READ_BUFFER), 0);
         let mask = (rng.next_u64() as u32).to_ne_bytes();
-        let header_len = header_len(plan.size, true);
-        let frame_len = header_len + plan.size;
+        let api = plan.api.as_ref().map(|a| ApiSession::new(a, message_kind(plan.message_type), rng));
+        // Templated messages are rendered into `wbuf` as they go; slots are
+        // counted from the shortest.
+        let size = api.as_ref().map_or(plan.size, |a| a.min_len());
+        let header_len = header_len(size, true);
+        let frame_len = header_len + size;
         let (cap, wanted_slots) = match plan.load {
             LoadModel::Closed { pipeline } => (u64::from(pipeline), pipeline as usize),
             LoadModel::Open { rate, max_in_flight } => {
@@ -248,18 +282,19 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             }
         };
         let slots = wanted_slots.clamp(1, MAX_SLOTS).min((MAX_PREPARED_BYTES / frame_len).max(1));
-        let kind = match plan.message_type {
-            MessageType::Text => MessageKind::Text,
-            MessageType::Binary => MessageKind::Binary,
+        let wbuf = if api.is_some() {
+            Vec::with_capacity(slots * frame_len)
+        } else {
+            let kind = message_kind(plan.message_type);
+            let mut one = vec![0u8; frame_len];
+            let mut head = [0u8; MAX_HEADER];
+            let n = encode_header(&mut head, true, kind.opcode(), plan.size, Some(mask));
+            debug_assert_eq!(n, header_len);
+            one[..n].copy_from_slice(&head[..n]);
+            one[header_len..].copy_from_slice(&message_template(id, plan.message_type, plan.size));
+            unmask_at(&mut one[header_len..], mask, 0);
+            one.repeat(slots)
         };
-        let mut one = vec![0u8; frame_len];
-        let mut head = [0u8; MAX_HEADER];
-        let n = encode_header(&mut head, true, kind.opcode(), plan.size, Some(mask));
-        debug_assert_eq!(n, header_len);
-        one[..n].copy_from_slice(&head[..n]);
-        one[header_len..].copy_from_slice(&message_template(id, plan.message_type, plan.size));
-        unmask_at(&mut one[header_len..], mask, 0);
-        let wbuf = one.repeat(slots);
         // The run's one train, from the load's start (the run's epoch); a
         // connection ready late starts at its first message due from now.
         let schedule = Schedule::for_connection(&plan.load, plan.connections, id, 0);
@@ -277,7 +312,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             rstart: 0,
             rend,
             fresh: rend,
-            decoder: reply_decoder(&checker),
+            decoder: input::reply_decoder(&api, &checker),
             assembly: Reassembler::new(),
             checker,
             chunk: plan.target.chunk,
@@ -296,6 +331,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             close_received: false,
             server_closed: false,
             inflight: InFlight::default(),
+            api,
             cap,
             schedule,
             next_index,
@@ -319,9 +355,9 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             Ending::ClosedByServer => ConnectionErrorKind::ClosedByServer,
             Ending::Eof => ConnectionErrorKind::Eof,
             Ending::Protocol(why) => {
-                let max = self.checker.max_reply_len();
+                let max = input::max_reply_len(&self.api, &self.checker);
                 st.sample(|| match why {
-                    // The decoder's limit is the longest reply of any mode.
+                    // The decoder's limit: the longest reply of any mode, or an API's.
                     ProtocolError::MessageTooBig => format!(
                         "connection {id}: protocol error from the server: a frame longer than any reply to these messages ({max} bytes at most)"
                     ),
@@ -337,19 +373,5 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         };
         st.counters.connection_errors[kind] += 1;
         st.live.errors += 1;
-    }
-}
-
-/// The decoder of a connection's replies. In echo mode every reply is
-/// compared byte for byte with the message sent, which is UTF-8: the
-/// decoder's UTF-8 check could only repeat that verdict (40-70 ns per
-/// reply), so it is left out, and a text reply that is not UTF-8 counts as
-/// a corrupt reply (differing bytes), not as a protocol error.
-fn reply_decoder(checker: &Checker) -> Decoder {
-    let decoder = Decoder::new(Role::Client, checker.max_reply_len());
-    if checker.mode() == ReplyMode::Echo {
-        decoder.without_utf8_check()
-    } else {
-        decoder
     }
 }

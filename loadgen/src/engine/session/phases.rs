@@ -162,6 +162,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         }
         let open = self.schedule.is_open();
         let mut st = self.ctx.stats.borrow_mut();
+        // Templated messages are rendered anew into `wbuf`, one after the other.
+        let now_ms = self.api.as_ref().map(|api| {
+            self.wbuf.clear();
+            api.now_ms()
+        });
         let mut n = 0;
         while n < room {
             let intended = match self.schedule.intended_ns(self.next_index) {
@@ -173,11 +178,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 None => now,
             };
             let seq = self.inflight.push(intended, now);
-            let at = n * self.frame_len + self.seq_at;
-            let digits = &mut self.wbuf[at..at + STAMP_LEN - SEQ_OFFSET];
-            write_seq(digits, seq);
-            // SEQ_OFFSET is a multiple of 4: the digits are masked from key byte 0.
-            unmask_at(digits, self.mask, 0);
+            if let (Some(api), Some(now_ms)) = (&mut self.api, now_ms) {
+                api.write(&mut self.wbuf, self.id, seq, self.plan.connections, self.mask, now_ms);
+            } else {
+                let at = n * self.frame_len + self.seq_at;
+                let digits = &mut self.wbuf[at..at + STAMP_LEN - SEQ_OFFSET];
+                write_seq(digits, seq);
+                // SEQ_OFFSET is a multiple of 4: the digits are masked from key byte 0.
+                unmask_at(digits, self.mask, 0);
+            }
             st.counters.messages_sent_total += 1;
             st.live.sent += 1;
             if self.plan.in_window(intended) {
@@ -189,12 +198,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             n += 1;
         }
         if n > 0 {
+            let bytes = if self.api.is_some() { self.wbuf.len() } else { n * self.frame_len };
             if self.plan.in_window(now) {
-                st.counters.bytes_sent += (n * self.frame_len) as u64;
+                st.counters.bytes_sent += bytes as u64;
             }
             self.writing = Some(WriteSource::Batch);
             self.wpos = 0;
-            self.wend = n * self.frame_len;
+            self.wend = bytes;
         }
     }
 }

@@ -32,12 +32,15 @@ use std::path::{Path, PathBuf};
 
 use super::counters::Counters;
 use super::schema::{
-    self, ErrorRatios, HistogramData, LoadgenHealth, MergedFrom, Outcome, Repeat, RunResult, Status, Throughput,
-    Timing, SCHEMA_VERSION,
+    self, ErrorRatios, HistogramData, LoadgenHealth, MergedFrom, Outcome, RunResult, Status, Throughput, Timing,
+    SCHEMA_VERSION,
 };
 use super::setup::{LoadModel, RunConfig};
 use super::stats::{new_histogram, Series};
 use crate::error::Error;
+
+mod repeats;
+pub use repeats::merge_repeats;
 
 /// Below this fraction of the shortest window in common, `merge` warns that
 /// the throughput leans on steady rates.
@@ -265,6 +268,7 @@ fn merge_concurrent(inputs: &[(PathBuf, RunResult)]) -> Result<RunResult, Error>
         sent_bytes_per_s: 0.0,
         received_bytes_per_s: 0.0,
         target_msgs_per_s: None,
+        unsolicited_msgs_per_s: None,
     };
     let mut config = first.config.clone();
     config.connections = 0;
@@ -285,6 +289,7 @@ fn merge_concurrent(inputs: &[(PathBuf, RunResult)]) -> Result<RunResult, Error>
         if let Some(target) = t.target_msgs_per_s {
             throughput.target_msgs_per_s = Some(throughput.target_msgs_per_s.unwrap_or(0.0) + target);
         }
+        throughput.unsolicited_msgs_per_s = t.unsolicited_msgs_per_s.map(|u| u + throughput.unsolicited());
         config.connections = config.connections.saturating_add(r.config.connections);
         config.threads += r.config.threads;
         if let LoadModel::Open { rate, .. } = r.config.load {
@@ -335,65 +340,5 @@ fn merge_concurrent(inputs: &[(PathBuf, RunResult)]) -> Result<RunResult, Error>
         histograms: sum.histograms,
         merged_from: Some(merged),
         repeats: None,
-    })
-}
-
-/// The runs of one repeated scenario, which ran one after the other, as one
-/// result that keeps each of them in `repeats`: histograms and counters
-/// added exactly, rates over the summed measured time, the verdict a pass
-/// only if every run passed. Refuses runs of different set-ups.
-pub fn merge_repeats(runs: &[RunResult]) -> Result<RunResult, Error> {
-    let labelled: Vec<(String, &RunResult)> =
-        runs.iter().enumerate().map(|(k, r)| (format!("repeat {}", k + 1), r)).collect();
-    check_same(&labelled, false, "a repeated result")?;
-    let first = &runs[0];
-    let last = &runs[runs.len() - 1];
-    let mut sum = add_up(&labelled)?;
-    let measured_s: f64 = runs.iter().map(|r| r.timing.measured_s).sum();
-    // Rates weighted by their windows: the summed counts over the summed time.
-    let weighted = |f: fn(&Throughput) -> f64| {
-        let total: f64 = runs.iter().map(|r| f(&r.throughput) * r.timing.measured_s).sum();
-        if measured_s > 0.0 {
-            total / measured_s
-        } else {
-            0.0
-        }
-    };
-    let throughput = Throughput {
-        sent_msgs_per_s: weighted(|t| t.sent_msgs_per_s),
-        received_msgs_per_s: weighted(|t| t.received_msgs_per_s),
-        sent_bytes_per_s: weighted(|t| t.sent_bytes_per_s),
-        received_bytes_per_s: weighted(|t| t.received_bytes_per_s),
-        target_msgs_per_s: first.throughput.target_msgs_per_s,
-    };
-    let mean = |f: fn(&Timing) -> f64| runs.iter().map(|r| f(&r.timing)).sum::<f64>() / runs.len() as f64;
-    let timing = Timing {
-        ramp_s: mean(|t| t.ramp_s),
-        warmup_s: mean(|t| t.warmup_s),
-        measured_s,
-        elapsed_s: runs.iter().map(|r| r.timing.elapsed_s).sum(),
-        window_start_unix: Some(first.window().0),
-        window_end_unix: Some(last.window().1),
-    };
-    let (outcome, loadgen, samples) = sum.outcome(&first.config);
-    Ok(RunResult {
-        schema: schema::SCHEMA.to_string(),
-        schema_version: SCHEMA_VERSION,
-        scenario: first.scenario.clone(),
-        loadgen_version: first.loadgen_version.clone(),
-        started_at: first.started_at.clone(),
-        started_at_unix: first.started_at_unix,
-        target: first.target.clone(),
-        host: first.host.clone(),
-        config: first.config.clone(),
-        timing,
-        counters: sum.counters,
-        throughput,
-        loadgen,
-        outcome,
-        samples,
-        histograms: sum.histograms,
-        merged_from: None,
-        repeats: Some(runs.iter().map(Repeat::of).collect()),
     })
 }
