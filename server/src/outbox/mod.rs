@@ -55,6 +55,13 @@ enum Segment {
     Aside { start: usize, end: usize },
 }
 
+/// Which buffer a referenced segment is in.
+#[derive(Debug, Clone, Copy)]
+enum Referenced {
+    Input,
+    Aside,
+}
+
 /// Queued output of one connection.
 #[derive(Debug, Default)]
 pub struct Outbox {
@@ -144,29 +151,32 @@ impl Outbox {
     /// if it is small ([`COPY_AT_MOST`]), else referenced, and the buffer
     /// must then hold the same bytes when [`flush`](Self::flush) runs.
     pub fn input(&mut self, range: Range<usize>, bytes: &[u8]) {
-        debug_assert_eq!(range.len(), bytes.len());
-        if range.len() <= COPY_AT_MOST {
-            return self.extend(bytes);
-        }
-        self.queued += range.len();
-        match self.segments.last_mut() {
-            Some(Segment::Input { end, .. }) if *end == range.start => *end = range.end,
-            _ => self.segments.push(Segment::Input { start: range.start, end: range.end }),
-        }
+        self.reference(Referenced::Input, range, bytes);
     }
 
     /// Queues `bytes`, which is `aside[range]` of the second buffer given
     /// to [`flush_with`](Self::flush_with): copied if small, else
     /// referenced, as [`input`](Self::input) does.
     pub fn aside(&mut self, range: Range<usize>, bytes: &[u8]) {
+        self.reference(Referenced::Aside, range, bytes);
+    }
+
+    fn reference(&mut self, buffer: Referenced, range: Range<usize>, bytes: &[u8]) {
         debug_assert_eq!(range.len(), bytes.len());
         if range.len() <= COPY_AT_MOST {
             return self.extend(bytes);
         }
         self.queued += range.len();
-        match self.segments.last_mut() {
-            Some(Segment::Aside { end, .. }) if *end == range.start => *end = range.end,
-            _ => self.segments.push(Segment::Aside { start: range.start, end: range.end }),
+        let (start, end) = (range.start, range.end);
+        match (self.segments.last_mut(), buffer) {
+            (Some(Segment::Input { end: last, .. }), Referenced::Input)
+            | (Some(Segment::Aside { end: last, .. }), Referenced::Aside)
+                if *last == start =>
+            {
+                *last = end
+            }
+            (_, Referenced::Input) => self.segments.push(Segment::Input { start, end }),
+            (_, Referenced::Aside) => self.segments.push(Segment::Aside { start, end }),
         }
     }
 
