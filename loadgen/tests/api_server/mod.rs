@@ -145,8 +145,11 @@ async fn connection(stream: tokio::net::TcpStream, rpc: Rpc, counts: Arc<Counts>
     let (out, mut outbox) = mpsc::unbounded_channel::<Message>();
     let writer = tokio::spawn(async move {
         while let Some(m) = outbox.recv().await {
+            // A tick sent after the client's close fails (SendAfterClosing):
+            // still flush the close reply below, or the client sees the
+            // connection dropped without one (an EOF, counted as a failure).
             if sink.send(m).await.is_err() {
-                return;
+                break;
             }
         }
         // Answers the client's close (tungstenite queued the reply).
