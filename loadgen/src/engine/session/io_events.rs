@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::{Phase, Session, NO_PACE};
+use super::{Phase, Session, GROW_READS_UP_TO, NO_PACE};
 use wsbench_proto::{write_frame, OpCode};
 
 /// What woke the session.
@@ -106,6 +106,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 let n = rb.filled().len();
                 if n == 0 {
                     return Poll::Ready(Event::Eof);
+                }
+                // A read that filled all the room there was: more is coming
+                // than the buffer takes, so the next read may take twice as
+                // much (the buffer starts small, for idle connections).
+                if self.rend + n == self.rbuf.len() && self.rbuf.len() < GROW_READS_UP_TO {
+                    let len = self.rbuf.len() * 2;
+                    self.rbuf.resize(len, 0);
                 }
                 self.rend += n;
                 self.fresh += n;
