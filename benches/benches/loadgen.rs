@@ -9,6 +9,12 @@
 //! - `loadgen/receive_echo/<message bytes>`: one reply frame as a session
 //!   reads it: decoded in place by wsbench-proto's `Decoder` (client role,
 //!   bounded by the longest reply of any mode), then checked.
+//! - `loadgen/receive_batch/64`: what one pipelined read brings, 64 echo
+//!   replies of 32 B in one buffer, through the whole reply path of a
+//!   session: each frame decoded in place (no UTF-8 check in echo mode, as
+//!   the session does), checked, settled in the connection's `InFlight`,
+//!   and its RTT recorded (one series, a closed loop). Per element: one
+//!   reply.
 //! - `loadgen/api_render/jsonrpc`: with `--message`, one JSON-RPC request
 //!   rendered from its parsed template into the write buffer as a masked
 //!   frame (`engine::api::write_frame`), in place of the stamp above.
@@ -26,6 +32,7 @@ use wsbench_benches::{criterion_config, server_text, MASK};
 use wsbench_loadgen::engine::api::{write_frame, Matcher, Parsed, Template, Vars};
 use wsbench_loadgen::engine::connect::Rng;
 use wsbench_loadgen::engine::payload::{message_template, write_seq, write_stamp, Checker, SEQ_OFFSET, STAMP_LEN};
+use wsbench_loadgen::engine::tracker::{InFlight, Matched};
 use wsbench_loadgen::results::setup::MessageType;
 use wsbench_loadgen::results::stats::{Histograms, Series};
 use wsbench_proto::unmask_at as apply_mask;
@@ -123,6 +130,8 @@ fn per_message(c: &mut Criterion) {
         assert_eq!(input, wire);
     }
 
+    receive_batch(&mut group);
+
     group.throughput(Throughput::Elements(1));
     let template =
         Template::parse(r#"{"jsonrpc":"2.0","id":{{seq}},"method":"ping","params":{"c":{{conn}}}}"#).unwrap();
@@ -157,6 +166,52 @@ fn per_message(c: &mut Criterion) {
     });
     assert!(!histograms.get(Series::RttCorrected).is_empty());
     group.finish();
+}
+
+/// Replies in one pipelined read, as `-p 64` brings them.
+const BATCH: usize = 64;
+
+fn receive_batch(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    group.throughput(Throughput::Elements(BATCH as u64));
+    let size = 32;
+    let mut wire = Vec::new();
+    for seq in 1..=BATCH as u64 {
+        let mut message = message_template(CONN, MessageType::Text, size);
+        write_stamp(&mut message, CONN, seq);
+        wire.extend_from_slice(&server_text(&message));
+    }
+    let mut checker = Checker::new(ReplyMode::Echo, MessageType::Text, CONN, size);
+    let mut decoder = Decoder::new(Role::Client, checker.max_reply_len()).without_utf8_check();
+    let mut input = wire.clone();
+    let mut histograms = Histograms::default();
+    group.bench_function(BenchmarkId::new("receive_batch", BATCH), |b| {
+        b.iter_batched_ref(
+            || {
+                // The batch's 64 messages in flight, as the session sent them.
+                let mut inflight = InFlight::default();
+                for i in 0..BATCH as u64 {
+                    inflight.push(i, i);
+                }
+                inflight
+            },
+            |inflight| {
+                let mut at = 0;
+                while let Some(frame) = decoder.decode(black_box(&mut input[at..])).unwrap() {
+                    let payload = at + frame.payload.start..at + frame.payload.end;
+                    at += frame.len;
+                    let seq = checker.check(MessageKind::Text, &input[payload]).unwrap();
+                    let Matched::Answer { sent, .. } = inflight.answer(seq) else {
+                        panic!("message {seq} answered once")
+                    };
+                    histograms.record_ns(Series::RttCorrected, 50_000 + sent.sent_ns);
+                }
+                assert_eq!(at, input.len());
+                inflight.outstanding()
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    assert_eq!(input, wire);
 }
 
 criterion_group! {
