@@ -192,36 +192,38 @@ fn a_wrong_mode_is_named_as_such() {
     assert_eq!(counter(&v, "/counters/connection_errors/eof"), 0, "closed properly: {v}");
 }
 
-/// 5: "LOADGEN LIMIT ... result: PASS" contradicted itself.
+/// 5: "LOADGEN LIMIT ... result: PASS" contradicted itself. A rate no
+/// one can drive here is never a pass. Who held it back depends on the
+/// two programs' speeds on the machine of the day (the loadgen outran the
+/// debug servers in CI once it got faster), so the test takes either
+/// verdict, and checks that each is named, with its own exit status.
 #[test]
 fn a_run_the_loadgen_could_not_drive_is_not_a_pass() {
-    let server = spawn(Kind::Echo);
-    let url = server.url();
-    let args = [
-        "run",
-        &url,
-        "--mode",
-        "echo",
-        "-c",
-        "10",
-        "--threads",
-        "1",
-        "--rate",
-        "5000000",
-        "-w",
-        "0.2",
-        "-d",
-        "1.5",
-        "-q",
-    ];
+    let args =
+        ["run", "--mode", "echo", "-c", "10", "--threads", "1", "--rate", "5000000", "-w", "0.2", "-d", "1.5", "-q"];
     let r = loadgen(&args, Duration::from_secs(30));
-    assert!(r.stdout.contains("LOADGEN LIMIT"), "{}", r.all());
     assert!(!r.stdout.contains("PASS"), "{}", r.stdout);
-    assert_eq!(r.code, Some(3), "its own exit status:\n{}", r.all());
+    assert_held_back(&r, Some(3));
     let mut allow = args.to_vec();
     allow.push("--allow-loadgen-limit");
     let r = loadgen(&allow, Duration::from_secs(30));
-    assert_eq!(r.code, Some(0), "accepted with --allow-loadgen-limit:\n{}", r.all());
+    assert_held_back(&r, Some(0));
+}
+
+/// The loadgen named as the limit, with `loadgen_limit_code` as the exit
+/// status; or else the server named as what held the rate back (pushback),
+/// a failure (1).
+fn assert_held_back(r: &Ran, loadgen_limit_code: Option<i32>) {
+    if r.stdout.contains("LOADGEN LIMIT") {
+        assert_eq!(r.code, loadgen_limit_code, "the loadgen's limit, its own status:\n{}", r.all());
+    } else {
+        assert!(
+            r.stdout.contains("held back, not by the loadgen") && r.stdout.contains("pushback"),
+            "neither the loadgen nor the server named as the limit:\n{}",
+            r.all()
+        );
+        assert_eq!(r.code, Some(1), "held back by the server: a failure:\n{}", r.all());
+    }
 }
 
 /// 5: a server that stops reading fills the TCP window; that is pushback
