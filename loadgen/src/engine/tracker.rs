@@ -4,8 +4,8 @@
 //! code so that each case can be tested on its own.
 //!
 //! Three times per message: intended (the schedule's), queued (when the
-//! session prepared it for a write) and sent (when the socket took its
-//! last byte, [`InFlight::written`]). The uncorrected RTT runs from the
+//! session prepared it for a write) and sent (when the write that took
+//! its last byte was issued, [`InFlight::written`]). The uncorrected RTT runs from the
 //! sent time, so it holds no local send-queue time. Limit: messages
 //! written in one batch share the batch's completion time.
 

@@ -240,6 +240,8 @@ struct Session<'a, S> {
     wend: usize,
     /// Since when the socket has refused the pending write, if it does.
     blocked_since: Option<u64>,
+    /// When the last write that took bytes was issued.
+    last_write_ns: u64,
     close_sent: bool,
     close_received: bool,
     /// The server sent a close frame first.
@@ -338,6 +340,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             wpos: 0,
             wend: 0,
             blocked_since: None,
+            last_write_ns: 0,
             close_sent: false,
             close_received: false,
             server_closed: false,

@@ -116,7 +116,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     /// The batch's last byte was taken: its messages' sent time (the
     /// uncorrected RTT's start) and their write lag, queued to written.
     fn on_batch_written(&mut self) {
-        let now = self.plan.now_ns();
+        // The batch's sent time: when the write that took its last byte was
+        // issued (never later than the bytes left).
+        let now = self.last_write_ns;
         let plan = self.plan;
         let mut st = self.ctx.stats.borrow_mut();
         self.inflight.written(now, |sent| {
