@@ -32,8 +32,8 @@ use std::path::{Path, PathBuf};
 
 use super::counters::Counters;
 use super::schema::{
-    self, ErrorRatios, HistogramData, LoadgenHealth, MergedFrom, Outcome, RunResult, Status, Throughput, Timing,
-    SCHEMA_VERSION,
+    self, ErrorRatios, HistogramData, LoadgenHealth, MergedFrom, Outcome, Repeat, RunResult, Status, Throughput,
+    Timing, SCHEMA_VERSION,
 };
 use super::setup::{LoadModel, RunConfig};
 use super::stats::{new_histogram, Series};
@@ -197,6 +197,51 @@ impl Sum {
         };
         (outcome, health, std::mem::take(&mut self.samples))
     }
+
+    /// The merged result: the sum's histograms, counters and verdict (its
+    /// [`Sum::outcome`] against `config`), with what the caller worked out
+    /// for time, rates and provenance. The one place a merged [`RunResult`]
+    /// is built, for concurrent workers and for repeats alike.
+    fn into_result(
+        mut self,
+        head: Head<'_>,
+        config: RunConfig,
+        timing: Timing,
+        throughput: Throughput,
+        merged_from: Option<Vec<MergedFrom>>,
+        repeats: Option<Vec<Repeat>>,
+    ) -> RunResult {
+        let (outcome, loadgen, samples) = self.outcome(&config);
+        let Head { first, earliest } = head;
+        RunResult {
+            schema: schema::SCHEMA.to_string(),
+            schema_version: SCHEMA_VERSION,
+            scenario: first.scenario.clone(),
+            loadgen_version: first.loadgen_version.clone(),
+            started_at: earliest.started_at.clone(),
+            started_at_unix: earliest.started_at_unix,
+            target: first.target.clone(),
+            host: earliest.host.clone(),
+            timing,
+            config,
+            counters: self.counters,
+            throughput,
+            loadgen,
+            outcome,
+            samples,
+            histograms: self.histograms,
+            merged_from,
+            repeats,
+        }
+    }
+}
+
+/// The inputs that speak for a merged result: `first` for what they all
+/// share (scenario, version, target), `earliest` for when and where the run
+/// started.
+struct Head<'a> {
+    first: &'a RunResult,
+    earliest: &'a RunResult,
 }
 
 fn merged_from(file: String, r: &RunResult, (start, end): (f64, f64)) -> MergedFrom {
@@ -260,7 +305,7 @@ fn merge_concurrent(inputs: &[(PathBuf, RunResult)]) -> Result<RunResult, Error>
     }
     let common = end - start;
     let labelled: Vec<(String, &RunResult)> = inputs.iter().map(|(p, r)| (name(p), r)).collect();
-    let mut sum = add_up(&labelled)?;
+    let sum = add_up(&labelled)?;
 
     let mut throughput = Throughput {
         sent_msgs_per_s: 0.0,
@@ -307,38 +352,20 @@ fn merge_concurrent(inputs: &[(PathBuf, RunResult)]) -> Result<RunResult, Error>
     if let LoadModel::Open { max_in_flight, .. } = first.config.load {
         config.load = LoadModel::Open { rate: rate_sum, max_in_flight };
     }
-    let (outcome, loadgen, samples) = sum.outcome(&config);
     // The earliest worker speaks for the run's start and host.
     let earliest = inputs
         .iter()
         .map(|(_, r)| r)
         .min_by(|a, b| a.started_at_unix.total_cmp(&b.started_at_unix))
         .expect("at least one input");
-    Ok(RunResult {
-        schema: schema::SCHEMA.to_string(),
-        schema_version: SCHEMA_VERSION,
-        scenario: first.scenario.clone(),
-        loadgen_version: first.loadgen_version.clone(),
-        started_at: earliest.started_at.clone(),
-        started_at_unix: earliest.started_at_unix,
-        target: first.target.clone(),
-        host: earliest.host.clone(),
-        timing: Timing {
-            ramp_s,
-            warmup_s,
-            measured_s: common,
-            elapsed_s,
-            window_start_unix: Some(start),
-            window_end_unix: Some(end),
-        },
-        config,
-        counters: sum.counters,
-        throughput,
-        loadgen,
-        outcome,
-        samples,
-        histograms: sum.histograms,
-        merged_from: Some(merged),
-        repeats: None,
-    })
+    let timing = Timing {
+        ramp_s,
+        warmup_s,
+        measured_s: common,
+        elapsed_s,
+        window_start_unix: Some(start),
+        window_end_unix: Some(end),
+    };
+    let head = Head { first, earliest };
+    Ok(sum.into_result(head, config, timing, throughput, Some(merged), None))
 }

@@ -1,8 +1,8 @@
 //! [`merge_repeats`]: the runs of one repeated scenario as one result.
 
-use super::{add_up, check_same};
+use super::{add_up, check_same, Head};
 use crate::error::Error;
-use crate::results::schema::{self, Repeat, RunResult, Throughput, Timing, SCHEMA_VERSION};
+use crate::results::schema::{Repeat, RunResult, Throughput, Timing};
 
 /// The runs of one repeated scenario, which ran one after the other, as one
 /// result that keeps each of them in `repeats`: histograms and counters
@@ -14,7 +14,7 @@ pub fn merge_repeats(runs: &[RunResult]) -> Result<RunResult, Error> {
     check_same(&labelled, false, "a repeated result")?;
     let first = &runs[0];
     let last = &runs[runs.len() - 1];
-    let mut sum = add_up(&labelled)?;
+    let sum = add_up(&labelled)?;
     let measured_s: f64 = runs.iter().map(|r| r.timing.measured_s).sum();
     // Rates weighted by their windows: the summed counts over the summed time.
     let weighted = |f: fn(&Throughput) -> f64| {
@@ -42,25 +42,7 @@ pub fn merge_repeats(runs: &[RunResult]) -> Result<RunResult, Error> {
         window_start_unix: Some(first.window().0),
         window_end_unix: Some(last.window().1),
     };
-    let (outcome, loadgen, samples) = sum.outcome(&first.config);
-    Ok(RunResult {
-        schema: schema::SCHEMA.to_string(),
-        schema_version: SCHEMA_VERSION,
-        scenario: first.scenario.clone(),
-        loadgen_version: first.loadgen_version.clone(),
-        started_at: first.started_at.clone(),
-        started_at_unix: first.started_at_unix,
-        target: first.target.clone(),
-        host: first.host.clone(),
-        config: first.config.clone(),
-        timing,
-        counters: sum.counters,
-        throughput,
-        loadgen,
-        outcome,
-        samples,
-        histograms: sum.histograms,
-        merged_from: None,
-        repeats: Some(runs.iter().map(Repeat::of).collect()),
-    })
+    let head = Head { first, earliest: first };
+    let repeats = Some(runs.iter().map(Repeat::of).collect());
+    Ok(sum.into_result(head, first.config.clone(), timing, throughput, None, repeats))
 }
