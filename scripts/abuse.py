@@ -12,42 +12,20 @@ its timeout + 1 s. Loopback only; every case is bounded in time.
 """
 import os, socket, subprocess, sys, threading, time
 
+import wsraw
+from wsraw import frame, rss_kib
+
 MAX_MEMORY = 256 << 20
 FLAGS = ["--max-memory", str(MAX_MEMORY), "--idle-timeout", "4", "--message-timeout", "2",
          "--write-timeout", "2", "--threads", "2", "--log", "error"]
-MASK = b"\x11\x22\x33\x44"
-
-def frame(b0, payload=b"", announce=None):
-    n = len(payload) if announce is None else announce
-    if n < 126:
-        head = bytes([b0, 0x80 | n])
-    elif n < 65536:
-        head = bytes([b0, 0x80 | 126]) + n.to_bytes(2, "big")
-    else:
-        head = bytes([b0, 0x80 | 127]) + n.to_bytes(8, "big")
-    body = bytes(b ^ MASK[i % 4] for i, b in enumerate(payload)) if len(payload) < 4096 else mask_fast(payload)
-    return head + MASK + body
-
-def mask_fast(payload):
-    key = int.from_bytes(MASK * (len(payload) // 4 + 1), "little")
-    return (int.from_bytes(payload, "little") ^ key).to_bytes(len(payload) + 4, "little")[:len(payload)]
 
 def rss_mib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    return rss_kib(pid) / 1024
 
 def upgrade(port, mode="echo"):
-    s = socket.create_connection(("127.0.0.1", port), timeout=30)
-    s.sendall((f"GET /upgradews?mode={mode} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n"
-               "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
-               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += s.recv(1)
-    assert head.startswith(b"HTTP/1.1 101"), head
+    # A byte read past the 101 head would be a frame the server sent unasked.
+    s, rest = wsraw.upgrade(port, f"mode={mode}")
+    assert rest == b"", rest
     return s
 
 def wait_closed(s, limit):
@@ -80,12 +58,7 @@ def run_case(binary, port, name, body):
             peak[0] = max(peak[0], rss_mib(server.pid))
             time.sleep(0.02)
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wsraw.wait_listening(port)
         threading.Thread(target=sample, daemon=True).start()
         note = body(port)
         stop.set()
