@@ -10,7 +10,7 @@ mod common;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use api_server::{Counts, Rpc};
+use api_server::{Counts, Rpc, RpcServer};
 use common::{serial, temp_dir};
 use wsbench_loadgen::results::schema::{read_json, RunResult, Status};
 use wsbench_loadgen::results::stats::Series;
@@ -30,6 +30,18 @@ fn run(name: &str, args: &[&str]) -> (Output, RunResult) {
     (o, r)
 }
 
+/// Spawns an RPC server that answers as `rpc` says, and runs the binary
+/// against it with `--message CALL`, `--match json:/id` and `args`; the
+/// server (for its counts), the binary's output and its result.
+fn run_rpc(name: &str, rpc: Rpc, args: &[&str]) -> (RpcServer, Output, RunResult) {
+    let server = api_server::spawn(rpc);
+    let url = server.url();
+    let mut all = vec![url.as_str(), "--message", CALL, "--match", "json:/id"];
+    all.extend_from_slice(args);
+    let (o, r) = run(name, &all);
+    (server, o, r)
+}
+
 /// Values of series `s` between `lo` and `hi` µs.
 fn between(r: &RunResult, s: Series, lo: u64, hi: u64) -> u64 {
     let h = r.histogram(s).decode().unwrap();
@@ -45,26 +57,9 @@ const DELAY_MS: u64 = 50;
 
 #[test]
 fn a_known_delay_is_measured_within_2_percent() {
-    let server = api_server::spawn(Rpc { delay: Duration::from_millis(DELAY_MS), ..Rpc::default() });
-    let url = server.url();
-    let (o, r) = run(
-        "api-latency",
-        &[
-            &url,
-            "-c",
-            "2",
-            "-d",
-            "3s",
-            "-w",
-            "0.5s",
-            "--message",
-            CALL,
-            "--match",
-            "json:/id",
-            "--expect",
-            "json:/result/echo",
-        ],
-    );
+    let rpc = Rpc { delay: Duration::from_millis(DELAY_MS), ..Rpc::default() };
+    let args = ["-c", "2", "-d", "3s", "-w", "0.5s", "--expect", "json:/result/echo"];
+    let (_server, o, r) = run_rpc("api-latency", rpc, &args);
     let c = &r.counters;
     assert!(o.status.success(), "{:?} {:?} {:?}", o.status, r.outcome, r.samples);
     assert_eq!(c.errors(), 0, "{c:?}");
@@ -80,12 +75,7 @@ fn a_known_delay_is_measured_within_2_percent() {
 fn replies_in_any_order_match_their_requests() {
     // Odd ids wait 10 ms more: with 4 in flight, even replies overtake odd ones.
     let rpc = Rpc { delay: Duration::from_millis(20), odd_extra: Duration::from_millis(10), ..Rpc::default() };
-    let server = api_server::spawn(rpc);
-    let url = server.url();
-    let (o, r) = run(
-        "api-order",
-        &[&url, "-c", "2", "-p", "4", "-d", "2s", "-w", "0.5s", "--message", CALL, "--match", "json:/id"],
-    );
+    let (server, o, r) = run_rpc("api-order", rpc, &["-c", "2", "-p", "4", "-d", "2s", "-w", "0.5s"]);
     let c = &r.counters;
     assert!(o.status.success(), "{:?} {:?}", r.outcome, r.samples);
     assert_eq!(c.errors(), 0, "out of order is no error: {c:?}");
@@ -106,10 +96,8 @@ fn replies_in_any_order_match_their_requests() {
 #[test]
 fn unknown_ids_and_notifications_are_unsolicited() {
     let rpc = Rpc { notify_every: 5, unknown_every: 7, ..Rpc::default() };
-    let server = api_server::spawn(rpc.clone());
-    let url = server.url();
-    let args = [&url as &str, "-c", "2", "-p", "2", "-d", "1s", "-w", "0s", "--message", CALL, "--match", "json:/id"];
-    let (o, r) = run("api-unsolicited", &args);
+    let args = ["-c", "2", "-p", "2", "-d", "1s", "-w", "0s"];
+    let (server, o, r) = run_rpc("api-unsolicited", rpc.clone(), &args);
     let s = &server.counts;
     let pushed = Counts::get(&s.notifications) + Counts::get(&s.unknown);
     assert!(pushed > 20, "{s:?}");
@@ -118,12 +106,7 @@ fn unknown_ids_and_notifications_are_unsolicited() {
     assert_eq!(r.counters.errors(), 0, "unsolicited is no error by default");
     assert!(o.status.success(), "{:?}", r.outcome);
 
-    let server = api_server::spawn(rpc);
-    let url = server.url();
-    let mut args = args.to_vec();
-    args[0] = &url;
-    args.extend(["--unsolicited", "error"]);
-    let (o, r) = run("api-unsolicited-error", &args);
+    let (server, o, r) = run_rpc("api-unsolicited-error", rpc, &[&args[..], &["--unsolicited", "error"]].concat());
     let s = &server.counts;
     let pushed = Counts::get(&s.notifications) + Counts::get(&s.unknown);
     assert_eq!(r.counters.reply_errors.unsolicited, pushed);
@@ -133,28 +116,9 @@ fn unknown_ids_and_notifications_are_unsolicited() {
 
 #[test]
 fn a_request_never_answered_is_missing() {
-    let server = api_server::spawn(Rpc { drop_every: 10, ..Rpc::default() });
-    let url = server.url();
-    let (o, r) = run(
-        "api-missing",
-        &[
-            &url,
-            "-c",
-            "2",
-            "-p",
-            "4",
-            "-d",
-            "1s",
-            "-w",
-            "0s",
-            "--drain-timeout",
-            "300ms",
-            "--message",
-            CALL,
-            "--match",
-            "json:/id",
-        ],
-    );
+    let rpc = Rpc { drop_every: 10, ..Rpc::default() };
+    let args = ["-c", "2", "-p", "4", "-d", "1s", "-w", "0s", "--drain-timeout", "300ms"];
+    let (server, o, r) = run_rpc("api-missing", rpc, &args);
     let dropped = Counts::get(&server.counts.dropped);
     assert!(dropped > 5, "{:?}", server.counts);
     assert_eq!(r.counters.reply_errors.missing, dropped);
@@ -207,26 +171,8 @@ fn ids_unique_in_the_run_correlate_too() {
 
 #[test]
 fn failed_expectations_are_corrupt_and_shown() {
-    let server = api_server::spawn(Rpc::default());
-    let url = server.url();
-    let (o, r) = run(
-        "api-expect",
-        &[
-            &url,
-            "-c",
-            "1",
-            "-d",
-            "1s",
-            "-w",
-            "0s",
-            "--message",
-            CALL,
-            "--match",
-            "json:/id",
-            "--expect",
-            "json:/result=pong",
-        ],
-    );
+    let args = ["-c", "1", "-d", "1s", "-w", "0s", "--expect", "json:/result=pong"];
+    let (_server, o, r) = run_rpc("api-expect", Rpc::default(), &args);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(r.counters.reply_errors.corrupt, r.counters.replies_received_total);
     let shown: Vec<_> = r.samples.iter().filter(|s| s.contains("fails --expect")).collect();
