@@ -114,11 +114,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.keeps_buffer
     }
 
-    /// The timer found the connection quiet: a keeper gives its buffer back.
+    /// The timer found the connection quiet: a keeper gives its buffer back,
+    /// and any connection its outbox's small buffers (~100 bytes kept after
+    /// the first reply; [`go_idle`](Self::go_idle) keeps them between
+    /// messages, where freeing them would cost two allocations a message).
     pub(super) fn quiet(&mut self) {
-        if self.keeps_buffer && !self.clock.is_active() && self.buf.is_empty() {
+        if self.clock.is_active() || !self.buf.is_empty() {
+            return;
+        }
+        if self.keeps_buffer {
             self.go_idle();
         }
+        self.out.release();
     }
 
     /// Nothing buffered and nothing arriving: give back what the connection
