@@ -18,6 +18,9 @@ use wsbench_server::Server;
 
 use crate::cli::ServerArgs;
 
+/// Log lines queued for the writer thread before more are dropped.
+const LOG_QUEUE_LINES: usize = 8_192;
+
 fn main() -> ExitCode {
     // Before the flags: the default --max-connections is what fits in the
     // raised limit.
@@ -31,8 +34,13 @@ fn main() -> ExitCode {
         }
     };
     // Lines go to stderr from a thread of their own: a slow stderr drops
-    // lines instead of stalling the threads that log.
-    let (writer, _flush_on_exit) = tracing_appender::non_blocking(std::io::stderr());
+    // lines instead of stalling the threads that log. Its queue holds
+    // LOG_QUEUE_LINES lines: the default (128,000) is a 4 MiB array,
+    // resident from the start, for bursts the summary layer already folds.
+    let (writer, _flush_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .lossy(true)
+        .finish(std::io::stderr());
     let (summary, summaries) = SummaryLayer::new();
     tracing_subscriber::registry()
         .with(filter)
