@@ -42,6 +42,25 @@ use crate::error::Error;
 mod repeats;
 pub use repeats::merge_repeats;
 
+use super::churn::merge::{merge as add_churn, Together};
+use super::churn::ChurnResult;
+
+/// The inputs' churn sections added up (refused when their settings differ).
+fn merge_churn<'a>(
+    inputs: impl Iterator<Item = &'a RunResult> + Clone,
+    together: Together,
+) -> Result<Option<ChurnResult>, Error> {
+    let mut settings = inputs.clone().map(|r| r.config.churn.as_ref().map(|c| c.describe()));
+    let first = settings.next().flatten();
+    if settings.any(|s| s != first) {
+        return Err(Error::usage(
+            "the results were run with different churn settings (--conn-lifetime, --messages-per-conn, --reconnect)",
+        ));
+    }
+    let parts: Vec<_> = inputs.map(|r| (r.churn.as_ref(), r.timing.measured_s)).collect();
+    add_churn(&parts, together).map_err(Error::usage)
+}
+
 /// Below this fraction of the shortest window in common, `merge` warns that
 /// the throughput leans on steady rates.
 pub const MIN_OVERLAP: f64 = 0.9;
@@ -340,5 +359,6 @@ fn merge_concurrent(inputs: &[(PathBuf, RunResult)]) -> Result<RunResult, Error>
         histograms: sum.histograms,
         merged_from: Some(merged),
         repeats: None,
+        churn: merge_churn(inputs.iter().map(|(_, r)| r), Together::AtOnce)?,
     })
 }

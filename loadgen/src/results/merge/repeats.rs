@@ -1,6 +1,6 @@
 //! [`merge_repeats`]: the runs of one repeated scenario as one result.
 
-use super::{add_up, check_same};
+use super::{add_up, check_same, Together};
 use crate::error::Error;
 use crate::results::schema::{self, Repeat, RunResult, Throughput, Timing, SCHEMA_VERSION};
 
@@ -62,5 +62,6 @@ pub fn merge_repeats(runs: &[RunResult]) -> Result<RunResult, Error> {
         histograms: sum.histograms,
         merged_from: None,
         repeats: Some(runs.iter().map(Repeat::of).collect()),
+        churn: super::merge_churn(runs.iter(), Together::InTurn)?,
     })
 }
