@@ -1,10 +1,9 @@
 //! The session's phases (running, draining, closing) and its sends: what
 //! is due, what is lost, and what to wake up for next.
 
+use std::cell::RefCell;
 use std::future::poll_fn;
 use std::time::Duration;
-
-use std::cell::RefCell;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use wsbench_proto::unmask_at;
