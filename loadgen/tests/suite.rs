@@ -38,6 +38,9 @@ size = 100
 mode = "reply"
 duration = "0.8s"
 warmup = "200ms"
+# On a busy machine the debug loadgen's send lag can pass its bound: this
+# test is about the suite's files, not the verdict.
+allow_loadgen_limit = true
 "#,
     )
     .unwrap();

@@ -10,7 +10,8 @@
 //!   frames and the handshake's keys come from `wsbench-proto`.
 //! - [`worker`]: a thread of connections; [`plan`]: what they share;
 //!   [`timer`]: the precise per-thread timer of the open loop.
-//! - [`driver`]: one run, start to end, and its verdict.
+//! - [`driver`]: one run, start to end, and its verdict; [`churn`]: what
+//!   connections closed at a limit or dropped share (backoff, pace, outages).
 //!
 //! May import: `crate::results` (to record histograms and counters and
 //! build the result) and `crate::error`; never the commands layer, and
@@ -18,6 +19,7 @@
 //! [`RunConfig`](crate::results::setup::RunConfig), whoever made it.
 
 pub mod api;
+pub mod churn;
 pub mod connect;
 pub mod driver;
 pub mod mode_guess;

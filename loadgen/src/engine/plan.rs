@@ -52,6 +52,8 @@ pub struct RunPlan {
     /// format (`mode_guess::describe_mismatch`'s line): the run stops
     /// early and fails with it, whatever thread found it.
     pub wrong_mode: std::sync::OnceLock<String>,
+    /// `--conn-lifetime`, `--messages-per-conn`, `--reconnect`; `None`: one connection per slot.
+    pub churn: Option<super::churn::ChurnPlan>,
 }
 
 impl RunPlan {
@@ -140,4 +142,6 @@ pub struct WorkerCtx {
     pub stop: StopSignal,
     /// The open loop's send times; driven by a task of the worker.
     pub timer: Rc<PreciseTimer>,
+    /// The worker's churn counts (connections replaced, drops, reconnects).
+    pub churn: RefCell<crate::results::churn::ChurnCounts>,
 }

@@ -68,6 +68,11 @@ impl InFlight {
         self.outstanding
     }
 
+    /// Messages pushed since the start (sent or being written).
+    pub fn pushed(&self) -> u64 {
+        self.next_seq - 1
+    }
+
     /// Registers a message queued for the write at `queued_ns`; returns
     /// its sequence number.
     pub fn push(&mut self, intended_ns: u64, queued_ns: u64) -> u64 {

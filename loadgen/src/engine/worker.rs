@@ -44,6 +44,8 @@ pub struct WorkerResult {
     pub counters: Counters,
     /// The first few errors, described.
     pub samples: Vec<String>,
+    /// Connections replaced, drops, reconnects.
+    pub churn: crate::results::churn::ChurnCounts,
     /// CPU time of the worker thread over the measured window (its whole
     /// life if the run stopped early), and that wall time.
     pub cpu: Duration,
@@ -85,6 +87,7 @@ pub fn spawn(
             stats: std::cell::RefCell::new(WorkerStats { rtt_alike: !plan.load.is_open(), ..Default::default() }),
             stop: StopSignal::default(),
             timer: timer.clone(),
+            churn: Default::default(),
         });
         local.block_on(&runtime, async {
             let handles: Vec<_> = conns
@@ -154,6 +157,7 @@ pub fn spawn(
             histograms: std::mem::take(&mut st.total),
             counters: std::mem::take(&mut st.counters),
             samples: std::mem::take(&mut st.samples),
+            churn: ctx.churn.take(),
             cpu,
             wall,
         };

@@ -150,7 +150,8 @@ impl ConnectErrors {
         sum(self, ConnectErrorKind::ALL) + self.http_status.values().sum::<u64>()
     }
 
-    fn add(&mut self, other: &ConnectErrors) {
+    /// Adds `other`'s counts, exactly.
+    pub fn add(&mut self, other: &ConnectErrors) {
         add(self, other, ConnectErrorKind::ALL);
         add_map(&mut self.http_status, &other.http_status);
     }

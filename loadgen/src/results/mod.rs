@@ -3,7 +3,7 @@
 //! Histograms and counters ([`stats`], [`counters`]), the settings a result
 //! records ([`setup`]), the versioned JSON document ([`schema`]) and the
 //! interval log ([`hlog`]), each written and read back in one module; the
-//! verdict ([`outcome`]); the text summary ([`report`]), the sum of several
+//! verdict ([`outcome`]); connection churn and reconnects ([`churn`]); the text summary ([`report`]), the sum of several
 //! loadgens' results or of a scenario's repeated runs ([`merge`],
 //! [`repeats`]), and number formatting shared by every printed figure
 //! ([`format`]).
@@ -13,6 +13,7 @@
 //! `plot`) without the code that produced it, so the dependency runs one
 //! way, from the engine and the commands to here.
 
+pub mod churn;
 pub mod counters;
 pub mod error;
 pub mod format;

@@ -42,6 +42,9 @@ pub struct Repeat {
     pub outcome: Outcome,
     /// One histogram per series, exactly.
     pub histograms: BTreeMap<Series, HistogramData>,
+    /// This run's churn section, if it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub churn: Option<super::churn::ChurnResult>,
 }
 
 impl Repeat {
@@ -56,6 +59,7 @@ impl Repeat {
             loadgen: r.loadgen.clone(),
             outcome: r.outcome.clone(),
             histograms: r.histograms.clone(),
+            churn: r.churn.clone(),
         }
     }
 }
@@ -86,6 +90,7 @@ impl RunResult {
                     samples: Vec::new(),
                     merged_from: None,
                     repeats: None,
+                    churn: rep.churn.clone(),
                     target: self.target.clone(),
                     host: self.host.clone(),
                     config: self.config.clone(),

@@ -6,6 +6,7 @@
 
 use std::fmt::Write;
 
+use super::churn::report as churn_report;
 use super::counters::{ConnectErrorKind, ConnectionErrorKind, ReplyErrorKind};
 use super::format::{bytes, count, micros};
 use super::schema::{RunResult, Status, PERCENTILES};
@@ -150,14 +151,18 @@ pub fn summary(r: &RunResult) -> String {
     if !health.limited {
         let _ = writeln!(s, "the loadgen kept up: the figures above are the server's");
     }
+    if let Some(churn) = &r.churn {
+        s.push_str(&churn_report::summary(churn));
+    }
     let o = &r.outcome;
     let status = o.status();
+    let drops = r.churn.as_ref().map(churn_report::verdict_note).unwrap_or_default();
     let _ = match status {
         Status::Pass if health.limited => writeln!(
             s,
-            "result: PASS, with the loadgen as the limit (accepted by --allow-loadgen-limit): the figures are a lower bound of the server's"
+            "result: PASS, with the loadgen as the limit (accepted by --allow-loadgen-limit): the figures are a lower bound of the server's{drops}"
         ),
-        Status::Pass => writeln!(s, "result: PASS"),
+        Status::Pass => writeln!(s, "result: PASS{drops}"),
         Status::Fail | Status::LoadgenLimit => writeln!(s, "result: {}: {}", status.label(), o.reasons.join("; ")),
     };
     s

@@ -275,6 +275,9 @@ pub struct RunResult {
     /// figures above are then their exact sum. Absent: the result is one run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeats: Option<Vec<Repeat>>,
+    /// With `--conn-lifetime`, `--messages-per-conn` or `--reconnect`: [`super::churn`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub churn: Option<super::churn::ChurnResult>,
 }
 
 fn default_scenario() -> String {

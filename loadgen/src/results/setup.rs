@@ -144,6 +144,9 @@ pub struct RunConfig {
     /// server's pick is counted in `counters.subprotocols`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subprotocols: Vec<String>,
+    /// `--conn-lifetime`, `--messages-per-conn`, `--reconnect`; absent without them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub churn: Option<super::churn::ChurnConfig>,
 }
 
 /// What to do with a message that answers no request in flight.

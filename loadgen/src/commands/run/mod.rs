@@ -20,6 +20,7 @@ use crate::results::schema::{write_json, Status, DEFAULT_SCENARIO};
 use crate::results::setup::{MessageType, RunConfig, Unsolicited};
 
 mod api_args;
+mod churn_args;
 mod config;
 pub mod live;
 
@@ -246,6 +247,10 @@ pub struct RunArgs {
     /// counted (default), or counted as errors.
     #[arg(long, value_enum, help_heading = "API load")]
     pub unsolicited: Option<UnsolicitedArg>,
+
+    /// `--conn-lifetime`, `--messages-per-conn`, `--reconnect`.
+    #[command(flatten)]
+    pub churn: churn_args::ChurnArgs,
 }
 
 /// `--unsolicited`. No doc comments on the variants: see [`MessageTypeArg`].

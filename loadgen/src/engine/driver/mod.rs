@@ -25,6 +25,7 @@ use crate::results::schema::RunResult;
 use crate::results::setup::RunConfig;
 
 mod causes;
+mod churn;
 mod collect;
 #[cfg(feature = "embedded")]
 mod embedded;
@@ -137,6 +138,7 @@ pub fn run(config: RunConfig, progress: &mut dyn Progress) -> Result<RunOutput, 
         measure_end_ns: nanos(measure_end),
         wrong_mode: Default::default(),
         api,
+        churn: config.churn.as_ref().map(|c| super::churn::ChurnPlan::new(c, config.connect_rate)),
     });
 
     // Connection i opens at i / connect-rate, on worker i % threads.
@@ -168,7 +170,9 @@ pub fn run(config: RunConfig, progress: &mut dyn Progress) -> Result<RunOutput, 
         server.stop();
     }
     let collected = collected?;
+    let churn = churn::total(&collected.results);
     let mut result = evaluate(&config, &target, embedded, start_time, epoch, collected);
+    churn::judge(&mut result, &plan, &churn);
     if let Some(wrong_mode) = plan.wrong_mode.get() {
         // The replies were not what this mode sends: nothing measured holds.
         result.outcome.passed = false;

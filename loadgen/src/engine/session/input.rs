@@ -103,6 +103,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                     if !self.close_sent {
                         // The server closed first: answer with its code, then end.
                         self.server_closed = true;
+                        self.churn.server_code = code;
                         self.close_sent = true;
                         let echo = code.unwrap_or(wsbench_proto::close::NORMAL);
                         write_frame(&mut self.cbuf, true, OpCode::Close, &echo.to_be_bytes(), Some(self.mask));

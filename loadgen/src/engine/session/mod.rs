@@ -6,7 +6,10 @@
 //! Split by concern: this module opens the connection and holds the
 //! session's state; [`phases`] drives it (running, draining, closing) and
 //! sends on schedule; [`io_events`] moves bytes between the socket and the
-//! buffers; [`input`] parses what was read and settles replies.
+//! buffers; [`input`] parses what was read and settles replies;
+//! [`ending`] counts how it ended. [`lives`] runs a slot's connections
+//! one after the other (churn, reconnects); [`churn`] is a connection's
+//! limit.
 //!
 //! Sending: the connection's frames are prepared once in `wbuf` (`slots`
 //! frames, masked with the connection's key); a send rewrites the 12
@@ -27,7 +30,6 @@
 
 use std::io;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -44,14 +46,20 @@ use super::plan::{RunPlan, WorkerCtx};
 use super::schedule::Schedule;
 use super::timer::TimerSlot;
 use super::tracker::InFlight;
-use crate::results::counters::{ConnectionErrorKind, ReplyErrorKind};
 use crate::results::setup::{LoadModel, MessageType};
 use crate::results::stats::Series;
 
 mod api_io;
+mod churn;
+mod ending;
 mod input;
 mod io_events;
+mod lives;
 mod phases;
+
+use churn::SessionChurn;
+pub use lives::run_connection;
+use lives::{Life, LifeEnd};
 
 use api_io::ApiSession;
 
@@ -82,25 +90,18 @@ fn message_kind(t: MessageType) -> MessageKind {
     }
 }
 
-/// Opens connection `id` at `start_ns`, loads it until the end of the run,
-/// and counts everything that happens to it.
-pub async fn run_connection(ctx: Rc<WorkerCtx>, id: u32, start_ns: u64) {
-    let slot = ctx.stop.slot();
-    tokio::select! {
-        biased;
-        () = ctx.stop.wait(slot) => { ctx.stop.release(slot); return; }
-        () = tokio::time::sleep_until(ctx.plan.instant(start_ns)) => {}
-    }
-    let plan = ctx.plan.clone();
-    if plan.now_ns() >= plan.measure_end_ns {
-        ctx.stop.release(slot);
-        return;
-    }
-    ctx.stats.borrow_mut().counters.connections_attempted += 1;
-    let mut rng = Rng::new(u64::from(id).wrapping_mul(0x2545_F491_4F6C_DD1D));
+/// Opens one connection of slot `id` (its `life`) and runs it to its end:
+/// counts everything that happens to it, and says how it ended.
+async fn open_once(ctx: &WorkerCtx, id: u32, slot: usize, life: &mut Life) -> LifeEnd {
+    let plan = &*ctx.plan;
+    life.attempting(ctx);
+    let rng = &mut life.rng;
     let mut rbuf = Vec::with_capacity(INITIAL_READ_BUFFER);
-    let deadline = plan.instant(plan.now_ns() + plan.connect_timeout_ns);
-    let local = (!plan.local_addrs.is_empty()).then(|| plan.local_addrs[id as usize % plan.local_addrs.len()]);
+    let started_ns = plan.now_ns();
+    let deadline = plan.instant(started_ns + plan.connect_timeout_ns);
+    // Round robin over the source addresses; each new connection of the slot takes the next.
+    let local = (!plan.local_addrs.is_empty())
+        .then(|| plan.local_addrs[(id as usize).wrapping_add(life.number) % plan.local_addrs.len()]);
 
     let opened = async {
         let t0 = Instant::now();
@@ -109,7 +110,7 @@ pub async fn run_connection(ctx: Rc<WorkerCtx>, id: u32, start_ns: u64) {
         let (mut result, picked) = match &plan.tls {
             None => {
                 let picked =
-                    connect::before(deadline, connect::upgrade(&mut tcp, &plan.request, &mut rng, &mut rbuf)).await?;
+                    connect::before(deadline, connect::upgrade(&mut tcp, &plan.request, rng, &mut rbuf)).await?;
                 Ok::<_, ConnectFailure>((Stream::Plain(tcp), picked))
             }
             Some(tls) => {
@@ -117,8 +118,7 @@ pub async fn run_connection(ctx: Rc<WorkerCtx>, id: u32, start_ns: u64) {
                 let mut s =
                     connect::before(deadline, async { tls.connect(name, tcp).await.map_err(ConnectFailure::Tls) })
                         .await?;
-                let picked =
-                    connect::before(deadline, connect::upgrade(&mut s, &plan.request, &mut rng, &mut rbuf)).await?;
+                let picked = connect::before(deadline, connect::upgrade(&mut s, &plan.request, rng, &mut rbuf)).await?;
                 Ok((Stream::Tls(Box::new(s)), picked))
             }
         }?;
@@ -130,54 +130,40 @@ pub async fn run_connection(ctx: Rc<WorkerCtx>, id: u32, start_ns: u64) {
         if let Some(api) = &plan.api {
             let opcode = message_kind(plan.message_type).opcode();
             match &mut result {
-                Stream::Plain(s) => api::init::exchange(s, api, id, opcode, &mut rng, &mut rbuf, deadline).await?,
-                Stream::Tls(s) => api::init::exchange(&mut **s, api, id, opcode, &mut rng, &mut rbuf, deadline).await?,
+                Stream::Plain(s) => api::init::exchange(s, api, id, opcode, rng, &mut rbuf, deadline).await?,
+                Stream::Tls(s) => api::init::exchange(&mut **s, api, id, opcode, rng, &mut rbuf, deadline).await?,
             }
         }
         Ok::<_, ConnectFailure>((result, t1 - t0, t2 - t1))
     };
     let opened = tokio::select! {
         biased;
-        () = ctx.stop.wait(slot) => None,
-        r = opened => Some(r),
-    };
-    let Some(opened) = opened else {
-        ctx.stop.release(slot);
-        return;
+        () = ctx.stop.wait(slot) => return LifeEnd::Stopped,
+        r = opened => r,
     };
     match opened {
         Err(failure) => {
-            let mut st = ctx.stats.borrow_mut();
-            failure.count(&mut st.counters.connect_errors);
-            st.live.errors += 1;
-            if matches!(
-                failure,
-                ConnectFailure::HttpStatus(..)
-                    | ConnectFailure::BadHandshake(_)
-                    | ConnectFailure::Tls(_)
-                    | ConnectFailure::ServerName(_)
-                    | ConnectFailure::Subprotocol(_)
-                    | ConnectFailure::Init(_)
-            ) {
-                st.sample(|| format!("connection {id}: {failure}"));
-            }
+            life.failed(ctx, id, &failure);
+            LifeEnd::ConnectFailed
         }
         Ok((stream, tcp_time, handshake_time)) => {
             {
                 let mut st = ctx.stats.borrow_mut();
                 st.interval.record_ns(Series::Connect, connect::nanos(tcp_time));
                 st.interval.record_ns(Series::Handshake, connect::nanos(handshake_time));
-                st.counters.connections_opened += 1;
                 st.open += 1;
             }
-            match stream {
-                Stream::Plain(s) => Session::new(s, &ctx, id, slot, rbuf, &mut rng).run().await,
-                Stream::Tls(s) => Session::new(*s, &ctx, id, slot, rbuf, &mut rng).run().await,
-            }
+            life.opened(ctx, started_ns, tcp_time, handshake_time);
+            let resume = life.resume_index;
+            let (end, next_index) = match stream {
+                Stream::Plain(s) => Session::new(s, ctx, id, slot, rbuf, &mut life.rng, resume).run().await,
+                Stream::Tls(s) => Session::new(*s, ctx, id, slot, rbuf, &mut life.rng, resume).run().await,
+            };
+            life.resume_index = Some(next_index);
             ctx.stats.borrow_mut().open -= 1;
+            end
         }
     }
-    ctx.stop.release(slot);
 }
 
 enum Stream {
@@ -263,13 +249,25 @@ struct Session<'a, S> {
     /// The next intended send time being waited for, or `NO_PACE`.
     pace: TimerSlot,
     pace_at: u64,
+    /// Its limit (`--conn-lifetime`, `--messages-per-conn`) and how it ended.
+    churn: SessionChurn,
 }
 
 /// No send time waited for.
 const NO_PACE: u64 = u64::MAX;
 
 impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
-    fn new(io: S, ctx: &'a WorkerCtx, id: u32, stop_slot: usize, leftover: Vec<u8>, rng: &mut Rng) -> Self {
+    /// `resume`: the slot's next message index, carried from its previous
+    /// connection (open loop); `None` for a slot's first connection.
+    fn new(
+        io: S,
+        ctx: &'a WorkerCtx,
+        id: u32,
+        stop_slot: usize,
+        leftover: Vec<u8>,
+        rng: &mut Rng,
+        resume: Option<u64>,
+    ) -> Self {
         let plan = &*ctx.plan;
         // A fresh buffer: the upgrade's has 4 KiB.
         let rend = leftover.len();
@@ -309,9 +307,11 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             one.repeat(slots)
         };
         // The run's one train, from the load's start (the run's epoch); a
-        // connection ready late starts at its first message due from now.
+        // connection ready late starts at its first message due from now,
+        // one that replaces another where that one left off.
         let schedule = Schedule::for_connection(&plan.load, plan.connections, id, 0);
-        let next_index = schedule.first_index(plan.now_ns());
+        let now = plan.now_ns();
+        let next_index = resume.unwrap_or_else(|| schedule.first_index(now));
         let mode = plan.target.mode;
         let checker = Checker::new(mode, plan.message_type, id, plan.size);
         Session {
@@ -353,39 +353,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             sleep_at: plan.measure_end_ns,
             pace: ctx.timer.slot(),
             pace_at: NO_PACE,
+            churn: SessionChurn::new(plan, now),
         }
-    }
-
-    async fn run(mut self) {
-        let ending = self.drive().await;
-        self.unblocked();
-        let mut st = self.ctx.stats.borrow_mut();
-        let missing = self.inflight.abandon();
-        st.counters.reply_errors[ReplyErrorKind::Missing] += missing;
-        st.live.errors += missing;
-        let id = self.id;
-        let kind = match ending {
-            Ending::Done => return,
-            Ending::ClosedByServer => ConnectionErrorKind::ClosedByServer,
-            Ending::Eof => ConnectionErrorKind::Eof,
-            Ending::Protocol(why) => {
-                let max = input::max_reply_len(&self.api, &self.checker);
-                st.sample(|| match why {
-                    // The decoder's limit: the longest reply of any mode, or an API's.
-                    ProtocolError::MessageTooBig => format!(
-                        "connection {id}: protocol error from the server: a frame longer than any reply to these messages ({max} bytes at most)"
-                    ),
-                    why => format!("connection {id}: protocol error from the server: {why}"),
-                });
-                ConnectionErrorKind::Protocol
-            }
-            Ending::Io(err) => {
-                st.sample(|| format!("connection {id}: I/O error: {err}"));
-                ConnectionErrorKind::Io
-            }
-            Ending::CloseTimeout => ConnectionErrorKind::CloseTimeout,
-        };
-        st.counters.connection_errors[kind] += 1;
-        st.live.errors += 1;
     }
 }

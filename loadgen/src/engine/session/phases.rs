@@ -1,6 +1,7 @@
 //! The session's phases (running, draining, closing) and its sends: what
 //! is due, what is lost, and what to wake up for next.
 
+use std::cell::RefCell;
 use std::future::poll_fn;
 use std::time::Duration;
 
@@ -10,8 +11,10 @@ use wsbench_proto::unmask_at;
 use super::io_events::{Event, WriteSource};
 use super::{Ending, Phase, Session, CLOSE_TIMEOUT_NS, NO_PACE};
 use crate::engine::payload::{write_seq, SEQ_OFFSET, STAMP_LEN};
+use crate::engine::plan::RunPlan;
+use crate::engine::schedule::Schedule;
 use crate::results::counters::ReplyErrorKind;
-use crate::results::stats::Series;
+use crate::results::stats::{Series, WorkerStats};
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     /// Runs the session through its phases until it ends; returns how.
@@ -27,6 +30,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             let now = self.plan.now_ns();
             if self.phase == Phase::Running {
                 self.expire_lost(now);
+                self.close_at_limit(now);
             }
             // Phase changes. An open loop first sends, late, every message
             // whose intended time fell in the window.
@@ -80,7 +84,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                     let coarse = self
                         .inflight
                         .oldest_unanswered_ns()
-                        .map_or(coarse, |sent| coarse.min(sent + self.plan.drain_timeout_ns + 1));
+                        .map_or(coarse, |sent| coarse.min(sent + self.plan.drain_timeout_ns + 1))
+                        .min(self.churn.deadline_ns());
                     let pace = next.filter(|&next| can_send && next < end);
                     (coarse, pace.unwrap_or(NO_PACE))
                 }
@@ -142,23 +147,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     /// Counts the messages of the schedule due before `end` that were never
     /// sent, and those of the window among them.
     fn count_unsent(&mut self, end: u64) {
-        let mut unsent = 0;
-        while let Some(intended) = self.schedule.intended_ns(self.next_index).filter(|&t| t < end) {
-            if self.plan.in_window(intended) {
-                unsent += 1;
-            }
-            self.next_index += 1;
-        }
-        if unsent > 0 {
-            let mut st = self.ctx.stats.borrow_mut();
-            st.counters.reply_errors[ReplyErrorKind::Unsent] += unsent;
-            st.live.errors += unsent;
-        }
+        count_unsent(&self.schedule, &mut self.next_index, self.plan, &self.ctx.stats, end);
     }
 
     /// Prepares the messages due now in their slots and starts writing them.
     fn send_due(&mut self, now: u64) {
-        let room = self.cap.saturating_sub(self.inflight.outstanding()).min(self.slots as u64) as usize;
+        let room = self.cap.saturating_sub(self.inflight.outstanding()).min(self.slots as u64).min(self.sends_left());
+        let room = room as usize;
         if room == 0 {
             return;
         }
@@ -193,7 +188,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             st.live.sent += 1;
             if self.plan.in_window(intended) {
                 st.counters.messages_sent += 1;
-                if open {
+                if open && self.churn.due_before_ready(intended) {
+                    self.ctx.churn.borrow_mut().sent_late_after_reopen += 1;
+                } else if open {
                     st.interval.record_ns(Series::SendLag, now - intended);
                 }
             }
@@ -208,5 +205,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             self.wpos = 0;
             self.wend = bytes;
         }
+    }
+}
+
+/// Counts the messages of `schedule` from `*next_index` due before `end`
+/// and never sent as unsent (those of the measured window), and moves
+/// `*next_index` past them.
+pub(super) fn count_unsent(
+    schedule: &Schedule,
+    next_index: &mut u64,
+    plan: &RunPlan,
+    stats: &RefCell<WorkerStats>,
+    end: u64,
+) {
+    let mut unsent = 0;
+    while let Some(intended) = schedule.intended_ns(*next_index).filter(|&t| t < end) {
+        if plan.in_window(intended) {
+            unsent += 1;
+        }
+        *next_index += 1;
+    }
+    if unsent > 0 {
+        let mut st = stats.borrow_mut();
+        st.counters.reply_errors[ReplyErrorKind::Unsent] += unsent;
+        st.live.errors += unsent;
     }
 }

@@ -42,6 +42,25 @@ use crate::error::Error;
 mod repeats;
 pub use repeats::merge_repeats;
 
+use super::churn::merge::{merge as add_churn, Together};
+use super::churn::ChurnResult;
+
+/// The inputs' churn sections added up (refused when their settings differ).
+fn merge_churn<'a>(
+    inputs: impl Iterator<Item = &'a RunResult> + Clone,
+    together: Together,
+) -> Result<Option<ChurnResult>, Error> {
+    let mut settings = inputs.clone().map(|r| r.config.churn.as_ref().map(|c| c.describe()));
+    let first = settings.next().flatten();
+    if settings.any(|s| s != first) {
+        return Err(Error::usage(
+            "the results were run with different churn settings (--conn-lifetime, --messages-per-conn, --reconnect)",
+        ));
+    }
+    let parts: Vec<_> = inputs.map(|r| (r.churn.as_ref(), r.timing.measured_s)).collect();
+    add_churn(&parts, together).map_err(Error::usage)
+}
+
 /// Below this fraction of the shortest window in common, `merge` warns that
 /// the throughput leans on steady rates.
 pub const MIN_OVERLAP: f64 = 0.9;
@@ -112,9 +131,12 @@ struct Sum {
     reasons: Vec<String>,
     stopped_early: Option<String>,
     statuses: Vec<Status>,
+    churn: Option<ChurnResult>,
 }
 
-fn add_up(inputs: &[(String, &RunResult)]) -> Result<Sum, Error> {
+/// Adds up `inputs`, which ran as `together` says (at once: workers; in
+/// turn: repeats).
+fn add_up(inputs: &[(String, &RunResult)], together: Together) -> Result<Sum, Error> {
     let mut histograms = BTreeMap::new();
     for s in Series::ALL {
         let mut sum = new_histogram();
@@ -138,6 +160,7 @@ fn add_up(inputs: &[(String, &RunResult)]) -> Result<Sum, Error> {
         reasons: Vec::new(),
         stopped_early: None,
         statuses: Vec::new(),
+        churn: merge_churn(inputs.iter().map(|(_, r)| *r), together)?,
     };
     for (label, r) in inputs {
         sum.counters.add(&r.counters);
@@ -232,6 +255,7 @@ impl Sum {
             histograms: self.histograms,
             merged_from,
             repeats,
+            churn: self.churn,
         }
     }
 }
@@ -305,7 +329,7 @@ fn merge_concurrent(inputs: &[(PathBuf, RunResult)]) -> Result<RunResult, Error>
     }
     let common = end - start;
     let labelled: Vec<(String, &RunResult)> = inputs.iter().map(|(p, r)| (name(p), r)).collect();
-    let sum = add_up(&labelled)?;
+    let sum = add_up(&labelled, Together::AtOnce)?;
 
     let mut throughput = Throughput {
         sent_msgs_per_s: 0.0,

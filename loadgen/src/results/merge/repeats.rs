@@ -1,6 +1,6 @@
 //! [`merge_repeats`]: the runs of one repeated scenario as one result.
 
-use super::{add_up, check_same, Head};
+use super::{add_up, check_same, Head, Together};
 use crate::error::Error;
 use crate::results::schema::{Repeat, RunResult, Throughput, Timing};
 
@@ -14,7 +14,7 @@ pub fn merge_repeats(runs: &[RunResult]) -> Result<RunResult, Error> {
     check_same(&labelled, false, "a repeated result")?;
     let first = &runs[0];
     let last = &runs[runs.len() - 1];
-    let sum = add_up(&labelled)?;
+    let sum = add_up(&labelled, Together::InTurn)?;
     let measured_s: f64 = runs.iter().map(|r| r.timing.measured_s).sum();
     // Rates weighted by their windows: the summed counts over the summed time.
     let weighted = |f: fn(&Throughput) -> f64| {
