@@ -3,14 +3,11 @@
 //! (`scripts/idle_rss.py` measures the whole). The bounds are sizes, fixed
 //! at compile time, not timings.
 
-use std::sync::Arc;
-
 use tokio::net::{TcpListener, TcpStream};
 
-use super::{Connection, ConnectionLimits};
+use super::{Connection, ConnectionLimits, ShutdownSignal};
 use crate::config::Config;
 use crate::mode::{ConnectionParams, ReplyMode};
-use crate::registry::Registry;
 
 /// The connection's whole future (`Connection` is ~500 bytes of it). Taking
 /// `mut self` in an `async fn` made it 1,456 (rust-lang/rust#62958: the
@@ -22,13 +19,11 @@ async fn a_connection_future_holds_one_copy_of_the_connection() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stream = TcpStream::connect(addr).await.unwrap();
-    let registry = Arc::new(Registry::default());
-    let (_registration, shutdown) = registry.register(usize::MAX).unwrap();
     let params = ConnectionParams::from_query(None, ReplyMode::Echo).unwrap();
     let limits = ConnectionLimits::from_config(&Config::default());
     let conn = Connection::new(stream, addr, &[], params, limits, Default::default());
     let connection = std::mem::size_of_val(&conn);
-    let run = conn.run(shutdown);
+    let run = conn.run(ShutdownSignal::never());
     let size = std::mem::size_of_val(&run);
     assert!(size <= MAX_RUN_FUTURE, "the connection's future is {size} bytes (the connection {connection})");
     assert!(size < 2 * connection, "{size} bytes: more than one copy of the {connection}-byte connection");
