@@ -84,11 +84,12 @@ fn replies_in_any_order_match_their_requests() {
     assert_eq!(c.replies_received_total, Counts::get(&s.replies), "each reply settled a request");
     assert_eq!(c.messages_sent_total, Counts::get(&s.requests));
     // Each reply is timed against its own request: two bands, 20 and 30 ms
-    // (plus this machine's 0.2-0.8 ms, see DELAY_MS), half each. Matched to
+    // (plus this machine's 0.2-0.8 ms, see DELAY_MS, and up to a few ms
+    // more when other work shares its two cores), half each. Matched to
     // another request in flight, a reply would land between or outside them.
     let n = c.messages_received;
-    let fast = between(&r, Series::RttUncorrected, 20_000, 22_500);
-    let slow = between(&r, Series::RttUncorrected, 30_000, 32_500);
+    let fast = between(&r, Series::RttUncorrected, 20_000, 25_500);
+    let slow = between(&r, Series::RttUncorrected, 30_000, 35_500);
     assert!(fast + slow >= n * 90 / 100, "{fast} + {slow} of {n} in the two bands");
     assert!(fast.abs_diff(slow) <= n / 10, "{fast} vs {slow}: half each");
 }
