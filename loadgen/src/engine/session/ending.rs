@@ -7,6 +7,7 @@
 //! with another code, a close handshake not answered) is a failed
 //! connection.
 
+use std::future::Future;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
@@ -16,11 +17,24 @@ use super::{input, Ending, LifeEnd, Session, CLOSE_TIMEOUT_NS};
 use crate::results::churn::DROP_CLOSE_CODES;
 use crate::results::counters::{ConnectionErrorKind, ReplyErrorKind};
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
+impl<'a, S: AsyncRead + AsyncWrite + Unpin + 'a> Session<'a, S> {
     /// Runs the session to its end and counts it; returns how it ended and
     /// the slot's next message index (where a connection replacing it
     /// takes up the schedule).
-    pub(super) async fn run(mut self) -> (LifeEnd, u64) {
+    ///
+    /// Not an `async fn`: one taking `mut self` keeps two copies of the
+    /// session in its future, the argument and the binding
+    /// (rust-lang/rust#62958), in every connection's task for its whole
+    /// life. The `async move` block uses the captured session in place.
+    #[allow(clippy::manual_async_fn)]
+    pub(super) fn run(mut self) -> impl Future<Output = (LifeEnd, u64)> + 'a {
+        async move { self.run_in_place().await }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
+    /// [`run`](Self::run)'s body, on the session where it lies.
+    async fn run_in_place(&mut self) -> (LifeEnd, u64) {
         let ending = self.drive().await;
         self.unblocked();
         let end = match &ending {

@@ -136,10 +136,12 @@ async fn open_once(ctx: &WorkerCtx, id: u32, slot: usize, life: &mut Life) -> Li
         }
         Ok::<_, ConnectFailure>((result, t1 - t0, t2 - t1))
     };
+    // Boxed: the connecting phase's state (TLS and init among it) lives
+    // only while it connects, not in the task for the connection's life.
     let opened = tokio::select! {
         biased;
         () = ctx.stop.wait(slot) => return LifeEnd::Stopped,
-        r = opened => r,
+        r = Box::pin(opened) => r,
     };
     match opened {
         Err(failure) => {
@@ -157,7 +159,9 @@ async fn open_once(ctx: &WorkerCtx, id: u32, slot: usize, life: &mut Life) -> Li
             let resume = life.resume_index;
             let (end, next_index) = match stream {
                 Stream::Plain(s) => Session::new(s, ctx, id, slot, rbuf, &mut life.rng, resume).run().await,
-                Stream::Tls(s) => Session::new(*s, ctx, id, slot, rbuf, &mut life.rng, resume).run().await,
+                // Boxed: a TLS session is several KiB; inline, it would make
+                // every plain connection's task as large.
+                Stream::Tls(s) => Box::pin(Session::new(*s, ctx, id, slot, rbuf, &mut life.rng, resume).run()).await,
             };
             life.resume_index = Some(next_index);
             ctx.stats.borrow_mut().open -= 1;
