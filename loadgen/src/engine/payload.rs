@@ -172,7 +172,7 @@ impl Checker {
     /// message it answers.
     pub fn check(&mut self, kind: MessageKind, reply: &[u8]) -> Result<u64, Corrupt> {
         match self.mode {
-            ReplyMode::Echo => {
+            ReplyMode::Echo | ReplyMode::Broadcast => {
                 let seq = check_body(&self.template, self.conn, reply)?;
                 self.check_type(kind).map_err(|e| e.answering(seq))?;
                 Ok(seq)
@@ -239,7 +239,7 @@ pub fn preview(payload: &[u8]) -> String {
 /// The longest reply of `mode` to a message of `size` bytes.
 fn max_reply_len(mode: ReplyMode, size: usize) -> usize {
     match mode {
-        ReplyMode::Echo => size,
+        ReplyMode::Echo | ReplyMode::Broadcast => size,
         ReplyMode::Reply | ReplyMode::Stream => size + REPLY_PREFIX.len() + REPLY_SUFFIX.len(),
         // Base64 or, at worst, \u00XX escapes, plus the other fields.
         ReplyMode::Json => 6 * size + 256,
