@@ -86,6 +86,7 @@ pub fn synthetic(scenario: &str, run_args: &[&str], window: (f64, f64), latencie
         histograms: RunResult::histograms_from(&h),
         merged_from: None,
         repeats: None,
+        broadcast: None,
     }
 }
 

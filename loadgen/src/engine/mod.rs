@@ -18,6 +18,7 @@
 //! [`RunConfig`](crate::results::setup::RunConfig), whoever made it.
 
 pub mod api;
+pub mod broadcast;
 pub mod connect;
 pub mod driver;
 pub mod mode_guess;

@@ -81,12 +81,19 @@ pub fn message_template(conn: u32, kind: MessageType, size: usize) -> Vec<u8> {
     let mut m = vec![0u8; size];
     write_stamp(&mut m, conn, 0);
     for (i, b) in m.iter_mut().enumerate().skip(STAMP_LEN) {
-        *b = match kind {
-            MessageType::Text => ALNUM[(i + conn as usize) % ALNUM.len()],
-            MessageType::Binary => (i.wrapping_mul(131).wrapping_add(conn as usize * 7)) as u8,
-        };
+        *b = filler_byte(kind, conn, i);
     }
     m
+}
+
+/// Byte `i` (past the stamp) of connection `conn`'s messages: ASCII for
+/// text, every byte value for binary.
+#[inline]
+pub fn filler_byte(kind: MessageType, conn: u32, i: usize) -> u8 {
+    match kind {
+        MessageType::Text => ALNUM[(i + conn as usize) % ALNUM.len()],
+        MessageType::Binary => (i.wrapping_mul(131).wrapping_add(conn as usize * 7)) as u8,
+    }
 }
 
 /// Why a reply is not the one expected.

@@ -52,6 +52,8 @@ pub struct RunPlan {
     /// format (`mode_guess::describe_mismatch`'s line): the run stops
     /// early and fails with it, whatever thread found it.
     pub wrong_mode: std::sync::OnceLock<String>,
+    /// `--mode broadcast`: how connections are grouped into topics.
+    pub broadcast: Option<super::broadcast::BroadcastPlan>,
 }
 
 impl RunPlan {
@@ -140,4 +142,6 @@ pub struct WorkerCtx {
     pub stop: StopSignal,
     /// The open loop's send times; driven by a task of the worker.
     pub timer: Rc<PreciseTimer>,
+    /// `--mode broadcast`: the books of this thread's topics.
+    pub topics: super::broadcast::WorkerTopics,
 }

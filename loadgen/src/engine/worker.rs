@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 use super::plan::{RunPlan, StopSignal, WorkerCtx};
 use super::session::run_connection;
 use super::timer::PreciseTimer;
+use crate::results::broadcast::BroadcastStats;
 use crate::results::counters::Counters;
 use crate::results::stats::{Histograms, LiveCounters, WorkerStats};
 
@@ -44,6 +45,8 @@ pub struct WorkerResult {
     pub counters: Counters,
     /// The first few errors, described.
     pub samples: Vec<String>,
+    /// `--mode broadcast`: deliveries and their latencies.
+    pub broadcast: BroadcastStats,
     /// CPU time of the worker thread over the measured window (its whole
     /// life if the run stopped early), and that wall time.
     pub cpu: Duration,
@@ -85,6 +88,7 @@ pub fn spawn(
             stats: std::cell::RefCell::new(WorkerStats { rtt_alike: !plan.load.is_open(), ..Default::default() }),
             stop: StopSignal::default(),
             timer: timer.clone(),
+            topics: Default::default(),
         });
         local.block_on(&runtime, async {
             let handles: Vec<_> = conns
@@ -154,6 +158,7 @@ pub fn spawn(
             histograms: std::mem::take(&mut st.total),
             counters: std::mem::take(&mut st.counters),
             samples: std::mem::take(&mut st.samples),
+            broadcast: std::mem::take(&mut st.broadcast),
             cpu,
             wall,
         };

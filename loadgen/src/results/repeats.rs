@@ -86,6 +86,8 @@ impl RunResult {
                     samples: Vec::new(),
                     merged_from: None,
                     repeats: None,
+                    // Per run, only the total is kept (`suite --repeat`).
+                    broadcast: None,
                     target: self.target.clone(),
                     host: self.host.clone(),
                     config: self.config.clone(),

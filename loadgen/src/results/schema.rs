@@ -275,6 +275,9 @@ pub struct RunResult {
     /// figures above are then their exact sum. Absent: the result is one run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeats: Option<Vec<Repeat>>,
+    /// `--mode broadcast`: deliveries, their checks and latencies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broadcast: Option<super::broadcast::BroadcastResult>,
 }
 
 fn default_scenario() -> String {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{api_args, RunArgs};
+use super::{api_args, broadcast_args, RunArgs};
 use crate::engine::payload::STAMP_LEN;
 use crate::error::Error;
 use crate::results::setup::{LoadModel, RunConfig};
@@ -111,6 +111,7 @@ impl FromRunArgs for RunConfig {
             quiet: args.quiet,
             api,
             subprotocols,
+            topic_size: broadcast_args::topic_size(args)?,
         })
     }
 }

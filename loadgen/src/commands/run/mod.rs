@@ -20,6 +20,7 @@ use crate::results::schema::{write_json, Status, DEFAULT_SCENARIO};
 use crate::results::setup::{MessageType, RunConfig, Unsolicited};
 
 mod api_args;
+mod broadcast_args;
 mod config;
 pub mod live;
 
@@ -246,6 +247,10 @@ pub struct RunArgs {
     /// counted (default), or counted as errors.
     #[arg(long, value_enum, help_heading = "API load")]
     pub unsolicited: Option<UnsolicitedArg>,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub broadcast: broadcast_args::BroadcastArgs,
 }
 
 /// `--unsolicited`. No doc comments on the variants: see [`MessageTypeArg`].

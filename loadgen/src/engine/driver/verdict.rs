@@ -183,6 +183,7 @@ pub(super) fn evaluate(
         histograms: RunResult::histograms_from(&histograms),
         merged_from: None,
         repeats: None,
+        broadcast: None,
     }
 }
 

@@ -49,6 +49,7 @@ use crate::results::setup::{LoadModel, MessageType};
 use crate::results::stats::Series;
 
 mod api_io;
+mod broadcast_io;
 mod input;
 mod io_events;
 mod phases;
@@ -101,6 +102,7 @@ pub async fn run_connection(ctx: Rc<WorkerCtx>, id: u32, start_ns: u64) {
     let mut rbuf = Vec::with_capacity(INITIAL_READ_BUFFER);
     let deadline = plan.instant(plan.now_ns() + plan.connect_timeout_ns);
     let local = (!plan.local_addrs.is_empty()).then(|| plan.local_addrs[id as usize % plan.local_addrs.len()]);
+    let request = super::broadcast::request_for(&plan.broadcast, &plan.request, id);
 
     let opened = async {
         let t0 = Instant::now();
@@ -109,7 +111,7 @@ pub async fn run_connection(ctx: Rc<WorkerCtx>, id: u32, start_ns: u64) {
         let (mut result, picked) = match &plan.tls {
             None => {
                 let picked =
-                    connect::before(deadline, connect::upgrade(&mut tcp, &plan.request, &mut rng, &mut rbuf)).await?;
+                    connect::before(deadline, connect::upgrade(&mut tcp, &request, &mut rng, &mut rbuf)).await?;
                 Ok::<_, ConnectFailure>((Stream::Plain(tcp), picked))
             }
             Some(tls) => {
@@ -117,8 +119,7 @@ pub async fn run_connection(ctx: Rc<WorkerCtx>, id: u32, start_ns: u64) {
                 let mut s =
                     connect::before(deadline, async { tls.connect(name, tcp).await.map_err(ConnectFailure::Tls) })
                         .await?;
-                let picked =
-                    connect::before(deadline, connect::upgrade(&mut s, &plan.request, &mut rng, &mut rbuf)).await?;
+                let picked = connect::before(deadline, connect::upgrade(&mut s, &request, &mut rng, &mut rbuf)).await?;
                 Ok((Stream::Tls(Box::new(s)), picked))
             }
         }?;
@@ -251,6 +252,8 @@ struct Session<'a, S> {
     /// With `--message`: templated messages, replies matched by id, in
     /// place of the stamp and the reply mode's check.
     api: Option<ApiSession<'a>>,
+    /// `--mode broadcast`: its place in its topic.
+    broadcast: Option<super::broadcast::Member>,
 
     /// Cap on messages in flight (open loop: `u64::MAX` without `--pipeline`).
     cap: u64,
@@ -346,6 +349,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             server_closed: false,
             inflight: InFlight::default(),
             api,
+            broadcast: broadcast_io::join_topic(ctx, id),
             cap,
             schedule,
             next_index,
@@ -360,6 +364,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         let ending = self.drive().await;
         self.unblocked();
         let mut st = self.ctx.stats.borrow_mut();
+        self.give_up_deliveries(None);
         let missing = self.inflight.abandon();
         st.counters.reply_errors[ReplyErrorKind::Missing] += missing;
         st.live.errors += missing;

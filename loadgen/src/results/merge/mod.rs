@@ -30,6 +30,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::broadcast::BroadcastResult;
 use super::counters::Counters;
 use super::schema::{
     self, ErrorRatios, HistogramData, LoadgenHealth, MergedFrom, Outcome, RunResult, Status, Throughput, Timing,
@@ -308,6 +309,9 @@ fn merge_concurrent(inputs: &[(PathBuf, RunResult)]) -> Result<RunResult, Error>
         config.load = LoadModel::Open { rate: rate_sum, max_in_flight };
     }
     let (outcome, loadgen, samples) = sum.outcome(&config);
+    let parts: Vec<_> = inputs.iter().map(|(_, r)| r.broadcast.as_ref()).collect();
+    let per_s = parts.iter().flatten().map(|b| b.deliveries_per_s).sum();
+    let broadcast = BroadcastResult::sum(&parts, per_s).map_err(|e| Error::usage(format!("broadcast: {e}")))?;
     // The earliest worker speaks for the run's start and host.
     let earliest = inputs
         .iter()
@@ -340,5 +344,6 @@ fn merge_concurrent(inputs: &[(PathBuf, RunResult)]) -> Result<RunResult, Error>
         histograms: sum.histograms,
         merged_from: Some(merged),
         repeats: None,
+        broadcast,
     })
 }

@@ -2,6 +2,7 @@
 
 use super::{add_up, check_same};
 use crate::error::Error;
+use crate::results::broadcast::BroadcastResult;
 use crate::results::schema::{self, Repeat, RunResult, Throughput, Timing, SCHEMA_VERSION};
 
 /// The runs of one repeated scenario, which ran one after the other, as one
@@ -43,6 +44,10 @@ pub fn merge_repeats(runs: &[RunResult]) -> Result<RunResult, Error> {
         window_end_unix: Some(last.window().1),
     };
     let (outcome, loadgen, samples) = sum.outcome(&first.config);
+    let parts: Vec<_> = runs.iter().map(|r| r.broadcast.as_ref()).collect();
+    let delivered: u64 = parts.iter().flatten().map(|b| b.counts.delivered).sum();
+    let per_s = if measured_s > 0.0 { delivered as f64 / measured_s } else { 0.0 };
+    let broadcast = BroadcastResult::sum(&parts, per_s).map_err(|e| Error::usage(format!("broadcast: {e}")))?;
     Ok(RunResult {
         schema: schema::SCHEMA.to_string(),
         schema_version: SCHEMA_VERSION,
@@ -62,5 +67,6 @@ pub fn merge_repeats(runs: &[RunResult]) -> Result<RunResult, Error> {
         histograms: sum.histograms,
         merged_from: None,
         repeats: Some(runs.iter().map(Repeat::of).collect()),
+        broadcast,
     })
 }
