@@ -363,8 +363,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
     async fn run(mut self) {
         let ending = self.drive().await;
         self.unblocked();
-        let mut st = self.ctx.stats.borrow_mut();
         self.give_up_deliveries(None);
+        let mut st = self.ctx.stats.borrow_mut();
         let missing = self.inflight.abandon();
         st.counters.reply_errors[ReplyErrorKind::Missing] += missing;
         st.live.errors += missing;
