@@ -114,6 +114,10 @@ fn bad_broadcast_flags_are_refused_in_one_line() {
         (&["--topic-size", "2", "-c", "4"][..], "--topic-size 2 needs --mode broadcast"),
         (&["--mode", "echo", "--topic-size", "2", "-c", "4"][..], "needs --mode broadcast"),
         (&["--mode", "broadcast", "--topic-size", "0"][..], "--topic-size"),
+        (
+            &["ws://127.0.0.1:9/x?mode=broadcast", "--message", "{\"id\":{{seq}}}", "--match", "json:/id"][..],
+            "--message with mode broadcast",
+        ),
     ] {
         let mut all = vec!["run"];
         all.extend(args);

@@ -27,6 +27,9 @@ pub(super) fn topic_size(args: &RunArgs) -> Result<Option<u32>, Error> {
         uri.query().is_some_and(|q| q.split('&').any(|p| p == format!("mode={}", ReplyMode::Broadcast)))
     });
     let broadcast = args.mode == Some(ReplyMode::Broadcast) || (args.mode.is_none() && in_url);
+    if broadcast && (!args.message.is_empty() || args.message_file.is_some()) {
+        return Err(Error::usage("--message with mode broadcast: deliveries are checked by wsbench's own stamp"));
+    }
     match args.broadcast.topic_size {
         Some(n) if !broadcast => {
             Err(Error::usage(format!("--topic-size {n} needs --mode broadcast: topics exist only in that mode")))
@@ -38,4 +41,10 @@ pub(super) fn topic_size(args: &RunArgs) -> Result<Option<u32>, Error> {
         Some(n) => Ok(Some(n)),
         None => Ok(broadcast.then_some(args.connections)),
     }
+}
+
+/// Worker threads for `threads` asked: no more than topics, since a
+/// topic's members share one thread.
+pub(super) fn threads(threads: usize, topic_size: Option<u32>, connections: u32) -> usize {
+    topic_size.map_or(threads, |n| threads.min(connections.div_ceil(n) as usize).max(1))
 }

@@ -77,6 +77,8 @@ impl FromRunArgs for RunConfig {
         let embedded = args.url.is_none();
         let default_threads = if embedded { (cores / 2).max(1) } else { cores };
         let threads = args.threads.map_or(default_threads, usize::from).min(args.connections as usize).max(1);
+        let topic_size = broadcast_args::topic_size(args)?;
+        let threads = broadcast_args::threads(threads, topic_size, args.connections);
         let server_threads = embedded.then(|| args.server_threads.map_or((cores - cores / 2).max(1), usize::from));
         Ok(RunConfig {
             scenario: args.scenario.clone(),
@@ -111,7 +113,7 @@ impl FromRunArgs for RunConfig {
             quiet: args.quiet,
             api,
             subprotocols,
-            topic_size: broadcast_args::topic_size(args)?,
+            topic_size,
         })
     }
 }
