@@ -17,7 +17,8 @@
 //!   is empty, so TCP pushes back on a client that does not read;
 //! - every write, and the close handshake, is bounded by `write_timeout`;
 //! - the idle and message timeouts are in [`clock`];
-//! - buffers and the memory budget are in [`buffers`].
+//! - buffers and the memory budget are in [`buffers`];
+//! - mode `broadcast` (publish, take the topic's frames) is in [`broadcast`].
 
 mod broadcast;
 mod buffers;
