@@ -7,10 +7,10 @@
 //! Topics are created on first join and removed when their last member
 //! leaves.
 //!
-//! Fan-out: the publisher encodes the frame once into a [`Bytes`]; for each
+//! Fan-out: the publisher encodes the frame once into a [`Bytes`](bytes::Bytes); for each
 //! member it adds the frame's length to the member's queued-byte count and
 //! pushes a clone of the handle (a reference count, not a copy) onto the
-//! member's unbounded channel. It never waits for a member: the member's
+//! member's queue ([`queue`]), waking it if it was waiting. It never waits for a member: the member's
 //! own connection task drains its channel into its outbox and writes. A
 //! member's order of frames from one publisher is the publisher's order.
 //!
@@ -23,12 +23,11 @@
 //! `--max-backpressure` plus one frame, and never stalls its topic.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
-use tokio::sync::mpsc;
+use bytes::BytesMut;
 
 use wsbench_proto::{encode_header, MessageKind, MAX_HEADER};
 
@@ -36,13 +35,13 @@ use crate::metrics::Metrics;
 use crate::mode::BadParam;
 use crate::outbox::Outbox;
 
+mod queue;
+use queue::MemberQueue;
+
 /// The topic of a `broadcast` connection without `topic` in its query.
 pub const DEFAULT_TOPIC: &str = "default";
 /// Longest topic name, in bytes.
 pub const MAX_TOPIC_LEN: usize = 128;
-/// Broadcast frames moved into the outbox per wake-up, at most (the
-/// connection's fairness bound, as for frames read).
-const FRAMES_PER_TAKE: usize = 1024;
 
 /// Reads `topic` from a query string: [`DEFAULT_TOPIC`] when absent; else
 /// 1 to [`MAX_TOPIC_LEN`] bytes of `A-Z a-z 0-9 - . _ ~` (URL-unreserved,
@@ -89,20 +88,10 @@ struct Topic {
     members: RwLock<Vec<Member>>,
 }
 
-/// A member as publishers see it: about 24 bytes, plus its channel.
+/// A member as publishers see it: 16 bytes, plus its queue.
 struct Member {
     id: u64,
-    tx: mpsc::UnboundedSender<Bytes>,
-    state: Arc<MemberState>,
-}
-
-/// What a member and its publishers share.
-#[derive(Default)]
-struct MemberState {
-    /// Broadcast bytes queued to it and not yet written.
-    queued: AtomicUsize,
-    /// Found too slow: it gets nothing more, and closes.
-    slow: AtomicBool,
+    queue: Arc<MemberQueue>,
 }
 
 /// A member found too slow: the connection closes.
@@ -117,13 +106,12 @@ impl Topics {
 
     /// Joins topic `name`, creating it if it has no members.
     pub fn join(self: &Arc<Self>, name: Box<str>) -> Membership {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let state = Arc::new(MemberState::default());
+        let queue = Arc::new(MemberQueue::default());
         let mut topics = self.state.lock().expect("topics lock");
         let id = topics.next_id;
         topics.next_id += 1;
         let topic = topics.topics.entry(name.clone()).or_default().clone();
-        topic.members.write().expect("topic lock").push(Member { id, tx, state: state.clone() });
+        topic.members.write().expect("topic lock").push(Member { id, queue: queue.clone() });
         topics.members += 1;
         self.metrics.broadcast.set_sizes(topics.topics.len(), topics.members);
         Membership {
@@ -131,8 +119,7 @@ impl Topics {
             name,
             topic,
             id,
-            rx,
-            state,
+            queue,
             taken: 0,
             topic_turn: false,
             published: Default::default(),
@@ -159,8 +146,7 @@ pub struct Membership {
     name: Box<str>,
     topic: Arc<Topic>,
     id: u64,
-    rx: mpsc::UnboundedReceiver<Bytes>,
-    state: Arc<MemberState>,
+    queue: Arc<MemberQueue>,
     /// Bytes moved into the outbox by the last take, released from
     /// `queued` once written (the next take comes after the flush).
     taken: usize,
@@ -208,21 +194,20 @@ impl Membership {
         let max = self.topics.max_backpressure;
         let mut queued_to = 0;
         for member in self.topic.members.read().expect("topic lock").iter() {
-            if member.state.slow.load(Ordering::Relaxed) {
+            let queue = &member.queue;
+            if queue.slow.load(Ordering::Relaxed) {
                 continue;
             }
-            let before = member.state.queued.fetch_add(len, Ordering::AcqRel);
+            let before = queue.queued.fetch_add(len, Ordering::AcqRel);
             if before > 0 && before + len > max {
-                if !member.state.slow.swap(true, Ordering::AcqRel) {
+                if !queue.slow.swap(true, Ordering::AcqRel) {
                     self.topics.metrics.broadcast.slow_disconnect();
-                    // An empty frame wakes the member to close.
-                    let _ = member.tx.send(Bytes::new());
+                    queue.wake();
                 }
                 continue;
             }
-            if member.tx.send(frame.clone()).is_ok() {
-                queued_to += 1;
-            }
+            queue.push(frame.clone());
+            queued_to += 1;
         }
         self.topics.metrics.broadcast.published(queued_to);
     }
@@ -233,26 +218,17 @@ impl Membership {
     /// slow; pending (woken by the next publish) when none are queued.
     pub fn poll_take(&mut self, cx: &mut Context<'_>, out: &mut Outbox, budget: usize) -> Poll<Result<(), TooSlow>> {
         if self.taken > 0 {
-            self.state.queued.fetch_sub(self.taken, Ordering::AcqRel);
+            self.queue.queued.fetch_sub(self.taken, Ordering::AcqRel);
             self.taken = 0;
         }
-        if self.state.slow.load(Ordering::Acquire) {
+        if self.queue.slow.load(Ordering::Acquire) {
             return Poll::Ready(Err(TooSlow));
         }
-        let Poll::Ready(Some(first)) = self.rx.poll_recv(cx) else {
+        let Poll::Ready(taken) = self.queue.poll_take(cx, out, budget) else {
             return Poll::Pending;
         };
-        let mut next = Some(first);
-        let mut frames = 0;
-        while let Some(frame) = next.take() {
-            self.taken += frame.len();
-            out.shared_frame(frame);
-            frames += 1;
-            if frames < FRAMES_PER_TAKE && out.len() < budget {
-                next = self.rx.try_recv().ok();
-            }
-        }
-        if self.state.slow.load(Ordering::Acquire) {
+        self.taken = taken;
+        if self.queue.slow.load(Ordering::Acquire) {
             return Poll::Ready(Err(TooSlow));
         }
         Poll::Ready(Ok(()))
