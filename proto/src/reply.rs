@@ -32,11 +32,15 @@ pub enum ReplyMode {
     Json,
     /// The `reply` text written as one fragmented message.
     Stream,
+    /// No reply: the message goes to every member of the connection's
+    /// topic (query `topic`), the sender included, same type.
+    Broadcast,
 }
 
 impl ReplyMode {
     /// Every mode, in the order they are listed to users.
-    pub const ALL: [ReplyMode; 4] = [ReplyMode::Reply, ReplyMode::Echo, ReplyMode::Json, ReplyMode::Stream];
+    pub const ALL: [ReplyMode; 5] =
+        [ReplyMode::Reply, ReplyMode::Echo, ReplyMode::Json, ReplyMode::Stream, ReplyMode::Broadcast];
 
     /// The mode's name on command lines and in query strings.
     pub fn as_str(self) -> &'static str {
@@ -45,6 +49,7 @@ impl ReplyMode {
             ReplyMode::Echo => "echo",
             ReplyMode::Json => "json",
             ReplyMode::Stream => "stream",
+            ReplyMode::Broadcast => "broadcast",
         }
     }
 
@@ -55,11 +60,12 @@ impl ReplyMode {
             ReplyMode::Echo => "The message back unchanged, same type, without copying the payload",
             ReplyMode::Json => "A JSON object describing the message, as one text message",
             ReplyMode::Stream => "The `reply` text written as one fragmented message",
+            ReplyMode::Broadcast => "The message to every member of the connection's `topic`, the sender included",
         }
     }
 
     /// The names of every mode, for error messages and possible values.
-    pub fn names() -> [&'static str; 4] {
+    pub fn names() -> [&'static str; 5] {
         Self::ALL.map(ReplyMode::as_str)
     }
 }
@@ -91,7 +97,7 @@ mod tests {
         }
         assert_eq!(
             "shout".parse::<ReplyMode>().unwrap_err(),
-            "unknown mode \"shout\": expected one of reply, echo, json, stream"
+            "unknown mode \"shout\": expected one of reply, echo, json, stream, broadcast"
         );
         assert_eq!(seed_reply(b"hi"), "接收到消息：hi，我做出回复".as_bytes());
     }

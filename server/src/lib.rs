@@ -22,6 +22,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod broadcast;
 pub mod config;
 pub mod connection;
 mod handshake;

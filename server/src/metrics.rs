@@ -11,6 +11,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use serde::Serialize;
 
+mod broadcast;
+pub use broadcast::{BroadcastMetrics, BroadcastSnapshot};
+
 /// Close codes counted one by one; others fall under "other".
 const CLOSE_CODES: [u16; 7] = [1000, 1001, 1002, 1007, 1008, 1009, 1013];
 
@@ -46,6 +49,8 @@ pub struct Metrics {
     read_errors: AtomicU64,
     write_errors: AtomicU64,
     limits: LimitCounters,
+    /// Mode `broadcast`'s topics and fan-out.
+    pub broadcast: BroadcastMetrics,
 }
 
 /// The per-connection limits' gauge and counters (issue 9). They change at
@@ -95,6 +100,8 @@ pub struct MetricsSnapshot {
     pub message_timeouts: u64,
     /// Connections dropped by `--write-timeout`.
     pub write_timeouts: u64,
+    /// Mode `broadcast`.
+    pub broadcast: BroadcastSnapshot,
 }
 
 impl Metrics {
@@ -217,6 +224,7 @@ impl Metrics {
             idle_timeouts: self.limits.idle_timeouts.load(Relaxed),
             message_timeouts: self.limits.message_timeouts.load(Relaxed),
             write_timeouts: self.limits.write_timeouts.load(Relaxed),
+            broadcast: self.broadcast.snapshot(),
         }
     }
 }
@@ -257,6 +265,7 @@ impl MetricsSnapshot {
         for (code, n) in &self.closes_sent {
             let _ = writeln!(s, "wsbench_closes_sent_total{{code=\"{code}\"}} {n}");
         }
+        self.broadcast.write_prometheus(&mut s);
         s
     }
 }

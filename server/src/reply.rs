@@ -105,7 +105,7 @@ impl Responder {
     pub fn reply_bound(&self, len: usize) -> usize {
         const OVERHEAD: usize = 256;
         match self.params.mode {
-            ReplyMode::Echo | ReplyMode::Reply => OVERHEAD,
+            ReplyMode::Echo | ReplyMode::Reply | ReplyMode::Broadcast => OVERHEAD,
             // Each fragment gets a header of at most 10 bytes.
             ReplyMode::Stream => (len / self.params.chunk + 1) * 10 + 2 * OVERHEAD,
             // A control character becomes \u00XX: 6 bytes.
@@ -130,7 +130,9 @@ impl Responder {
         self.seq += 1;
         let bytes = payload.bytes();
         match self.params.mode {
-            ReplyMode::Echo => {
+            // A `broadcast` connection publishes instead of answering; one
+            // without a topic (a benchmark's) echoes.
+            ReplyMode::Echo | ReplyMode::Broadcast => {
                 out.header(true, kind.opcode(), bytes.len());
                 payload.queue(out);
             }

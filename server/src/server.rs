@@ -23,11 +23,12 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, error, info, warn};
 
+use crate::broadcast::{topic_from_query, Membership, Topics};
 use crate::config::Config;
 use crate::connection::{Connection, ConnectionLimits, Ending, ShutdownSignal};
 use crate::handshake::{check_upgrade, text_response, Refusal};
 use crate::metrics::Metrics;
-use crate::mode::ConnectionParams;
+use crate::mode::{ConnectionParams, ReplyMode};
 use crate::registry::Registry;
 use crate::tls::TLS_HANDSHAKE_TIMEOUT;
 
@@ -54,6 +55,8 @@ struct Shared {
     config: Config,
     metrics: Arc<Metrics>,
     registry: Arc<Registry>,
+    /// Mode `broadcast`'s topics.
+    topics: Arc<Topics>,
     /// Tells HTTP connections not yet upgraded to finish up.
     http_shutdown: watch::Receiver<bool>,
     http_shutdown_tx: watch::Sender<bool>,
@@ -64,10 +67,13 @@ impl Server {
     pub async fn bind(config: Config) -> io::Result<Server> {
         let listener = listen(config.listen)?;
         let (http_shutdown_tx, http_shutdown) = watch::channel(false);
+        let metrics = Arc::new(Metrics::default());
+        let topics = Arc::new(Topics::new(metrics.clone(), config.max_backpressure));
         let shared = Arc::new(Shared {
             config,
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             registry: Arc::new(Registry::default()),
+            topics,
             http_shutdown,
             http_shutdown_tx,
         });
@@ -270,6 +276,10 @@ fn route(mut req: Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Respo
 
 fn upgrade(req: &mut Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Result<Response<Full<Bytes>>, Refusal> {
     let params = check_upgrade(req, &shared.config)?;
+    let topic = match params.mode {
+        ReplyMode::Broadcast => Some(topic_from_query(req.uri().query()).map_err(Refusal::BadParam)?),
+        _ => None,
+    };
     // The slot is taken before the 101 and given back when the registration
     // drops, whether the upgrade completes or not.
     let Some((registration, shutdown)) = shared.registry.register(shared.config.max_connections) else {
@@ -278,14 +288,17 @@ fn upgrade(req: &mut Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Re
     let (response, upgrade) = fastwebsockets::upgrade::upgrade(&mut *req).map_err(|_| Refusal::BadKey)?;
     let metrics = shared.metrics.clone();
     let limits = ConnectionLimits::from_config(&shared.config);
+    // Joined before the 101: a client with its 101 gets every message
+    // published from then on.
+    let membership = topic.map(|topic| shared.topics.join(topic));
     tokio::spawn(async move {
         let _registration = registration;
         metrics.connection_opened();
         match upgrade.await {
             Ok(ws) => {
                 // How it ended is logged and counted by the connection itself.
-                let _ending =
-                    run_upgraded(ws.into_inner().into_inner(), peer, params, limits, metrics.clone(), shutdown).await;
+                let io = ws.into_inner().into_inner();
+                let _ending = run_upgraded(io, peer, params, membership, limits, metrics.clone(), shutdown).await;
             }
             Err(e) => warn!(%peer, error = %e, "upgrade failed"),
         }
@@ -305,6 +318,7 @@ fn run_upgraded(
     upgraded: hyper::upgrade::Upgraded,
     peer: SocketAddr,
     params: ConnectionParams,
+    membership: Option<Membership>,
     limits: ConnectionLimits,
     metrics: Arc<Metrics>,
     shutdown: ShutdownSignal,
@@ -315,18 +329,28 @@ fn run_upgraded(
     // connection would keep that buffer alive.
     match upgraded.downcast::<TokioIo<TcpStream>>() {
         Ok(hyper::upgrade::Parts { io, read_buf, .. }) => {
-            let conn = Connection::new(io.into_inner(), peer, &read_buf, params, limits, metrics);
+            let conn = joined(Connection::new(io.into_inner(), peer, &read_buf, params, limits, metrics), membership);
             Box::pin(conn.run(shutdown))
         }
         Err(upgraded) => match upgraded.downcast::<TokioIo<TlsStream<TcpStream>>>() {
             Ok(hyper::upgrade::Parts { io, read_buf, .. }) => {
-                let conn = Connection::new(io.into_inner(), peer, &read_buf, params, limits, metrics);
+                let conn =
+                    joined(Connection::new(io.into_inner(), peer, &read_buf, params, limits, metrics), membership);
                 Box::pin(conn.run(shutdown))
             }
             Err(upgraded) => {
-                let conn = Connection::new(TokioIo::new(upgraded), peer, &[], params, limits, metrics);
+                let conn =
+                    joined(Connection::new(TokioIo::new(upgraded), peer, &[], params, limits, metrics), membership);
                 Box::pin(conn.run(shutdown))
             }
         },
+    }
+}
+
+/// `conn`, a member of its topic if it has one (mode `broadcast`).
+fn joined<S: AsyncRead + AsyncWrite + Unpin>(conn: Connection<S>, membership: Option<Membership>) -> Connection<S> {
+    match membership {
+        Some(membership) => conn.with_membership(membership),
+        None => conn,
     }
 }

@@ -134,6 +134,32 @@ mod tests {
     }
 
     #[test]
+    fn broadcast_figures_add_up_exactly() {
+        use crate::results::broadcast::{BroadcastResult, BroadcastStats};
+        let worker = |window: (f64, f64), delivery_us: &[u64]| {
+            let mut r = synthetic("s", &["-d", "10", "--mode", "broadcast", "--topic-size", "4"], window, &[10]);
+            let mut stats = BroadcastStats::default();
+            for &us in delivery_us {
+                BroadcastStats::record(&mut stats.delivery, us * 1000);
+            }
+            BroadcastStats::record(&mut stats.completion, 7_000);
+            stats.counts.delivered = delivery_us.len() as u64;
+            r.broadcast = Some(BroadcastResult::of(&stats, 4, 1, 10.0));
+            r
+        };
+        let (a, b) = (worker((100.0, 110.0), &[5, 6, 7]), worker((100.0, 110.0), &[900]));
+        let m = merge(&[input("a.json", a.clone()), input("b.json", b.clone())]).unwrap();
+        let mb = m.broadcast.as_ref().expect("kept by merge");
+        let mut want = a.broadcast.as_ref().unwrap().delivery_latency.decode().unwrap();
+        want.add(b.broadcast.as_ref().unwrap().delivery_latency.decode().unwrap()).unwrap();
+        assert_eq!(mb.delivery_latency.decode().unwrap(), want);
+        assert_eq!((mb.counts.delivered, mb.topics, mb.completion_latency.count), (4, 2, 2));
+        assert!((mb.deliveries_per_s - 0.4).abs() < 1e-9, "the sum of each loadgen's rate");
+        let r = merge_repeats(&[a, worker((120.0, 130.0), &[1])]).unwrap();
+        assert!((r.broadcast.unwrap().deliveries_per_s - 0.2).abs() < 1e-9, "4 over 20 s");
+    }
+
+    #[test]
     fn refuses_what_does_not_add_up() {
         let base = || synthetic("s", &["-d", "10"], (100.0, 110.0), &[10]);
         let cases: Vec<(RunResult, &str)> = vec![

@@ -87,6 +87,7 @@ pub fn synthetic(scenario: &str, run_args: &[&str], window: (f64, f64), latencie
         merged_from: None,
         repeats: None,
         churn: None,
+        broadcast: None,
     }
 }
 

@@ -19,6 +19,7 @@
 //! [`RunConfig`](crate::results::setup::RunConfig), whoever made it.
 
 pub mod api;
+pub mod broadcast;
 pub mod churn;
 pub mod connect;
 pub mod driver;

@@ -81,12 +81,19 @@ pub fn message_template(conn: u32, kind: MessageType, size: usize) -> Vec<u8> {
     let mut m = vec![0u8; size];
     write_stamp(&mut m, conn, 0);
     for (i, b) in m.iter_mut().enumerate().skip(STAMP_LEN) {
-        *b = match kind {
-            MessageType::Text => ALNUM[(i + conn as usize) % ALNUM.len()],
-            MessageType::Binary => (i.wrapping_mul(131).wrapping_add(conn as usize * 7)) as u8,
-        };
+        *b = filler_byte(kind, conn, i);
     }
     m
+}
+
+/// Byte `i` (past the stamp) of connection `conn`'s messages: ASCII for
+/// text, every byte value for binary.
+#[inline]
+pub fn filler_byte(kind: MessageType, conn: u32, i: usize) -> u8 {
+    match kind {
+        MessageType::Text => ALNUM[(i + conn as usize) % ALNUM.len()],
+        MessageType::Binary => (i.wrapping_mul(131).wrapping_add(conn as usize * 7)) as u8,
+    }
 }
 
 /// Why a reply is not the one expected.
@@ -172,7 +179,7 @@ impl Checker {
     /// message it answers.
     pub fn check(&mut self, kind: MessageKind, reply: &[u8]) -> Result<u64, Corrupt> {
         match self.mode {
-            ReplyMode::Echo => {
+            ReplyMode::Echo | ReplyMode::Broadcast => {
                 let seq = check_body(&self.template, self.conn, reply)?;
                 self.check_type(kind).map_err(|e| e.answering(seq))?;
                 Ok(seq)
@@ -239,7 +246,7 @@ pub fn preview(payload: &[u8]) -> String {
 /// The longest reply of `mode` to a message of `size` bytes.
 fn max_reply_len(mode: ReplyMode, size: usize) -> usize {
     match mode {
-        ReplyMode::Echo => size,
+        ReplyMode::Echo | ReplyMode::Broadcast => size,
         ReplyMode::Reply | ReplyMode::Stream => size + REPLY_PREFIX.len() + REPLY_SUFFIX.len(),
         // Base64 or, at worst, \u00XX escapes, plus the other fields.
         ReplyMode::Json => 6 * size + 256,

@@ -54,6 +54,8 @@ pub struct RunPlan {
     pub wrong_mode: std::sync::OnceLock<String>,
     /// `--conn-lifetime`, `--messages-per-conn`, `--reconnect`; `None`: one connection per slot.
     pub churn: Option<super::churn::ChurnPlan>,
+    /// `--mode broadcast`: how connections are grouped into topics.
+    pub broadcast: Option<super::broadcast::BroadcastPlan>,
 }
 
 impl RunPlan {
@@ -144,4 +146,6 @@ pub struct WorkerCtx {
     pub timer: Rc<PreciseTimer>,
     /// The worker's churn counts (connections replaced, drops, reconnects).
     pub churn: RefCell<crate::results::churn::ChurnCounts>,
+    /// `--mode broadcast`: the books of this thread's topics.
+    pub topics: super::broadcast::WorkerTopics,
 }

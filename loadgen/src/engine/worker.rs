@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 use super::plan::{RunPlan, StopSignal, WorkerCtx};
 use super::session::run_connection;
 use super::timer::PreciseTimer;
+use crate::results::broadcast::BroadcastStats;
 use crate::results::counters::Counters;
 use crate::results::stats::{Histograms, LiveCounters, WorkerStats};
 
@@ -46,6 +47,8 @@ pub struct WorkerResult {
     pub samples: Vec<String>,
     /// Connections replaced, drops, reconnects.
     pub churn: crate::results::churn::ChurnCounts,
+    /// `--mode broadcast`: deliveries and their latencies.
+    pub broadcast: BroadcastStats,
     /// CPU time of the worker thread over the measured window (its whole
     /// life if the run stopped early), and that wall time.
     pub cpu: Duration,
@@ -88,6 +91,7 @@ pub fn spawn(
             stop: StopSignal::default(),
             timer: timer.clone(),
             churn: Default::default(),
+            topics: Default::default(),
         });
         local.block_on(&runtime, async {
             let handles: Vec<_> = conns
@@ -158,6 +162,7 @@ pub fn spawn(
             counters: std::mem::take(&mut st.counters),
             samples: std::mem::take(&mut st.samples),
             churn: ctx.churn.take(),
+            broadcast: std::mem::take(&mut st.broadcast),
             cpu,
             wall,
         };

@@ -13,6 +13,7 @@
 //! `plot`) without the code that produced it, so the dependency runs one
 //! way, from the engine and the commands to here.
 
+pub mod broadcast;
 pub mod churn;
 pub mod counters;
 pub mod error;

@@ -91,6 +91,8 @@ impl RunResult {
                     merged_from: None,
                     repeats: None,
                     churn: rep.churn.clone(),
+                    // Per run, only the total is kept (`suite --repeat`).
+                    broadcast: None,
                     target: self.target.clone(),
                     host: self.host.clone(),
                     config: self.config.clone(),

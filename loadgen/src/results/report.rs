@@ -79,6 +79,10 @@ pub fn summary(r: &RunResult) -> String {
         let _ = writeln!(s, "{:<16} {:>10}", "target", count(rate));
     }
 
+    if let Some(b) = &r.broadcast {
+        b.report(&mut s, t.sent_msgs_per_s);
+    }
+
     let k = &r.counters;
     let _ = writeln!(
         s,

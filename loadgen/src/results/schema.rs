@@ -278,6 +278,9 @@ pub struct RunResult {
     /// With `--conn-lifetime`, `--messages-per-conn` or `--reconnect`: [`super::churn`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub churn: Option<super::churn::ChurnResult>,
+    /// `--mode broadcast`: deliveries, their checks and latencies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broadcast: Option<super::broadcast::BroadcastResult>,
 }
 
 fn default_scenario() -> String {

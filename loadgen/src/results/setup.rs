@@ -140,6 +140,9 @@ pub struct RunConfig {
     /// messages, checked by the reply mode (and in results written before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api: Option<ApiConfig>,
+    /// `--topic-size` (`--mode broadcast`): members per topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_size: Option<u32>,
     /// `--subprotocol`: offered in `Sec-WebSocket-Protocol`, in order; the
     /// server's pick is counted in `counters.subprotocols`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

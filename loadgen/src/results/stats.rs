@@ -158,6 +158,8 @@ pub struct WorkerStats {
     /// recorded per reply, and copied into the uncorrected one when the
     /// interval closes. Recording both was 2.7 % of a pipelined run.
     pub rtt_alike: bool,
+    /// `--mode broadcast`: deliveries and their latencies (whole run).
+    pub broadcast: super::broadcast::BroadcastStats,
 }
 
 /// Corrupt replies described per worker, at most.

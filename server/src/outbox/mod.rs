@@ -18,6 +18,10 @@
 //! the server's cycles with two slices of 6 and 32 bytes per message:
 //! docs/performance.md); copying 32 bytes costs a few nanoseconds.
 //!
+//! A broadcast frame (mode `broadcast`) is queued as a shared
+//! [`Bytes`]: encoded once by its publisher, the same bytes are written to
+//! every member of the topic, never copied per recipient.
+//!
 //! Writing is a poll function that keeps its progress in the outbox (a
 //! segment and an offset in it), so the slices handed to `writev` live on
 //! the stack of one poll, not in the connection's future: the future of
@@ -29,6 +33,7 @@ use std::ops::Range;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
+use bytes::Bytes;
 use tokio::io::AsyncWrite;
 
 use wsbench_proto::{encode_header, OpCode, MAX_HEADER};
@@ -53,6 +58,8 @@ enum Segment {
     /// `aside[start..end]`, the second buffer passed to
     /// [`Outbox::flush_with`].
     Aside { start: usize, end: usize },
+    /// `shared[index]`, a whole broadcast frame.
+    Shared { index: usize },
 }
 
 /// Which buffer a referenced segment is in.
@@ -67,6 +74,8 @@ enum Referenced {
 pub struct Outbox {
     bytes: Vec<u8>,
     segments: Vec<Segment>,
+    /// Broadcast frames queued, shared with the topic's other members.
+    shared: Vec<Bytes>,
     frames: u64,
     /// Bytes queued, kept as segments are added: the connection checks it
     /// against `--max-backpressure` after every frame.
@@ -99,7 +108,9 @@ impl Outbox {
 
     /// Bytes of memory the outbox owns (the read buffer's are not counted).
     pub fn capacity(&self) -> usize {
-        self.bytes.capacity() + self.segments.capacity() * std::mem::size_of::<Segment>()
+        self.bytes.capacity()
+            + self.segments.capacity() * std::mem::size_of::<Segment>()
+            + self.shared.capacity() * std::mem::size_of::<Bytes>()
     }
 
     /// Frees the outbox's buffers if nothing is queued (an idle connection).
@@ -107,6 +118,7 @@ impl Outbox {
         if self.segments.is_empty() {
             self.bytes = Vec::new();
             self.segments = Vec::new();
+            self.shared = Vec::new();
         }
     }
 
@@ -187,6 +199,18 @@ impl Outbox {
         self.frames += 1;
     }
 
+    /// Queues a whole frame encoded elsewhere and shared (a broadcast
+    /// frame): referenced, never copied, whatever its size.
+    pub fn shared_frame(&mut self, frame: Bytes) {
+        if frame.is_empty() {
+            return;
+        }
+        self.queued += frame.len();
+        self.frames += 1;
+        self.segments.push(Segment::Shared { index: self.shared.len() });
+        self.shared.push(frame);
+    }
+
     /// Offset the next owned byte will have; with [`set_fin`](Self::set_fin)
     /// this lets a streaming writer decide a frame's FIN bit after the fact.
     pub(crate) fn owned_len(&self) -> usize {
@@ -222,6 +246,7 @@ impl Outbox {
             Segment::Owned { start, end } => &self.bytes[start..end],
             Segment::Input { start, end } => &input[start..end],
             Segment::Aside { start, end } => &aside[start..end],
+            Segment::Shared { index } => &self.shared[index],
         }
     }
 
@@ -281,6 +306,7 @@ impl Outbox {
     /// Empties the outbox, releasing a buffer grown past what it keeps.
     pub fn clear(&mut self) {
         self.segments.clear();
+        self.shared.clear();
         self.cursor = (0, 0);
         self.frames = 0;
         self.queued = 0;

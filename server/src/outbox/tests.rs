@@ -133,3 +133,22 @@ fn small_replies_coalesce_into_one_slice() {
     assert_eq!(out.frames(), 64);
     assert_eq!(out.len(), 64 * 32);
 }
+
+#[tokio::test]
+async fn shared_frames_go_out_uncopied_in_order() {
+    let frame = bytes::Bytes::from(vec![0x82, 3, 1, 2, 3]);
+    let mut out = Outbox::new();
+    out.frame(OpCode::Pong, b"p");
+    out.shared_frame(frame.clone());
+    out.shared_frame(frame.clone());
+    assert_eq!((out.frames(), out.len()), (3, 3 + 10));
+    // The outbox holds the publisher's allocation, not a copy of it.
+    assert!(matches!(out.segments[1], Segment::Shared { index: 0 }));
+    assert_eq!(out.shared[0].as_ptr(), frame.as_ptr());
+    let expected = [&[0x8a, 1, b'p'][..], &frame, &frame].concat();
+    assert_eq!(out.to_vec(&[]), expected);
+    let mut sink = Trickle { got: Vec::new(), limit: 2, calls: 0 };
+    out.flush(&mut sink, &[]).await.unwrap();
+    assert_eq!(sink.got, expected);
+    assert!(out.shared.is_empty(), "a flush lets go of the shared frames");
+}

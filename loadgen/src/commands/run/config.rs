@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{api_args, churn_args, RunArgs};
+use super::{api_args, broadcast_args, churn_args, RunArgs};
 use crate::engine::payload::STAMP_LEN;
 use crate::error::Error;
 use crate::results::setup::{LoadModel, RunConfig};
@@ -77,6 +77,8 @@ impl FromRunArgs for RunConfig {
         let embedded = args.url.is_none();
         let default_threads = if embedded { (cores / 2).max(1) } else { cores };
         let threads = args.threads.map_or(default_threads, usize::from).min(args.connections as usize).max(1);
+        let topic_size = broadcast_args::topic_size(args)?;
+        let threads = broadcast_args::threads(threads, topic_size, args.connections);
         let server_threads = embedded.then(|| args.server_threads.map_or((cores - cores / 2).max(1), usize::from));
         Ok(RunConfig {
             scenario: args.scenario.clone(),
@@ -112,6 +114,7 @@ impl FromRunArgs for RunConfig {
             api,
             subprotocols,
             churn: churn_args::churn_config(&args.churn)?,
+            topic_size,
         })
     }
 }

@@ -20,6 +20,7 @@ use crate::results::schema::{write_json, Status, DEFAULT_SCENARIO};
 use crate::results::setup::{MessageType, RunConfig, Unsolicited};
 
 mod api_args;
+mod broadcast_args;
 mod churn_args;
 mod config;
 pub mod live;
@@ -251,6 +252,9 @@ pub struct RunArgs {
     /// `--conn-lifetime`, `--messages-per-conn`, `--reconnect`.
     #[command(flatten)]
     pub churn: churn_args::ChurnArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub broadcast: broadcast_args::BroadcastArgs,
 }
 
 /// `--unsolicited`. No doc comments on the variants: see [`MessageTypeArg`].

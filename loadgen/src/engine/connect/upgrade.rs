@@ -54,6 +54,15 @@ impl RequestTemplate {
         RequestTemplate { head, tail, offered: config.subprotocols.clone() }
     }
 
+    /// The same request with `name=value` added to its query (a broadcast
+    /// connection's topic). `value` must need no escaping.
+    pub fn with_query_param(&self, name: &str, value: &str) -> Self {
+        let (line, rest) = self.head.split_once(" HTTP/1.1\r\n").expect("a request line");
+        let sep = if line.contains('?') { '&' } else { '?' };
+        let head = format!("{line}{sep}{name}={value} HTTP/1.1\r\n{rest}");
+        RequestTemplate { head, tail: self.tail.clone(), offered: self.offered.clone() }
+    }
+
     /// Whether subprotocols are offered (the server's pick is then recorded).
     pub fn offers_subprotocols(&self) -> bool {
         !self.offered.is_empty()

@@ -14,11 +14,13 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, watch};
 
 use super::api::ApiPlan;
+use super::broadcast::BroadcastPlan;
 use super::connect::{limits, nanos, tls, RequestTemplate, Target};
 use super::plan::RunPlan;
 use super::protocol::ReplyMode;
 use super::worker;
 use crate::error::Error;
+use crate::results::broadcast::{BroadcastResult, BroadcastStats};
 use crate::results::hlog::IntervalLog;
 use crate::results::outcome::Status;
 use crate::results::schema::RunResult;
@@ -121,6 +123,7 @@ pub fn run(config: RunConfig, progress: &mut dyn Progress) -> Result<RunOutput, 
         None => None,
     };
     let api = config.api.as_ref().map(ApiPlan::compile).transpose().map_err(Error::usage)?;
+    let broadcast = BroadcastPlan::of(&target, config.topic_size, config.connections)?;
     let plan = Arc::new(RunPlan {
         target: target.clone(),
         addr,
@@ -139,14 +142,18 @@ pub fn run(config: RunConfig, progress: &mut dyn Progress) -> Result<RunOutput, 
         wrong_mode: Default::default(),
         api,
         churn: config.churn.as_ref().map(|c| super::churn::ChurnPlan::new(c, config.connect_rate)),
+        broadcast,
     });
 
-    // Connection i opens at i / connect-rate, on worker i % threads.
-    let threads = config.threads.clamp(1, config.connections as usize);
+    // Connection i opens at i / connect-rate, on worker i % threads (a
+    // broadcast run: its topic's worker, no more workers than topics).
+    let units = plan.broadcast.as_ref().map_or(config.connections, BroadcastPlan::topics);
+    let threads = config.threads.clamp(1, units as usize);
     let mut shares: Vec<Vec<(u32, u64)>> = vec![Vec::new(); threads];
     for i in 0..config.connections {
         let at = nanos(Duration::from_secs_f64(f64::from(i) / config.connect_rate));
-        shares[i as usize % threads].push((i, at));
+        let worker = plan.broadcast.as_ref().map_or(i as usize % threads, |b| b.worker_of(i, threads));
+        shares[worker].push((i, at));
     }
     let (tx, rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -171,8 +178,14 @@ pub fn run(config: RunConfig, progress: &mut dyn Progress) -> Result<RunOutput, 
     }
     let collected = collected?;
     let churn = churn::total(&collected.results);
+    let mut deliveries = BroadcastStats::default();
+    collected.results.iter().for_each(|r| deliveries.add(&r.broadcast));
     let mut result = evaluate(&config, &target, embedded, start_time, epoch, collected);
     churn::judge(&mut result, &plan, &churn);
+    if let Some(b) = &plan.broadcast {
+        let measured_s = result.timing.measured_s;
+        result.broadcast = Some(BroadcastResult::of(&deliveries, b.topic_size, b.topics(), measured_s));
+    }
     if let Some(wrong_mode) = plan.wrong_mode.get() {
         // The replies were not what this mode sends: nothing measured holds.
         result.outcome.passed = false;

@@ -184,6 +184,7 @@ pub(super) fn evaluate(
         merged_from: None,
         repeats: None,
         churn: None,
+        broadcast: None,
     }
 }
 

@@ -37,6 +37,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     async fn run_in_place(&mut self) -> (LifeEnd, u64) {
         let ending = self.drive().await;
         self.unblocked();
+        self.give_up_deliveries(None);
         let end = match &ending {
             Ending::Done if self.churn.planned => LifeEnd::Planned,
             Ending::Done => LifeEnd::RunOver,

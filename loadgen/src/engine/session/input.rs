@@ -7,7 +7,7 @@
 use tokio::io::{AsyncRead, AsyncWrite};
 use wsbench_proto::{write_frame, Decoder, Event, MessageKind, OpCode, ReplyMode, Role};
 
-use super::{api_io, ApiSession, Ending, Phase, Session, CLOSE_TIMEOUT_NS};
+use super::{api_io, broadcast_io, ApiSession, Ending, Phase, Session, CLOSE_TIMEOUT_NS};
 use crate::engine::mode_guess::{describe_mismatch, guess_mode};
 use crate::engine::payload::{preview, Checker};
 use crate::engine::plan::RunPlan;
@@ -71,6 +71,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                     };
                     let found = match (reply, &self.api) {
                         (None, _) => None,
+                        (Some(reply), _) if self.broadcast.is_some() => {
+                            let member = self.broadcast.as_ref().expect("checked");
+                            broadcast_io::on_delivery(member, &mut st, plan, reply);
+                            None
+                        }
                         (Some(reply), Some(api)) => {
                             api.on_reply(&mut self.inflight, &mut st, plan, reply);
                             None
@@ -145,7 +150,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
 pub(super) struct Reply<'p> {
     /// The connection.
     pub(super) id: u32,
-    kind: MessageKind,
+    pub(super) kind: MessageKind,
     /// The message.
     pub(super) payload: &'p [u8],
     fragmented: bool,

@@ -50,6 +50,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
 
     /// Writes, reads, or notices a timer or a stop: the first that is ready.
     pub(super) fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
+        if self.poll_topic(cx) {
+            return Poll::Ready(Event::Timer);
+        }
         if self.phase == Phase::Running && self.ctx.stop.check(self.stop_slot, cx.waker()) {
             return Poll::Ready(Event::Stop);
         }

@@ -50,6 +50,7 @@ use crate::results::setup::{LoadModel, MessageType};
 use crate::results::stats::Series;
 
 mod api_io;
+mod broadcast_io;
 mod churn;
 mod ending;
 mod input;
@@ -102,6 +103,7 @@ async fn open_once(ctx: &WorkerCtx, id: u32, slot: usize, life: &mut Life) -> Li
     // Round robin over the source addresses; each new connection of the slot takes the next.
     let local = (!plan.local_addrs.is_empty())
         .then(|| plan.local_addrs[(id as usize).wrapping_add(life.number) % plan.local_addrs.len()]);
+    let request = super::broadcast::request_for(&plan.broadcast, &plan.request, id);
 
     let opened = async {
         let t0 = Instant::now();
@@ -109,8 +111,7 @@ async fn open_once(ctx: &WorkerCtx, id: u32, slot: usize, life: &mut Life) -> Li
         let t1 = Instant::now();
         let (mut result, picked) = match &plan.tls {
             None => {
-                let picked =
-                    connect::before(deadline, connect::upgrade(&mut tcp, &plan.request, rng, &mut rbuf)).await?;
+                let picked = connect::before(deadline, connect::upgrade(&mut tcp, &request, rng, &mut rbuf)).await?;
                 Ok::<_, ConnectFailure>((Stream::Plain(tcp), picked))
             }
             Some(tls) => {
@@ -118,7 +119,7 @@ async fn open_once(ctx: &WorkerCtx, id: u32, slot: usize, life: &mut Life) -> Li
                 let mut s =
                     connect::before(deadline, async { tls.connect(name, tcp).await.map_err(ConnectFailure::Tls) })
                         .await?;
-                let picked = connect::before(deadline, connect::upgrade(&mut s, &plan.request, rng, &mut rbuf)).await?;
+                let picked = connect::before(deadline, connect::upgrade(&mut s, &request, rng, &mut rbuf)).await?;
                 Ok((Stream::Tls(Box::new(s)), picked))
             }
         }?;
@@ -241,6 +242,8 @@ struct Session<'a, S> {
     /// With `--message`: templated messages, replies matched by id, in
     /// place of the stamp and the reply mode's check.
     api: Option<ApiSession<'a>>,
+    /// `--mode broadcast`: its place in its topic.
+    broadcast: Option<super::broadcast::Member>,
 
     /// Cap on messages in flight (open loop: `u64::MAX` without `--pipeline`).
     cap: u64,
@@ -350,6 +353,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             server_closed: false,
             inflight: InFlight::default(),
             api,
+            broadcast: broadcast_io::join_topic(ctx, id),
             cap,
             schedule,
             next_index,

@@ -27,6 +27,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             }
         }
         loop {
+            self.settle_completed();
             let now = self.plan.now_ns();
             if self.phase == Phase::Running {
                 self.expire_lost(now);
@@ -47,7 +48,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 }
             }
             if let Phase::Draining { until_ns } = self.phase {
-                if self.inflight.outstanding() == 0 || now >= until_ns {
+                if self.nothing_awaited() || now >= until_ns {
                     self.queue_close(1000);
                     self.phase = Phase::Closing { until_ns: now + CLOSE_TIMEOUT_NS };
                 }
@@ -136,7 +137,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     /// Counts replies awaited past the drain timeout as missing and frees
     /// their slots, even when no other reply comes to trigger it.
     fn expire_lost(&mut self, now: u64) {
-        let expired = self.inflight.expire(now.saturating_sub(self.plan.drain_timeout_ns));
+        let cutoff = now.saturating_sub(self.plan.drain_timeout_ns);
+        self.give_up_deliveries(Some(cutoff));
+        let expired = self.inflight.expire(cutoff);
         if expired > 0 {
             let mut st = self.ctx.stats.borrow_mut();
             st.counters.reply_errors[ReplyErrorKind::Missing] += expired;
@@ -152,6 +155,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
 
     /// Prepares the messages due now in their slots and starts writing them.
     fn send_due(&mut self, now: u64) {
+        if !self.topic_ready(now) {
+            return;
+        }
         let room = self.cap.saturating_sub(self.inflight.outstanding()).min(self.slots as u64).min(self.sends_left());
         let room = room as usize;
         if room == 0 {
@@ -175,6 +181,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 None => now,
             };
             let seq = self.inflight.push(intended, now);
+            self.on_published(&mut st, seq, intended, now);
             if let (Some(api), Some(now_ms)) = (&mut self.api, now_ms) {
                 api.write(&mut self.wbuf, self.id, seq, self.plan.connections, self.mask, now_ms);
             } else {

@@ -30,6 +30,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::broadcast::BroadcastResult;
 use super::counters::Counters;
 use super::schema::{
     self, ErrorRatios, HistogramData, LoadgenHealth, MergedFrom, Outcome, Repeat, RunResult, Status, Throughput,
@@ -59,6 +60,29 @@ fn merge_churn<'a>(
     }
     let parts: Vec<_> = inputs.map(|r| (r.churn.as_ref(), r.timing.measured_s)).collect();
     add_churn(&parts, together).map_err(Error::usage)
+}
+
+/// The inputs' broadcast sections added up: the delivery rate of workers
+/// that ran at once is the sum of theirs; of runs in turn, their summed
+/// deliveries over their summed measured time.
+fn merge_broadcast<'a>(
+    inputs: impl Iterator<Item = &'a RunResult> + Clone,
+    together: Together,
+) -> Result<Option<BroadcastResult>, Error> {
+    let parts: Vec<_> = inputs.clone().map(|r| r.broadcast.as_ref()).collect();
+    let per_s = match together {
+        Together::AtOnce => parts.iter().flatten().map(|b| b.deliveries_per_s).sum(),
+        Together::InTurn => {
+            let delivered: u64 = parts.iter().flatten().map(|b| b.counts.delivered).sum();
+            let measured_s: f64 = inputs.map(|r| r.timing.measured_s).sum();
+            if measured_s > 0.0 {
+                delivered as f64 / measured_s
+            } else {
+                0.0
+            }
+        }
+    };
+    BroadcastResult::sum(&parts, per_s).map_err(|e| Error::usage(format!("broadcast: {e}")))
 }
 
 /// Below this fraction of the shortest window in common, `merge` warns that
@@ -132,6 +156,7 @@ struct Sum {
     stopped_early: Option<String>,
     statuses: Vec<Status>,
     churn: Option<ChurnResult>,
+    broadcast: Option<BroadcastResult>,
 }
 
 /// Adds up `inputs`, which ran as `together` says (at once: workers; in
@@ -161,6 +186,7 @@ fn add_up(inputs: &[(String, &RunResult)], together: Together) -> Result<Sum, Er
         stopped_early: None,
         statuses: Vec::new(),
         churn: merge_churn(inputs.iter().map(|(_, r)| *r), together)?,
+        broadcast: merge_broadcast(inputs.iter().map(|(_, r)| *r), together)?,
     };
     for (label, r) in inputs {
         sum.counters.add(&r.counters);
@@ -256,6 +282,7 @@ impl Sum {
             merged_from,
             repeats,
             churn: self.churn,
+            broadcast: self.broadcast,
         }
     }
 }
