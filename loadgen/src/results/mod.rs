@@ -18,6 +18,7 @@ pub mod churn;
 pub mod counters;
 pub mod error;
 pub mod format;
+pub mod histogram_data;
 pub mod hlog;
 pub mod merge;
 pub mod noise;

@@ -11,15 +11,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use base64::Engine;
-use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
-use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 pub use super::repeats::Repeat;
 
 use super::counters::Counters;
 use super::error::ResultsError;
+pub use super::histogram_data::{decode_histogram, percentile_key, HistogramData, PERCENTILES};
 pub use super::outcome::{ErrorRatios, Outcome, Status};
 use super::setup::{LoadModel, RunConfig};
 use super::stats::{Histograms, Series};
@@ -37,73 +35,6 @@ pub const OLDEST_COMPARABLE_VERSION: u32 = 1;
 /// The scenario name of a run not given one (`run` without `--scenario`,
 /// and results written before the field existed).
 pub const DEFAULT_SCENARIO: &str = "default";
-/// Percentiles reported for every histogram.
-pub const PERCENTILES: [f64; 5] = [50.0, 90.0, 99.0, 99.9, 99.99];
-
-/// One histogram: summary figures, and the histogram itself, exactly
-/// (HdrHistogram V2 + DEFLATE, base64, as the Java tools exchange them).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HistogramData {
-    /// Always "us": microseconds.
-    pub unit: String,
-    /// Values recorded.
-    pub count: u64,
-    /// Smallest (0 when empty).
-    pub min: u64,
-    /// Largest.
-    pub max: u64,
-    /// Mean (0 when empty).
-    pub mean: f64,
-    /// Standard deviation (0 when empty).
-    pub stdev: f64,
-    /// "50", "90", "99", "99.9", "99.99" to microseconds.
-    pub percentiles: BTreeMap<String, u64>,
-    /// The histogram, V2 + DEFLATE, base64.
-    pub encoded: String,
-}
-
-impl HistogramData {
-    /// The figures and the encoding of `h`.
-    pub fn from_histogram(h: &Histogram<u64>) -> Self {
-        let mut buf = Vec::new();
-        V2DeflateSerializer::new().serialize(h, &mut buf).expect("serializing a histogram to memory");
-        let percentiles = PERCENTILES.iter().map(|&p| (percentile_key(p), h.value_at_quantile(p / 100.0))).collect();
-        let empty = h.is_empty();
-        HistogramData {
-            unit: "us".into(),
-            count: h.len(),
-            min: if empty { 0 } else { h.min() },
-            max: h.max(),
-            mean: if empty { 0.0 } else { h.mean() },
-            stdev: if empty { 0.0 } else { h.stdev() },
-            percentiles,
-            encoded: base64::engine::general_purpose::STANDARD.encode(buf),
-        }
-    }
-
-    /// The histogram back, exactly as recorded.
-    pub fn decode(&self) -> Result<Histogram<u64>, ResultsError> {
-        decode_histogram(&self.encoded)
-    }
-
-    /// Percentile `p` (one of [`PERCENTILES`]), µs.
-    pub fn percentile(&self, p: f64) -> Option<u64> {
-        self.percentiles.get(&percentile_key(p)).copied()
-    }
-}
-
-/// A histogram from its base64 V2 (DEFLATE) encoding, as results and
-/// interval logs carry it.
-pub fn decode_histogram(encoded: &str) -> Result<Histogram<u64>, ResultsError> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded)?;
-    Ok(Deserializer::new().deserialize(&mut std::io::Cursor::new(bytes))?)
-}
-
-/// The key of percentile `p` in [`HistogramData::percentiles`].
-pub fn percentile_key(p: f64) -> String {
-    format!("{p}")
-}
-
 /// What was loaded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetInfo {

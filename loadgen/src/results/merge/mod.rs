@@ -27,63 +27,18 @@
 //! merged repeat by repeat (repeat *k* of every worker ran at the same time),
 //! and the merged repeats then added up as a repeated result.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::broadcast::BroadcastResult;
-use super::counters::Counters;
-use super::schema::{
-    self, ErrorRatios, HistogramData, LoadgenHealth, MergedFrom, Outcome, Repeat, RunResult, Status, Throughput,
-    Timing, SCHEMA_VERSION,
-};
-use super::setup::{LoadModel, RunConfig};
-use super::stats::{new_histogram, Series};
+use super::schema::{self, MergedFrom, RunResult, Throughput, Timing};
+use super::setup::LoadModel;
 use crate::error::Error;
 
 mod repeats;
+mod sum;
 pub use repeats::merge_repeats;
 
-use super::churn::merge::{merge as add_churn, Together};
-use super::churn::ChurnResult;
-
-/// The inputs' churn sections added up (refused when their settings differ).
-fn merge_churn<'a>(
-    inputs: impl Iterator<Item = &'a RunResult> + Clone,
-    together: Together,
-) -> Result<Option<ChurnResult>, Error> {
-    let mut settings = inputs.clone().map(|r| r.config.churn.as_ref().map(|c| c.describe()));
-    let first = settings.next().flatten();
-    if settings.any(|s| s != first) {
-        return Err(Error::usage(
-            "the results were run with different churn settings (--conn-lifetime, --messages-per-conn, --reconnect)",
-        ));
-    }
-    let parts: Vec<_> = inputs.map(|r| (r.churn.as_ref(), r.timing.measured_s)).collect();
-    add_churn(&parts, together).map_err(Error::usage)
-}
-
-/// The inputs' broadcast sections added up: the delivery rate of workers
-/// that ran at once is the sum of theirs; of runs in turn, their summed
-/// deliveries over their summed measured time.
-fn merge_broadcast<'a>(
-    inputs: impl Iterator<Item = &'a RunResult> + Clone,
-    together: Together,
-) -> Result<Option<BroadcastResult>, Error> {
-    let parts: Vec<_> = inputs.clone().map(|r| r.broadcast.as_ref()).collect();
-    let per_s = match together {
-        Together::AtOnce => parts.iter().flatten().map(|b| b.deliveries_per_s).sum(),
-        Together::InTurn => {
-            let delivered: u64 = parts.iter().flatten().map(|b| b.counts.delivered).sum();
-            let measured_s: f64 = inputs.map(|r| r.timing.measured_s).sum();
-            if measured_s > 0.0 {
-                delivered as f64 / measured_s
-            } else {
-                0.0
-            }
-        }
-    };
-    BroadcastResult::sum(&parts, per_s).map_err(|e| Error::usage(format!("broadcast: {e}")))
-}
+use super::churn::merge::Together;
+use sum::{add_up, Head};
 
 /// Below this fraction of the shortest window in common, `merge` warns that
 /// the throughput leans on steady rates.
@@ -140,159 +95,6 @@ fn check_same(inputs: &[(String, &RunResult)], shares: bool, what: &str) -> Resu
         }
     }
     Ok(())
-}
-
-/// What adds up the same way however the inputs were run: histograms
-/// (exactly), counters, and the lists, each item prefixed with its input's label.
-struct Sum {
-    histograms: BTreeMap<Series, HistogramData>,
-    counters: Counters,
-    limited: bool,
-    findings: Vec<String>,
-    held_back: Vec<String>,
-    busy: Vec<f64>,
-    samples: Vec<String>,
-    reasons: Vec<String>,
-    stopped_early: Option<String>,
-    statuses: Vec<Status>,
-    churn: Option<ChurnResult>,
-    broadcast: Option<BroadcastResult>,
-}
-
-/// Adds up `inputs`, which ran as `together` says (at once: workers; in
-/// turn: repeats).
-fn add_up(inputs: &[(String, &RunResult)], together: Together) -> Result<Sum, Error> {
-    let mut histograms = BTreeMap::new();
-    for s in Series::ALL {
-        let mut sum = new_histogram();
-        for (label, r) in inputs {
-            let h = match r.histograms.get(&s) {
-                Some(data) => data.decode().map_err(|e| Error::usage(format!("{label}: {}: {e}", s.name())))?,
-                None => return Err(Error::usage(format!("{label}: no {} histogram", s.name()))),
-            };
-            sum.add(&h).map_err(|e| Error::usage(format!("{label}: {}: cannot add: {e:?}", s.name())))?;
-        }
-        histograms.insert(s, HistogramData::from_histogram(&sum));
-    }
-    let mut sum = Sum {
-        histograms,
-        counters: Counters::default(),
-        limited: false,
-        findings: Vec::new(),
-        held_back: Vec::new(),
-        busy: Vec::new(),
-        samples: Vec::new(),
-        reasons: Vec::new(),
-        stopped_early: None,
-        statuses: Vec::new(),
-        churn: merge_churn(inputs.iter().map(|(_, r)| *r), together)?,
-        broadcast: merge_broadcast(inputs.iter().map(|(_, r)| *r), together)?,
-    };
-    for (label, r) in inputs {
-        sum.counters.add(&r.counters);
-        sum.limited |= r.loadgen.limited;
-        sum.findings.extend(r.loadgen.findings.iter().map(|f| format!("{label}: {f}")));
-        sum.held_back.extend(r.loadgen.held_back.iter().map(|f| format!("{label}: {f}")));
-        sum.busy.extend_from_slice(&r.loadgen.worker_cpu_busy);
-        sum.samples.extend(r.samples.iter().map(|s| format!("{label}: {s}")));
-        sum.reasons.extend(r.outcome.reasons.iter().map(|s| format!("{label}: {s}")));
-        if sum.stopped_early.is_none() {
-            sum.stopped_early = r.outcome.stopped_early.as_ref().map(|s| format!("{label}: {s}"));
-        }
-        sum.statuses.push(r.outcome.status());
-    }
-    sum.samples.truncate(MAX_MERGED_SAMPLES);
-    Ok(sum)
-}
-
-impl Sum {
-    /// The verdict of the sum: each input's reasons, and the summed
-    /// connection failures and message errors against `config`'s
-    /// allowances (inputs each within them can add up past them); a loadgen
-    /// limit in any input makes the sum one, unless something failed.
-    /// Takes the lists out: call once, then use `histograms` and `counters`.
-    fn outcome(&mut self, config: &RunConfig) -> (Outcome, LoadgenHealth, Vec<String>) {
-        let errors = self.counters.errors();
-        let error_rate = self.counters.error_rate();
-        let ratios = ErrorRatios::of(&self.counters, config);
-        if ratios.connections_over() {
-            self.reasons.push(format!("merged: {}", ratios.connections_in_words()));
-        }
-        if ratios.messages_over() {
-            self.reasons.push(format!("merged: {}", ratios.messages_in_words()));
-        }
-        let status = if !self.reasons.is_empty() || self.statuses.contains(&Status::Fail) {
-            Status::Fail
-        } else if self.statuses.contains(&Status::LoadgenLimit) {
-            Status::LoadgenLimit
-        } else {
-            Status::Pass
-        };
-        let outcome = Outcome {
-            passed: status == Status::Pass,
-            stopped_early: self.stopped_early.take(),
-            errors,
-            error_rate,
-            reasons: std::mem::take(&mut self.reasons),
-            status: Some(status),
-            ratios: Some(ratios),
-        };
-        let health = LoadgenHealth {
-            limited: self.limited || !self.findings.is_empty(),
-            findings: std::mem::take(&mut self.findings),
-            worker_cpu_busy: std::mem::take(&mut self.busy),
-            held_back: std::mem::take(&mut self.held_back),
-            send_blocked_share: None,
-        };
-        (outcome, health, std::mem::take(&mut self.samples))
-    }
-
-    /// The merged result: the sum's histograms, counters and verdict (its
-    /// [`Sum::outcome`] against `config`), with what the caller worked out
-    /// for time, rates and provenance. The one place a merged [`RunResult`]
-    /// is built, for concurrent workers and for repeats alike.
-    fn into_result(
-        mut self,
-        head: Head<'_>,
-        config: RunConfig,
-        timing: Timing,
-        throughput: Throughput,
-        merged_from: Option<Vec<MergedFrom>>,
-        repeats: Option<Vec<Repeat>>,
-    ) -> RunResult {
-        let (outcome, loadgen, samples) = self.outcome(&config);
-        let Head { first, earliest } = head;
-        RunResult {
-            schema: schema::SCHEMA.to_string(),
-            schema_version: SCHEMA_VERSION,
-            scenario: first.scenario.clone(),
-            loadgen_version: first.loadgen_version.clone(),
-            started_at: earliest.started_at.clone(),
-            started_at_unix: earliest.started_at_unix,
-            target: first.target.clone(),
-            host: earliest.host.clone(),
-            timing,
-            config,
-            counters: self.counters,
-            throughput,
-            loadgen,
-            outcome,
-            samples,
-            histograms: self.histograms,
-            merged_from,
-            repeats,
-            churn: self.churn,
-            broadcast: self.broadcast,
-        }
-    }
-}
-
-/// The inputs that speak for a merged result: `first` for what they all
-/// share (scenario, version, target), `earliest` for when and where the run
-/// started.
-struct Head<'a> {
-    first: &'a RunResult,
-    earliest: &'a RunResult,
 }
 
 fn merged_from(file: String, r: &RunResult, (start, end): (f64, f64)) -> MergedFrom {
