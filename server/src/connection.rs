@@ -21,6 +21,7 @@
 
 mod buffers;
 mod clock;
+mod deflate;
 mod limits;
 mod output;
 mod shutdown;
@@ -138,6 +139,8 @@ pub struct Connection<S> {
     /// The last message answered in this batch, for the error log of a
     /// failed write: (reassembled, range in `buf`).
     last_answered: Option<(bool, Range<usize>)>,
+    /// permessage-deflate, when negotiated (boxed: most connections have none).
+    deflate: Option<Box<deflate::Deflate>>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
@@ -174,6 +177,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             clock: Clock::new(),
             batch_messages: 0,
             last_answered: None,
+            deflate: None,
         }
     }
 
@@ -288,6 +292,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             let payload = frame_start + frame.payload.start..frame_start + frame.payload.end;
             self.start += frame.len;
             match frame.event {
+                Event::Data { kind, first, fin } if self.deflate.is_some() => {
+                    self.on_deflate_data(kind, first, fin, payload)?
+                }
                 Event::Data { kind, first: true, fin: true } => self.on_message(kind, frame_start, payload)?,
                 Event::Data { kind, first, fin } => {
                     self.on_fragment(kind, first, fin, payload)?;

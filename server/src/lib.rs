@@ -24,6 +24,7 @@
 
 pub mod config;
 pub mod connection;
+mod deflate_handshake;
 mod handshake;
 mod json_pieces;
 pub mod limits;
