@@ -14,6 +14,7 @@
 //! way, from the engine and the commands to here.
 
 pub mod counters;
+pub mod deflate;
 pub mod error;
 pub mod format;
 pub mod hlog;

@@ -144,6 +144,10 @@ pub struct RunConfig {
     /// server's pick is counted in `counters.subprotocols`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subprotocols: Vec<String>,
+    /// `--deflate`: the permessage-deflate offer; what it did is in
+    /// `counters.deflate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deflate: Option<super::deflate::DeflateOffer>,
 }
 
 /// What to do with a message that answers no request in flight.

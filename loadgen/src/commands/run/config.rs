@@ -73,6 +73,7 @@ impl FromRunArgs for RunConfig {
         }
         let api = api_args::api_config(args)?;
         let subprotocols = api_args::subprotocols(args)?;
+        let deflate = args.deflate.offer(api.is_some())?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let embedded = args.url.is_none();
         let default_threads = if embedded { (cores / 2).max(1) } else { cores };
@@ -111,6 +112,7 @@ impl FromRunArgs for RunConfig {
             quiet: args.quiet,
             api,
             subprotocols,
+            deflate,
         })
     }
 }

@@ -58,7 +58,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                     if self.api.is_none() && self.checker.mode() == ReplyMode::Stream && payload.len() > self.chunk {
                         self.oversized_fragment = self.oversized_fragment.max(payload.len());
                     }
-                    let reply = if first && fin {
+                    let reply = if let Some(deflate) = &mut self.deflate {
+                        let counts = st.counters.deflate.get_or_insert_with(Default::default);
+                        let compressed = self.decoder.compressed();
+                        let part = &self.rbuf[payload];
+                        let fragmented = !(first && fin);
+                        deflate
+                            .on_part(first, fin, compressed, part, counts, plan.in_window(now))?
+                            .map(|payload| Reply { id: self.id, kind, payload, fragmented, now })
+                    } else if first && fin {
                         Some(Reply { id: self.id, kind, payload: &self.rbuf[payload], fragmented: false, now })
                     } else {
                         self.assembly.push(first, fin, &self.rbuf[payload]).map(|message| Reply {

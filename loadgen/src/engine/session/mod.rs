@@ -49,6 +49,7 @@ use crate::results::setup::{LoadModel, MessageType};
 use crate::results::stats::Series;
 
 mod api_io;
+mod deflate;
 mod input;
 mod io_events;
 mod phases;
@@ -106,7 +107,7 @@ pub async fn run_connection(ctx: Rc<WorkerCtx>, id: u32, start_ns: u64) {
         let t0 = Instant::now();
         let mut tcp = connect::before(deadline, connect::tcp_connect(plan.addr, local)).await?;
         let t1 = Instant::now();
-        let (mut result, picked) = match &plan.tls {
+        let (mut result, (picked, agreed)) = match &plan.tls {
             None => {
                 let picked =
                     connect::before(deadline, connect::upgrade(&mut tcp, &plan.request, &mut rng, &mut rbuf)).await?;
@@ -134,7 +135,7 @@ pub async fn run_connection(ctx: Rc<WorkerCtx>, id: u32, start_ns: u64) {
                 Stream::Tls(s) => api::init::exchange(&mut **s, api, id, opcode, &mut rng, &mut rbuf, deadline).await?,
             }
         }
-        Ok::<_, ConnectFailure>((result, t1 - t0, t2 - t1))
+        Ok::<_, ConnectFailure>(((result, agreed), t1 - t0, t2 - t1))
     };
     let opened = tokio::select! {
         biased;
@@ -162,7 +163,7 @@ pub async fn run_connection(ctx: Rc<WorkerCtx>, id: u32, start_ns: u64) {
                 st.sample(|| format!("connection {id}: {failure}"));
             }
         }
-        Ok((stream, tcp_time, handshake_time)) => {
+        Ok(((stream, agreed), tcp_time, handshake_time)) => {
             {
                 let mut st = ctx.stats.borrow_mut();
                 st.interval.record_ns(Series::Connect, connect::nanos(tcp_time));
@@ -171,8 +172,8 @@ pub async fn run_connection(ctx: Rc<WorkerCtx>, id: u32, start_ns: u64) {
                 st.open += 1;
             }
             match stream {
-                Stream::Plain(s) => Session::new(s, &ctx, id, slot, rbuf, &mut rng).run().await,
-                Stream::Tls(s) => Session::new(*s, &ctx, id, slot, rbuf, &mut rng).run().await,
+                Stream::Plain(s) => Session::new(s, &ctx, id, slot, rbuf, &mut rng).with_deflate(agreed).run().await,
+                Stream::Tls(s) => Session::new(*s, &ctx, id, slot, rbuf, &mut rng).with_deflate(agreed).run().await,
             }
             ctx.stats.borrow_mut().open -= 1;
         }
@@ -263,6 +264,8 @@ struct Session<'a, S> {
     /// The next intended send time being waited for, or `NO_PACE`.
     pace: TimerSlot,
     pace_at: u64,
+    /// permessage-deflate, when agreed (`--deflate`).
+    deflate: Option<Box<deflate::SessionDeflate>>,
 }
 
 /// No send time waited for.
@@ -353,6 +356,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             sleep_at: plan.measure_end_ns,
             pace: ctx.timer.slot(),
             pace_at: NO_PACE,
+            deflate: None,
         }
     }
 
