@@ -47,6 +47,35 @@ fn compressible_messages_shrink_on_the_wire_both_ways() {
 }
 
 #[test]
+fn random_binary_messages_do_not_shrink() {
+    let (_rt, handle) = server(Some(ServerPolicy { context_takeover: false }));
+    let url = format!("ws://{}/upgradews?mode=echo", handle.local_addr());
+    let args = [
+        "--deflate",
+        "--payload",
+        "random",
+        "--type",
+        "binary",
+        "--size",
+        "1024",
+        "-c",
+        "2",
+        "-d",
+        "0.5s",
+        "-w",
+        "0.1s",
+    ];
+    let r = run(&[&[url.as_str()][..], &args[..]].concat());
+    assert_clean(&r, 2);
+    assert!(r.config.random_payload);
+    let d = r.counters.deflate.as_ref().expect("counters.deflate with --deflate");
+    // Deflate stores incompressible bytes: a few bytes more per message.
+    assert!(d.sent_wire_bytes >= d.sent_payload_bytes, "{d:?}");
+    assert!(d.received_wire_bytes >= d.received_payload_bytes, "{d:?}");
+    assert!(d.sent_wire_bytes < d.sent_payload_bytes * 11 / 10, "{d:?}");
+}
+
+#[test]
 fn a_server_that_declines_stops_the_run_with_one_line() {
     let (_rt, handle) = server(None);
     let url = format!("ws://{}/upgradews", handle.local_addr());

@@ -148,6 +148,10 @@ pub struct RunConfig {
     /// `counters.deflate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deflate: Option<super::deflate::DeflateOffer>,
+    /// `--payload random`: the filler after the stamp is random, not the
+    /// short repeating one (absent: the default).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub random_payload: bool,
 }
 
 /// What to do with a message that answers no request in flight.

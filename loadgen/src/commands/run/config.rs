@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{api_args, RunArgs};
+use super::{api_args, deflate_args, RunArgs};
 use crate::engine::payload::STAMP_LEN;
 use crate::error::Error;
 use crate::results::setup::{LoadModel, RunConfig};
@@ -113,6 +113,7 @@ impl FromRunArgs for RunConfig {
             api,
             subprotocols,
             deflate,
+            random_payload: args.deflate.payload == deflate_args::PayloadArg::Random,
         })
     }
 }

@@ -19,6 +19,22 @@ pub struct DeflateArgs {
     /// client_no_context_takeover (no window kept between messages).
     #[arg(long, requires = "deflate")]
     pub deflate_no_context_takeover: bool,
+
+    /// The filler after each message's stamp: `compressible` (a short
+    /// repeating pattern, as always) or `random` (random bytes with
+    /// --type binary, which do not compress; random alphanumerics with
+    /// text, which deflate takes to about 3/4). With or without --deflate.
+    #[arg(long, value_enum, default_value_t = PayloadArg::Compressible)]
+    pub payload: PayloadArg,
+}
+
+/// `--payload`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PayloadArg {
+    /// A short repeating pattern.
+    Compressible,
+    /// Pseudo-random, seeded per connection.
+    Random,
 }
 
 impl DeflateArgs {

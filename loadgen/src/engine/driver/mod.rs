@@ -136,6 +136,7 @@ pub fn run(config: RunConfig, progress: &mut dyn Progress) -> Result<RunOutput, 
         measure_start_ns: nanos(measure_start),
         measure_end_ns: nanos(measure_end),
         wrong_mode: Default::default(),
+        random_payload: config.random_payload,
         api,
     });
 

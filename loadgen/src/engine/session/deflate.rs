@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::input::max_reply_len;
 use super::{Ending, Session};
 use crate::engine::connect::deflate::Agreed;
-use crate::engine::payload::{message_template, write_seq, SEQ_OFFSET, STAMP_LEN};
+use crate::engine::payload::{write_seq, SEQ_OFFSET, STAMP_LEN};
 use crate::engine::plan::RunPlan;
 use crate::results::deflate::DeflateCounters;
 
@@ -55,7 +55,7 @@ impl SessionDeflate {
         Box::new(SessionDeflate {
             compressor: Compressor::new(agreement.send_window_bits, agreement.send_no_context_takeover),
             decompressor: Decompressor::new(agreement.receive_no_context_takeover),
-            plain: message_template(id, plan.message_type, plan.size),
+            plain: plan.message(id),
             opcode,
             packed: Vec::new(),
             parts: Vec::new(),

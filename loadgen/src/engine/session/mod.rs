@@ -39,7 +39,7 @@ use wsbench_proto::{
 };
 
 use super::api;
-use super::payload::{message_template, Checker, SEQ_OFFSET};
+use super::payload::{Checker, SEQ_OFFSET};
 use super::plan::{RunPlan, WorkerCtx};
 use super::schedule::Schedule;
 use super::timer::TimerSlot;
@@ -307,7 +307,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             let n = encode_header(&mut head, true, kind.opcode(), plan.size, Some(mask));
             debug_assert_eq!(n, header_len);
             one[..n].copy_from_slice(&head[..n]);
-            one[header_len..].copy_from_slice(&message_template(id, plan.message_type, plan.size));
+            one[header_len..].copy_from_slice(&plan.message(id));
             unmask_at(&mut one[header_len..], mask, 0);
             one.repeat(slots)
         };
@@ -316,7 +316,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         let schedule = Schedule::for_connection(&plan.load, plan.connections, id, 0);
         let next_index = schedule.first_index(plan.now_ns());
         let mode = plan.target.mode;
-        let checker = Checker::new(mode, plan.message_type, id, plan.size);
+        let checker = Checker::new(mode, plan.message_type, id, plan.size).with_message(plan.message(id));
         Session {
             io,
             ctx,
