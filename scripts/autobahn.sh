@@ -20,7 +20,8 @@
 #   AUTOBAHN_PORT       server port (default 9001)
 #   AUTOBAHN_VENV       install dir for the Python 2.7 packages
 #                       (default target/autobahn/venv)
-#   AUTOBAHN_TIMEOUT    seconds allowed for the fuzzingclient (default 600)
+#   AUTOBAHN_TIMEOUT    seconds allowed for the fuzzingclient (default 600;
+#                       2400 with --deflate)
 #   WSBENCH_SERVER_BIN  server binary to use instead of building one
 #   AUTOBAHN_NO_SERVER  if 1, do not start a server (one already listens)
 set -euo pipefail
@@ -39,6 +40,7 @@ PORT="${AUTOBAHN_PORT:-9001}"
 VENV="${AUTOBAHN_VENV:-$ROOT/target/autobahn/venv}"
 TIMEOUT="${AUTOBAHN_TIMEOUT:-600}"
 WORK="$ROOT/target/autobahn"
+REPORTS="$WORK/reports"
 SERVER_FLAGS=(--default-mode echo)
 CASES='["*"]'; EXCLUDE='["12.*", "13.*"]'; EXPECT=301
 if [[ "$DEFLATE" == 1 ]]; then
@@ -46,8 +48,8 @@ if [[ "$DEFLATE" == 1 ]]; then
   SERVER_FLAGS+=(--deflate ${AUTOBAHN_DEFLATE_FLAGS:-})
   CASES='["12.*", "13.*"]'; EXCLUDE='[]'; EXPECT=216
   REPORTS="$WORK/reports-deflate"
+  TIMEOUT="${AUTOBAHN_TIMEOUT:-2400}"   # about 20 minutes of cases here
 fi
-REPORTS="$WORK/reports"
 SPEC="$WORK/fuzzingclient.json"
 PY2=(env PYENV_VERSION=2.7.18 python2.7)
 

@@ -54,8 +54,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             self.rstart += frame.len;
             match frame.event {
                 Event::Data { kind, first, fin } => {
-                    // Mode stream: every fragment at most `chunk` bytes.
-                    if self.api.is_none() && self.checker.mode() == ReplyMode::Stream && payload.len() > self.chunk {
+                    // Mode stream: every fragment at most `chunk` bytes (not
+                    // told when compressed: deflate may add a few bytes).
+                    let plain = self.api.is_none() && self.deflate.is_none();
+                    if plain && self.checker.mode() == ReplyMode::Stream && payload.len() > self.chunk {
                         self.oversized_fragment = self.oversized_fragment.max(payload.len());
                     }
                     let reply = if let Some(deflate) = &mut self.deflate {
