@@ -109,6 +109,13 @@ impl Deflate {
         }
     }
 
+    /// Bytes of its message buffers, for the memory budget (which counts
+    /// messages and replies: the compression state, per thread or with
+    /// context takeover per connection, is not counted).
+    fn capacity(&self) -> usize {
+        self.message.capacity() + self.inflated.capacity() + self.packed.capacity() + self.scratch.capacity()
+    }
+
     fn release(&mut self) {
         for buf in [&mut self.message, &mut self.inflated, &mut self.packed] {
             if buf.capacity() > RETAINED {
@@ -141,6 +148,14 @@ fn compress_frames(mut wire: &[u8], compressor: &mut Compressor, packed: &mut Ve
             out.extend(payload);
         }
         wire = &wire[header.frame_len() as usize..];
+    }
+}
+
+impl<S> Connection<S> {
+    /// Bytes its deflate state holds, charged to the memory budget with
+    /// the connection's other buffers (after each batch of messages).
+    pub(super) fn deflate_held(&self) -> usize {
+        self.deflate.as_ref().map_or(0, |d| d.capacity())
     }
 }
 
