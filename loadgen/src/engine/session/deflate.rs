@@ -11,6 +11,8 @@
 use wsbench_proto::deflate::{Compressor, Decompressor, DeflateParams, InflateError};
 use wsbench_proto::{encode_header_rsv1, unmask_at, OpCode, ProtocolError, MAX_HEADER};
 
+use std::cell::RefCell;
+
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::input::max_reply_len;
@@ -23,10 +25,22 @@ use crate::results::deflate::DeflateCounters;
 /// Capacity the reply buffers keep between replies.
 const RETAINED: usize = 64 << 10;
 
+thread_local! {
+    /// The compressors shared by a worker's sessions without context
+    /// takeover, by window bits.
+    static COMPRESSORS: RefCell<[Option<Compressor>; 16]> = const { RefCell::new([const { None }; 16]) };
+    /// The decompressor shared likewise.
+    static DECOMPRESSOR: RefCell<Option<Decompressor>> = const { RefCell::new(None) };
+}
+
 /// One session's compression state.
 pub(super) struct SessionDeflate {
-    compressor: Compressor,
-    decompressor: Decompressor,
+    /// Its own with context takeover; `None`: the worker thread's, shared
+    /// by its sessions (a message is compressed or inflated in one go), so
+    /// that a connection without context takeover holds no ~300 KB codec.
+    compressor: Option<Compressor>,
+    decompressor: Option<Decompressor>,
+    window_bits: u8,
     /// The message, unmasked, with the stamp of sequence number 0.
     plain: Vec<u8>,
     opcode: OpCode,
@@ -53,8 +67,10 @@ impl SessionDeflate {
     pub(super) fn new(agreed: &Agreed, plan: &RunPlan, id: u32, opcode: OpCode, limit: usize) -> Box<Self> {
         let (_, agreement) = agreed;
         Box::new(SessionDeflate {
-            compressor: Compressor::new(agreement.send_window_bits, agreement.send_no_context_takeover),
-            decompressor: Decompressor::new(agreement.receive_no_context_takeover),
+            compressor: (!agreement.send_no_context_takeover)
+                .then(|| Compressor::new(agreement.send_window_bits, false)),
+            decompressor: (!agreement.receive_no_context_takeover).then(|| Decompressor::new(false)),
+            window_bits: agreement.send_window_bits,
             plain: plan.message(id),
             opcode,
             packed: Vec::new(),
@@ -78,7 +94,14 @@ impl SessionDeflate {
     ) {
         write_seq(&mut self.plain[SEQ_OFFSET..STAMP_LEN], seq);
         self.packed.clear();
-        let compressed = self.compressor.compress(&self.plain, true, &mut self.packed);
+        let (plain, packed) = (&self.plain, &mut self.packed);
+        let compressed = match &mut self.compressor {
+            Some(own) => own.compress(plain, true, packed),
+            None => COMPRESSORS.with_borrow_mut(|shared| {
+                let bits = self.window_bits;
+                shared[bits as usize].get_or_insert_with(|| Compressor::new(bits, true)).compress(plain, true, packed)
+            }),
+        };
         let payload: &[u8] = if compressed { &self.packed } else { &self.plain };
         let mut head = [0u8; MAX_HEADER];
         let n = if compressed {
@@ -124,7 +147,14 @@ impl SessionDeflate {
                 self.inflated = Vec::new();
             }
             self.inflated.clear();
-            self.decompressor.decompress(&self.parts, true, &mut self.inflated, self.limit).map_err(inflate_error)?;
+            let (parts, inflated, limit) = (&self.parts, &mut self.inflated, self.limit);
+            match &mut self.decompressor {
+                Some(own) => own.decompress(parts, true, inflated, limit),
+                None => DECOMPRESSOR.with_borrow_mut(|shared| {
+                    shared.get_or_insert_with(|| Decompressor::new(true)).decompress(parts, true, inflated, limit)
+                }),
+            }
+            .map_err(inflate_error)?;
             &self.inflated
         } else {
             &self.parts
