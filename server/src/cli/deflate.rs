@@ -15,7 +15,7 @@ pub(crate) struct DeflateArgs {
     pub(crate) deflate: bool,
 
     /// Keep each connection's compression window from message to message
-    /// (better ratio; about 300 KiB more memory per connection, see
+    /// (better ratio; about 340 KB more memory per connection, see
     /// docs/deflate.md). Needs --deflate.
     #[arg(long, requires = "deflate")]
     pub(crate) deflate_context_takeover: bool,

@@ -28,12 +28,12 @@ pub struct DeflateArgs {
     pub payload: PayloadArg,
 }
 
-/// `--payload`.
+/// `--payload`: a short repeating pattern, or pseudo-random (seeded per
+/// connection). No doc comments on the variants: see `MessageTypeArg`.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PayloadArg {
-    /// A short repeating pattern.
     Compressible,
-    /// Pseudo-random, seeded per connection.
     Random,
 }
 
