@@ -3,6 +3,10 @@
 # the permessage-deflate groups 12.* and 13.* are excluded: 301 cases).
 #
 # Usage:  scripts/autobahn.sh            (from anywhere inside the repo)
+#         scripts/autobahn.sh --deflate  (cases 12.* and 13.* only, 216,
+#                                         against a server run with --deflate;
+#                                         AUTOBAHN_DEFLATE_FLAGS adds flags,
+#                                         e.g. --deflate-context-takeover)
 #
 # Steps: installs autobahntestsuite 0.8.2 on Python 2.7 (pyenv 2.7.18) into
 # $AUTOBAHN_VENV once; builds wsbench-server (release) unless
@@ -16,10 +20,18 @@
 #   AUTOBAHN_PORT       server port (default 9001)
 #   AUTOBAHN_VENV       install dir for the Python 2.7 packages
 #                       (default target/autobahn/venv)
-#   AUTOBAHN_TIMEOUT    seconds allowed for the fuzzingclient (default 600)
+#   AUTOBAHN_TIMEOUT    seconds allowed for the fuzzingclient (default 600;
+#                       2400 with --deflate)
 #   WSBENCH_SERVER_BIN  server binary to use instead of building one
 #   AUTOBAHN_NO_SERVER  if 1, do not start a server (one already listens)
 set -euo pipefail
+
+DEFLATE=0
+case "${1:-}" in
+  "") ;;
+  --deflate) DEFLATE=1 ;;
+  *) echo "autobahn.sh: unknown argument $1 (the only one is --deflate)" >&2; exit 2 ;;
+esac
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -29,6 +41,15 @@ VENV="${AUTOBAHN_VENV:-$ROOT/target/autobahn/venv}"
 TIMEOUT="${AUTOBAHN_TIMEOUT:-600}"
 WORK="$ROOT/target/autobahn"
 REPORTS="$WORK/reports"
+SERVER_FLAGS=(--default-mode echo)
+CASES='["*"]'; EXCLUDE='["12.*", "13.*"]'; EXPECT=301
+if [[ "$DEFLATE" == 1 ]]; then
+  # shellcheck disable=SC2206 # flags are words
+  SERVER_FLAGS+=(--deflate ${AUTOBAHN_DEFLATE_FLAGS:-})
+  CASES='["12.*", "13.*"]'; EXCLUDE='[]'; EXPECT=216
+  REPORTS="$WORK/reports-deflate"
+  TIMEOUT="${AUTOBAHN_TIMEOUT:-2400}"   # about 20 minutes of cases here
+fi
 SPEC="$WORK/fuzzingclient.json"
 PY2=(env PYENV_VERSION=2.7.18 python2.7)
 
@@ -98,7 +119,7 @@ mkdir -p "$WORK"
 if [[ "${AUTOBAHN_NO_SERVER:-0}" != 1 ]]; then
   if healthy; then log "something already answers on port $PORT; stop it or set AUTOBAHN_PORT"; exit 2; fi
   log "starting $SERVER_BIN on 127.0.0.1:$PORT"
-  "$SERVER_BIN" --listen "127.0.0.1:$PORT" --default-mode echo \
+  "$SERVER_BIN" --listen "127.0.0.1:$PORT" "${SERVER_FLAGS[@]}" \
     >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
   for ((i = 0; i < 300; i++)); do          # 300 x 0.1 s = 30 s at most
@@ -118,8 +139,8 @@ cat >"$SPEC" <<EOF
 {
   "outdir": "$REPORTS",
   "servers": [{"agent": "wsbench", "url": "ws://127.0.0.1:$PORT/upgradews"}],
-  "cases": ["*"],
-  "exclude-cases": ["12.*", "13.*"],
+  "cases": $CASES,
+  "exclude-cases": $EXCLUDE,
   "exclude-agent-cases": {}
 }
 EOF
@@ -137,5 +158,5 @@ run()
 # --- 5. Summarize ----------------------------------------------------------------
 # (not exec: the EXIT trap must still stop the server)
 rc=0
-python3 "$ROOT/scripts/autobahn_summary.py" "$REPORTS/index.json" || rc=$?
+python3 "$ROOT/scripts/autobahn_summary.py" "$REPORTS/index.json" "$EXPECT" || rc=$?
 exit "$rc"

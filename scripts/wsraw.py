@@ -45,13 +45,19 @@ def wait_listening(port, tries=100):
             time.sleep(0.05)
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
-def upgrade(port, query="mode=echo"):
-    """An upgraded connection to /upgradews?QUERY, and the bytes read past
-    the 101 response's head."""
+def upgrade(port, query="mode=echo", headers=""):
+    """An upgraded connection to /upgradews?QUERY, with extra `headers`
+    (each ending in CRLF), and the bytes read past the 101 response's head;
+    `upgrade_head` also returns the head."""
+    s, rest, _ = upgrade_head(port, query, headers)
+    return s, rest
+
+def upgrade_head(port, query="mode=echo", headers=""):
+    """[`upgrade`], and the 101 response's head too."""
     s = socket.create_connection(("127.0.0.1", port), timeout=30)
     s.sendall((f"GET /upgradews?{query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: Upgrade\r\n"
                "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
-               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").encode())
+               f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{headers}\r\n").encode())
     head = b""
     while b"\r\n\r\n" not in head:
         chunk = s.recv(4096)
@@ -59,4 +65,5 @@ def upgrade(port, query="mode=echo"):
             raise RuntimeError("closed during the upgrade")
         head += chunk
     assert head.startswith(b"HTTP/1.1 101"), head[:80]
-    return s, head.split(b"\r\n\r\n", 1)[1]
+    head, rest = head.split(b"\r\n\r\n", 1)
+    return s, rest, head

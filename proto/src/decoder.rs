@@ -23,7 +23,7 @@
 use std::ops::Range;
 
 use crate::close::{self, parse_close, CloseError};
-use crate::frame::{parse_header, HeaderError, Role};
+use crate::frame::{parse_header_with, HeaderError, Role};
 use crate::mask::unmask_at;
 use crate::opcode::{MessageKind, OpCode};
 use crate::utf8::{check_whole, Utf8Validator, WholeError};
@@ -136,6 +136,12 @@ pub struct Decoder {
     utf8: Utf8Validator,
     /// Text payloads are validated as UTF-8 (RFC 6455 §8.1).
     check_utf8: bool,
+    /// permessage-deflate was negotiated: RSV1 may mark a message's first
+    /// frame (RFC 7692 §6).
+    deflate: bool,
+    /// The message of the last data frame is compressed (its first frame
+    /// had RSV1).
+    compressed: bool,
 }
 
 impl Decoder {
@@ -151,7 +157,27 @@ impl Decoder {
             so_far: 0,
             utf8: Utf8Validator::new(),
             check_utf8: true,
+            deflate: false,
+            compressed: false,
         }
+    }
+
+    /// This decoder, for a connection that negotiated permessage-deflate:
+    /// RSV1 is accepted on a message's first frame, and marks it
+    /// compressed (see [`compressed`](Self::compressed)); on a continuation
+    /// or a control frame it is still a protocol error (1002, RFC 7692
+    /// §6.1). A compressed text message is not checked as UTF-8 here (its
+    /// payload is deflate data): the caller checks it once inflated. The
+    /// size limit counts the compressed bytes; the inflater bounds the rest.
+    pub fn with_deflate(mut self) -> Self {
+        self.deflate = true;
+        self
+    }
+
+    /// Whether the message of the data frame last returned is compressed
+    /// (always false without [`with_deflate`](Self::with_deflate)).
+    pub fn compressed(&self) -> bool {
+        self.compressed
     }
 
     /// This decoder, without the UTF-8 check of text payloads: for a
@@ -190,7 +216,7 @@ impl Decoder {
     /// decoder must not be fed again.
     #[inline]
     pub fn decode(&mut self, input: &mut [u8]) -> Result<Option<Frame>, ProtocolError> {
-        let header = match parse_header(input, self.role) {
+        let header = match parse_header_with(input, self.role, self.deflate) {
             Ok(Some(header)) => header,
             Ok(None) => return Ok(None),
             Err(e) => return Err(ProtocolError::Header(e)),
@@ -204,6 +230,11 @@ impl Decoder {
             (OpCode::Binary, None) => Some(MessageKind::Binary),
             _ => None,
         };
+        match opcode {
+            OpCode::Text | OpCode::Binary => self.compressed = header.rsv1,
+            _ if header.rsv1 => return Err(ProtocolError::Header(HeaderError::ReservedBits)),
+            _ => {}
+        }
         if kind.is_some() && header.payload_len > (self.max_message_size - self.so_far) as u64 {
             return Err(ProtocolError::MessageTooBig);
         }
@@ -219,7 +250,7 @@ impl Decoder {
                 if let Some(mask) = header.mask {
                     unmask_at(bytes, mask, 0);
                 }
-                if self.check_utf8 && kind == MessageKind::Text {
+                if self.check_utf8 && kind == MessageKind::Text && !self.compressed {
                     check_whole(bytes).map_err(|e| match e {
                         WholeError::Invalid => ProtocolError::InvalidUtf8,
                         WholeError::Truncated => ProtocolError::TruncatedUtf8,
@@ -234,7 +265,7 @@ impl Decoder {
             }
         }
         let arrived_end = frame_len.min(input.len());
-        let text = self.check_utf8 && kind == Some(MessageKind::Text);
+        let text = self.check_utf8 && kind == Some(MessageKind::Text) && !self.compressed;
 
         if self.done == 0 && opcode == OpCode::Text {
             self.utf8.reset();

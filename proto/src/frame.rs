@@ -91,6 +91,10 @@ pub struct FrameHeader {
     pub payload_len: u64,
     /// The masking key, for masked frames.
     pub mask: Option<[u8; 4]>,
+    /// The RSV1 bit: a compressed message's first frame, when
+    /// permessage-deflate was negotiated (RFC 7692 §6); always false from
+    /// [`parse_header`], which refuses it.
+    pub rsv1: bool,
 }
 
 impl FrameHeader {
@@ -108,10 +112,22 @@ impl FrameHeader {
 /// bad frame fails the connection before its payload arrives.
 #[inline]
 pub fn parse_header(buf: &[u8], role: Role) -> Result<Option<FrameHeader>, HeaderError> {
+    parse_header_with(buf, role, false)
+}
+
+/// [`parse_header`], but with `allow_rsv1` the RSV1 bit is accepted on
+/// data frames and reported in [`FrameHeader::rsv1`] (permessage-deflate
+/// negotiated). Which data frame may carry it is the
+/// [`Decoder`](crate::Decoder)'s to check; on a control frame it is
+/// always [`HeaderError::ReservedBits`] (RFC 7692 §6.1). RSV2 and RSV3 are
+/// always refused.
+#[inline]
+pub fn parse_header_with(buf: &[u8], role: Role, allow_rsv1: bool) -> Result<Option<FrameHeader>, HeaderError> {
     let [b0, b1, ..] = *buf else {
         return Ok(None);
     };
-    if b0 & 0x70 != 0 {
+    let rsv1 = b0 & 0x40 != 0;
+    if b0 & 0x30 != 0 || (rsv1 && (!allow_rsv1 || b0 & 0x08 != 0)) {
         return Err(HeaderError::ReservedBits);
     }
     let fin = b0 & 0x80 != 0;
@@ -153,7 +169,7 @@ pub fn parse_header(buf: &[u8], role: Role) -> Result<Option<FrameHeader>, Heade
     } else {
         None
     };
-    Ok(Some(FrameHeader { fin, opcode, header_len, payload_len, mask }))
+    Ok(Some(FrameHeader { fin, opcode, header_len, payload_len, mask, rsv1 }))
 }
 
 /// Length of the header of a `payload_len`-byte frame, with or without a
@@ -185,6 +201,26 @@ pub fn encode_header(
     mask: Option<[u8; 4]>,
 ) -> usize {
     out[0] = (fin as u8) << 7 | opcode as u8;
+    encode_length(out, payload_len, mask)
+}
+
+/// [`encode_header`] for the first frame of a compressed message: RSV1
+/// set (RFC 7692 §6). Continuation frames use [`encode_header`].
+#[inline]
+pub fn encode_header_rsv1(
+    out: &mut [u8; MAX_HEADER],
+    fin: bool,
+    opcode: OpCode,
+    payload_len: usize,
+    mask: Option<[u8; 4]>,
+) -> usize {
+    out[0] = (fin as u8) << 7 | 0x40 | opcode as u8;
+    encode_length(out, payload_len, mask)
+}
+
+/// Writes the length, the MASK bit and the key after byte 0.
+#[inline]
+fn encode_length(out: &mut [u8; MAX_HEADER], payload_len: usize, mask: Option<[u8; 4]>) -> usize {
     let mask_bit = if mask.is_some() { 0x80 } else { 0 };
     let n = if payload_len < 126 {
         out[1] = mask_bit | payload_len as u8;

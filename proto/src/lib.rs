@@ -10,7 +10,8 @@
 //! - [`close`]: close codes, Close payloads;
 //! - [`utf8`]: incremental UTF-8 validation;
 //! - [`handshake`]: `Sec-WebSocket-Key` and `Sec-WebSocket-Accept`;
-//! - [`reply`]: the seed's reply format and the [`ReplyMode`]s.
+//! - [`reply`]: the seed's reply format and the [`ReplyMode`]s;
+//! - [`deflate`]: permessage-deflate (RFC 7692), its negotiation and codec.
 //!
 //! ```
 //! use wsbench_proto::{write_frame, Decoder, Event, MessageKind, OpCode, Role};
@@ -27,6 +28,7 @@
 
 pub mod close;
 pub mod decoder;
+pub mod deflate;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
@@ -36,8 +38,8 @@ pub mod utf8;
 
 pub use decoder::{Decoder, Event, Frame, ProtocolError, Reassembler};
 pub use frame::{
-    echo_in_place, encode_header, header_len, parse_header, write_frame, FrameHeader, HeaderError, Role,
-    MAX_CONTROL_PAYLOAD, MAX_HEADER, MAX_SERVER_HEADER,
+    echo_in_place, encode_header, encode_header_rsv1, header_len, parse_header, parse_header_with, write_frame,
+    FrameHeader, HeaderError, Role, MAX_CONTROL_PAYLOAD, MAX_HEADER, MAX_SERVER_HEADER,
 };
 pub use mask::unmask_at;
 pub use opcode::{MessageKind, OpCode};

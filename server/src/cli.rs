@@ -1,6 +1,8 @@
 //! The command line of the binary: clap lives here only, not in the
 //! library.
 
+mod deflate;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -111,6 +113,9 @@ pub(crate) struct ServerArgs {
     /// summary line at its end.
     #[arg(long, env = "WSBENCH_LOG_INTERVAL", value_name = "SECS", default_value_t = 10.0, value_parser = parse_interval)]
     pub(crate) log_interval: f64,
+
+    #[command(flatten)]
+    pub(crate) deflate: deflate::DeflateArgs,
 }
 
 impl ServerArgs {
@@ -146,6 +151,7 @@ impl ServerArgs {
             max_backpressure: usize::try_from(self.max_backpressure).unwrap_or(usize::MAX),
             max_memory: usize::try_from(self.max_memory).unwrap_or(usize::MAX),
             tls,
+            deflate: self.deflate.policy(),
         })
     }
 }

@@ -52,6 +52,9 @@ pub struct Config {
     /// Bytes held across all connections in partial messages and unsent
     /// replies; a message that would pass it is refused with 1013.
     pub max_memory: usize,
+    /// Accept permessage-deflate offers with this policy; `None`: decline
+    /// them all (the default).
+    pub deflate: Option<wsbench_proto::deflate::ServerPolicy>,
 }
 
 /// Address the binary listens on by default.
@@ -92,6 +95,7 @@ impl Default for Config {
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             max_backpressure: DEFAULT_MAX_BACKPRESSURE,
             max_memory: DEFAULT_MAX_MEMORY,
+            deflate: None,
         }
     }
 }

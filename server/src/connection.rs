@@ -23,6 +23,7 @@
 mod broadcast;
 mod buffers;
 mod clock;
+mod deflate;
 mod limits;
 mod output;
 mod shutdown;
@@ -145,6 +146,8 @@ pub struct Connection<S> {
     /// Mode `broadcast`: the connection's topic. Boxed: 8 bytes in every
     /// other connection instead of the membership's ~90.
     broadcast: Option<Box<crate::broadcast::Membership>>,
+    /// permessage-deflate, when negotiated (boxed: most connections have none).
+    deflate: Option<Box<deflate::Deflate>>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
@@ -182,6 +185,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             batch_messages: 0,
             last_answered: None,
             broadcast: None,
+            deflate: None,
         }
     }
 
@@ -311,6 +315,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             let payload = frame_start + frame.payload.start..frame_start + frame.payload.end;
             self.start += frame.len;
             match frame.event {
+                Event::Data { kind, first, fin } if self.deflate.is_some() => {
+                    self.on_deflate_data(kind, first, fin, payload)?
+                }
                 Event::Data { kind, first: true, fin: true } => self.on_message(kind, frame_start, payload)?,
                 Event::Data { kind, first, fin } => {
                     self.on_fragment(kind, first, fin, payload)?;

@@ -25,6 +25,7 @@
 pub mod broadcast;
 pub mod config;
 pub mod connection;
+mod deflate_handshake;
 mod handshake;
 mod json_pieces;
 pub mod limits;

@@ -285,12 +285,17 @@ fn upgrade(req: &mut Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Re
     let Some((registration, shutdown)) = shared.registry.register(shared.config.max_connections) else {
         return Err(Refusal::Overloaded);
     };
-    let (response, upgrade) = fastwebsockets::upgrade::upgrade(&mut *req).map_err(|_| Refusal::BadKey)?;
+    let deflate = shared.config.deflate.and_then(|policy| crate::deflate_handshake::negotiate(req.headers(), policy));
+    let (mut response, upgrade) = fastwebsockets::upgrade::upgrade(&mut *req).map_err(|_| Refusal::BadKey)?;
+    let deflate = deflate.map(|(header, agreement)| {
+        response.headers_mut().insert(hyper::header::SEC_WEBSOCKET_EXTENSIONS, header);
+        agreement
+    });
     let metrics = shared.metrics.clone();
     let limits = ConnectionLimits::from_config(&shared.config);
     // Joined before the 101: a client with its 101 gets every message
     // published from then on.
-    let membership = topic.map(|topic| shared.topics.join(topic));
+    let extras = Extras { membership: topic.map(|topic| shared.topics.join(topic)), deflate };
     tokio::spawn(async move {
         let _registration = registration;
         metrics.connection_opened();
@@ -298,7 +303,7 @@ fn upgrade(req: &mut Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Re
             Ok(ws) => {
                 // How it ended is logged and counted by the connection itself.
                 let io = ws.into_inner().into_inner();
-                let _ending = run_upgraded(io, peer, params, membership, limits, metrics.clone(), shutdown).await;
+                let _ending = run_upgraded(io, peer, params, extras, limits, metrics.clone(), shutdown).await;
             }
             Err(e) => warn!(%peer, error = %e, "upgrade failed"),
         }
@@ -318,7 +323,7 @@ fn run_upgraded(
     upgraded: hyper::upgrade::Upgraded,
     peer: SocketAddr,
     params: ConnectionParams,
-    membership: Option<Membership>,
+    extras: Extras,
     limits: ConnectionLimits,
     metrics: Arc<Metrics>,
     shutdown: ShutdownSignal,
@@ -329,28 +334,36 @@ fn run_upgraded(
     // connection would keep that buffer alive.
     match upgraded.downcast::<TokioIo<TcpStream>>() {
         Ok(hyper::upgrade::Parts { io, read_buf, .. }) => {
-            let conn = joined(Connection::new(io.into_inner(), peer, &read_buf, params, limits, metrics), membership);
+            let conn = extras.apply(Connection::new(io.into_inner(), peer, &read_buf, params, limits, metrics));
             Box::pin(conn.run(shutdown))
         }
         Err(upgraded) => match upgraded.downcast::<TokioIo<TlsStream<TcpStream>>>() {
             Ok(hyper::upgrade::Parts { io, read_buf, .. }) => {
-                let conn =
-                    joined(Connection::new(io.into_inner(), peer, &read_buf, params, limits, metrics), membership);
+                let conn = extras.apply(Connection::new(io.into_inner(), peer, &read_buf, params, limits, metrics));
                 Box::pin(conn.run(shutdown))
             }
             Err(upgraded) => {
-                let conn =
-                    joined(Connection::new(TokioIo::new(upgraded), peer, &[], params, limits, metrics), membership);
+                let conn = extras.apply(Connection::new(TokioIo::new(upgraded), peer, &[], params, limits, metrics));
                 Box::pin(conn.run(shutdown))
             }
         },
     }
 }
 
-/// `conn`, a member of its topic if it has one (mode `broadcast`).
-fn joined<S: AsyncRead + AsyncWrite + Unpin>(conn: Connection<S>, membership: Option<Membership>) -> Connection<S> {
-    match membership {
-        Some(membership) => conn.with_membership(membership),
-        None => conn,
+/// What a connection has besides its mode: its topic's membership (mode
+/// `broadcast`) and its permessage-deflate agreement (`--deflate`).
+struct Extras {
+    membership: Option<Membership>,
+    deflate: Option<wsbench_proto::deflate::Agreement>,
+}
+
+impl Extras {
+    /// `conn` with them.
+    fn apply<S: AsyncRead + AsyncWrite + Unpin>(self, conn: Connection<S>) -> Connection<S> {
+        let conn = conn.with_deflate(self.deflate);
+        match self.membership {
+            Some(membership) => conn.with_membership(membership),
+            None => conn,
+        }
     }
 }

@@ -27,6 +27,7 @@ pub mod mode_guess;
 pub mod payload;
 pub mod plan;
 pub mod protocol;
+pub mod random_padding;
 pub mod schedule;
 pub mod session;
 pub mod timer;

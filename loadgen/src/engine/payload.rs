@@ -145,6 +145,14 @@ impl Checker {
         Checker { mode, kind, conn, template: message_template(conn, kind, size), scratch: Vec::new() }
     }
 
+    /// This checker, for messages built otherwise than by
+    /// [`message_template`] (`--payload random`): `message` is the
+    /// connection's message with the stamp of sequence number 0.
+    pub fn with_message(mut self, message: Vec<u8>) -> Self {
+        self.template = message;
+        self
+    }
+
     /// The mode replies are checked against.
     pub fn mode(&self) -> ReplyMode {
         self.mode

@@ -56,9 +56,20 @@ pub struct RunPlan {
     pub churn: Option<super::churn::ChurnPlan>,
     /// `--mode broadcast`: how connections are grouped into topics.
     pub broadcast: Option<super::broadcast::BroadcastPlan>,
+    /// `--payload random`: the filler after the stamp is random.
+    pub random_payload: bool,
 }
 
 impl RunPlan {
+    /// Connection `id`'s message, with the stamp of sequence number 0.
+    pub fn message(&self, id: u32) -> Vec<u8> {
+        let mut m = super::payload::message_template(id, self.message_type, self.size);
+        if self.random_payload {
+            super::random_padding::randomize(&mut m, id, self.message_type);
+        }
+        m
+    }
+
     /// Now, ns after the epoch.
     #[inline]
     pub fn now_ns(&self) -> u64 {

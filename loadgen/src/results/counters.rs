@@ -8,6 +8,7 @@
 //! one variant and one field. The structs keep one named field per kind
 //! because they are the JSON schema (and readers use the fields by name).
 
+use super::deflate::{add_deflate, DeflateCounters};
 use std::collections::BTreeMap;
 use std::ops::{Index, IndexMut};
 
@@ -271,6 +272,9 @@ pub struct Counters {
     /// picked; `""` when it picked none. Absent otherwise.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub subprotocols: BTreeMap<String, u64>,
+    /// With `--deflate`: what compression did (see [`DeflateCounters`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deflate: Option<DeflateCounters>,
 }
 
 impl Counters {
@@ -317,6 +321,7 @@ impl Counters {
         self.unsolicited += o.unsolicited;
         self.unsolicited_total += o.unsolicited_total;
         add_map(&mut self.subprotocols, &o.subprotocols);
+        add_deflate(&mut self.deflate, &o.deflate);
     }
 }
 

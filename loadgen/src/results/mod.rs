@@ -16,6 +16,7 @@
 pub mod broadcast;
 pub mod churn;
 pub mod counters;
+pub mod deflate;
 pub mod error;
 pub mod format;
 pub mod histogram_data;

@@ -110,6 +110,9 @@ pub fn summary(r: &RunResult) -> String {
             .collect();
         let _ = writeln!(s, "subprotocol picked by the server: {}", picks.join(", "));
     }
+    if let Some(deflate) = &k.deflate {
+        let _ = writeln!(s, "{}", deflate.summary(k.messages_sent + k.messages_received));
+    }
     let mut errors = Vec::new();
     let mut count_errors = |label: &str, v: u64| {
         if v > 0 {

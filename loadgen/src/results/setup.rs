@@ -150,6 +150,14 @@ pub struct RunConfig {
     /// `--conn-lifetime`, `--messages-per-conn`, `--reconnect`; absent without them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub churn: Option<super::churn::ChurnConfig>,
+    /// `--deflate`: the permessage-deflate offer; what it did is in
+    /// `counters.deflate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deflate: Option<super::deflate::DeflateOffer>,
+    /// `--payload random`: the filler after the stamp is random, not the
+    /// short repeating one (absent: the default).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub random_payload: bool,
 }
 
 /// What to do with a message that answers no request in flight.

@@ -185,7 +185,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     /// Bytes this connection holds in its buffers.
     pub(super) fn held(&self) -> usize {
-        self.buf.capacity() + self.assembly.capacity() + self.out.capacity()
+        self.buf.capacity() + self.assembly.capacity() + self.out.capacity() + self.deflate_held()
     }
 
     /// Adjusts this connection's charge to the budget to cover `bytes`.

@@ -222,6 +222,12 @@ impl Outbox {
         self.bytes[at] |= 0x80;
     }
 
+    /// Sets RSV1 (a compressed message, RFC 7692) on the frame whose
+    /// header starts at owned offset `at`.
+    pub(crate) fn set_rsv1(&mut self, at: usize) {
+        self.bytes[at] |= 0x40;
+    }
+
     /// Writes everything queued, in order, then forgets it.
     pub async fn flush<S>(&mut self, io: &mut S, input: &[u8]) -> io::Result<()>
     where

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{api_args, broadcast_args, churn_args, RunArgs};
+use super::{api_args, broadcast_args, churn_args, deflate_args, RunArgs};
 use crate::engine::payload::STAMP_LEN;
 use crate::error::Error;
 use crate::results::setup::{LoadModel, RunConfig};
@@ -73,6 +73,7 @@ impl FromRunArgs for RunConfig {
         }
         let api = api_args::api_config(args)?;
         let subprotocols = api_args::subprotocols(args)?;
+        let deflate = args.deflate.offer(api.is_some())?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let embedded = args.url.is_none();
         let default_threads = if embedded { (cores / 2).max(1) } else { cores };
@@ -115,6 +116,8 @@ impl FromRunArgs for RunConfig {
             subprotocols,
             churn: churn_args::churn_config(&args.churn)?,
             topic_size,
+            deflate,
+            random_payload: args.deflate.payload == deflate_args::PayloadArg::Random,
         })
     }
 }

@@ -23,6 +23,7 @@ mod api_args;
 mod broadcast_args;
 mod churn_args;
 mod config;
+mod deflate_args;
 pub mod live;
 
 pub use config::{FromRunArgs, MAX_SIZE};
@@ -232,6 +233,10 @@ pub struct RunArgs {
     /// counted.
     #[arg(long, value_name = "NAME", help_heading = "API load")]
     pub subprotocol: Vec<String>,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub deflate: deflate_args::DeflateArgs,
 
     /// Where the request id is in each message from the server:
     /// json:/pointer or regex:PATTERN with one capture group. A message

@@ -93,6 +93,10 @@ pub struct Scenario {
     pub expect: Option<String>,
     /// `--unsolicited`: "count" or "error".
     pub unsolicited: Option<String>,
+    /// `--deflate`.
+    pub deflate: Option<bool>,
+    /// `--payload`: "compressible" or "random".
+    pub payload: Option<String>,
 }
 
 /// A key that takes one string or a list of them (repeatable flags).
@@ -149,8 +153,12 @@ impl Scenario {
         flag("max-error-rate", self.max_error_rate.map(|v| v.to_string()));
         flag("max-connect-errors", self.max_connect_errors.map(|v| v.to_string()));
         flag("reply-timeout", self.reply_timeout.as_ref().map(DurationValue::arg));
+        flag("payload", self.payload.clone());
         if self.allow_loadgen_limit == Some(true) {
             a.push("--allow-loadgen-limit".into());
+        }
+        if self.deflate == Some(true) {
+            a.push("--deflate".into());
         }
         for (name, list) in [("message", &self.message), ("init", &self.init), ("subprotocol", &self.subprotocol)] {
             for v in list.iter().flat_map(Strings::values) {

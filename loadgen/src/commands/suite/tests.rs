@@ -80,9 +80,11 @@ fn the_shipped_matrix_is_valid() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/scenarios.toml");
     let scenarios = load(&path).unwrap();
     let names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names.len(), 5, "{names:?}");
+    assert_eq!(names.len(), 9, "{names:?}");
     for s in &scenarios {
-        s.config(&path, None).unwrap();
+        let config = s.config(&path, None).unwrap();
+        assert_eq!(config.deflate.is_some(), s.name.ends_with("-deflate"), "{}", s.name);
+        assert_eq!(config.random_payload, s.name.contains("-random-"), "{}", s.name);
     }
 }
 

@@ -12,6 +12,7 @@ use tokio::net::{TcpSocket, TcpStream};
 
 use crate::results::counters::{ConnectErrorKind, ConnectErrors};
 
+pub mod deflate;
 pub mod limits;
 pub mod target;
 pub mod tls;

@@ -10,6 +10,7 @@ use std::io;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::deflate::{check_extensions, Agreed};
 use super::target::Target;
 use super::{ConnectFailure, Rng};
 use crate::results::setup::RunConfig;
@@ -25,6 +26,8 @@ pub struct RequestTemplate {
     tail: String,
     /// The subprotocols offered, in order.
     offered: Vec<String>,
+    /// The permessage-deflate offer, with `--deflate`.
+    deflate: Option<wsbench_proto::deflate::DeflateParams>,
 }
 
 impl RequestTemplate {
@@ -44,6 +47,10 @@ impl RequestTemplate {
         if !config.subprotocols.is_empty() {
             tail += &format!("Sec-WebSocket-Protocol: {}\r\n", config.subprotocols.join(", "));
         }
+        let deflate = config.deflate.as_ref().map(|d| d.params());
+        if let Some(offer) = &config.deflate {
+            tail += &format!("Sec-WebSocket-Extensions: {}\r\n", offer.offer);
+        }
         for (name, value) in &config.headers {
             tail += &format!("{name}: {value}\r\n");
         }
@@ -51,7 +58,7 @@ impl RequestTemplate {
             tail += &format!("User-Agent: wsbench-loadgen/{}\r\n", crate::VERSION);
         }
         tail += "\r\n";
-        RequestTemplate { head, tail, offered: config.subprotocols.clone() }
+        RequestTemplate { head, tail, offered: config.subprotocols.clone(), deflate }
     }
 
     /// The same request with `name=value` added to its query (a broadcast
@@ -60,12 +67,17 @@ impl RequestTemplate {
         let (line, rest) = self.head.split_once(" HTTP/1.1\r\n").expect("a request line");
         let sep = if line.contains('?') { '&' } else { '?' };
         let head = format!("{line}{sep}{name}={value} HTTP/1.1\r\n{rest}");
-        RequestTemplate { head, tail: self.tail.clone(), offered: self.offered.clone() }
+        RequestTemplate { head, ..self.clone() }
     }
 
     /// Whether subprotocols are offered (the server's pick is then recorded).
     pub fn offers_subprotocols(&self) -> bool {
         !self.offered.is_empty()
+    }
+
+    /// Whether permessage-deflate is offered (`--deflate`).
+    pub fn offers_deflate(&self) -> bool {
+        self.deflate.is_some()
     }
 
     fn request(&self, key: &str) -> String {
@@ -75,13 +87,14 @@ impl RequestTemplate {
 
 /// The WebSocket upgrade on an open stream. On success `rbuf` holds the
 /// bytes read past the response (frames already sent by the server), and
-/// the subprotocol the server picked is returned.
+/// the subprotocol the server picked is returned, with the
+/// permessage-deflate it agreed to, if offered and accepted.
 pub async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut S,
     template: &RequestTemplate,
     rng: &mut Rng,
     rbuf: &mut Vec<u8>,
-) -> Result<Option<String>, ConnectFailure> {
+) -> Result<(Option<String>, Option<Agreed>), ConnectFailure> {
     let mut raw = [0u8; 16];
     raw[..8].copy_from_slice(&rng.next_u64().to_ne_bytes());
     raw[8..].copy_from_slice(&rng.next_u64().to_ne_bytes());
@@ -99,9 +112,9 @@ pub async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
         if n == 0 {
             return Err(ConnectFailure::BadHandshake("connection closed during the handshake".into()));
         }
-        if let Some((len, picked)) = check_response(rbuf, &key, &template.offered)? {
+        if let Some((len, picked, agreed)) = check_response(rbuf, &key, &template.offered, template.deflate.as_ref())? {
             rbuf.drain(..len);
-            return Ok(picked);
+            return Ok((picked, agreed));
         }
         if rbuf.len() > MAX_RESPONSE {
             return Err(ConnectFailure::BadHandshake(format!("response headers longer than {MAX_RESPONSE} bytes")));
@@ -109,14 +122,20 @@ pub async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// A whole, checked upgrade response: its length, the subprotocol picked
+/// and the permessage-deflate agreed.
+pub type ResponseHead = (usize, Option<String>, Option<Agreed>);
+
 /// Parses and checks the upgrade response; `Ok(None)` until it is whole,
 /// then the length of its head and the subprotocol picked, which must be
-/// one of `offered` (RFC 6455 4.1: otherwise the client fails the connection).
+/// one of `offered` (RFC 6455 4.1: otherwise the client fails the connection),
+/// and the permessage-deflate agreed, checked against the `deflate` offer.
 pub fn check_response(
     buf: &[u8],
     key: &str,
     offered: &[String],
-) -> Result<Option<(usize, Option<String>)>, ConnectFailure> {
+    deflate: Option<&wsbench_proto::deflate::DeflateParams>,
+) -> Result<Option<ResponseHead>, ConnectFailure> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut response = httparse::Response::new(&mut headers);
     let len = match response.parse(buf) {
@@ -142,16 +161,23 @@ pub fn check_response(
         Some(v) => return Err(ConnectFailure::BadHandshake(format!("wrong Sec-WebSocket-Accept {v:?}"))),
         None => return Err(ConnectFailure::BadHandshake("no Sec-WebSocket-Accept".into())),
     }
-    if let Some(ext) = header("sec-websocket-extensions") {
-        return Err(ConnectFailure::BadHandshake(format!("extension {ext:?} negotiated though none was offered")));
-    }
+    let extensions: Vec<&str> = response
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-extensions"))
+        .map(|h| {
+            std::str::from_utf8(h.value)
+                .map_err(|_| ConnectFailure::BadHandshake("non-ASCII Sec-WebSocket-Extensions".into()))
+        })
+        .collect::<Result<_, _>>()?;
+    let agreed = check_extensions(&extensions, deflate)?;
     let picked = header("sec-websocket-protocol").map(|v| v.trim().to_string());
     if let Some(p) = &picked {
         if !offered.iter().any(|o| o == p) {
             return Err(ConnectFailure::Subprotocol(p.clone()));
         }
     }
-    Ok(Some((len, picked)))
+    Ok(Some((len, picked, agreed)))
 }
 
 #[cfg(test)]
@@ -162,13 +188,16 @@ mod tests {
     fn responses() {
         let key = "dGhlIHNhbXBsZSBub25jZQ==";
         let ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x01\x00";
-        assert_eq!(check_response(ok.as_bytes(), key, &[]).unwrap(), Some((ok.len() - 2, None)));
-        assert_eq!(check_response(&ok.as_bytes()[..20], key, &[]).unwrap(), None);
+        assert_eq!(check_response(ok.as_bytes(), key, &[], None).unwrap(), Some((ok.len() - 2, None, None)));
+        assert_eq!(check_response(&ok.as_bytes()[..20], key, &[], None).unwrap(), None);
         let wrong = ok.replace("s3pP", "AAAA");
-        assert!(matches!(check_response(wrong.as_bytes(), key, &[]), Err(ConnectFailure::BadHandshake(_))));
+        assert!(matches!(check_response(wrong.as_bytes(), key, &[], None), Err(ConnectFailure::BadHandshake(_))));
         let refused = "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n";
-        assert!(matches!(check_response(refused.as_bytes(), key, &[]), Err(ConnectFailure::HttpStatus(401, _))));
-        assert!(matches!(check_response(b"SSH-2.0-OpenSSH\r\n\r\n", key, &[]), Err(ConnectFailure::BadHandshake(_))));
+        assert!(matches!(check_response(refused.as_bytes(), key, &[], None), Err(ConnectFailure::HttpStatus(401, _))));
+        assert!(matches!(
+            check_response(b"SSH-2.0-OpenSSH\r\n\r\n", key, &[], None),
+            Err(ConnectFailure::BadHandshake(_))
+        ));
     }
 
     #[test]
@@ -177,13 +206,13 @@ mod tests {
         let ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n";
         let offered = ["a".to_string(), "b".to_string()];
         let picked = format!("{ok}Sec-WebSocket-Protocol: b\r\n\r\n");
-        assert_eq!(check_response(picked.as_bytes(), key, &offered).unwrap().unwrap().1.as_deref(), Some("b"));
+        assert_eq!(check_response(picked.as_bytes(), key, &offered, None).unwrap().unwrap().1.as_deref(), Some("b"));
         let none = format!("{ok}\r\n");
-        assert_eq!(check_response(none.as_bytes(), key, &offered).unwrap().unwrap().1, None, "none picked");
+        assert_eq!(check_response(none.as_bytes(), key, &offered, None).unwrap().unwrap().1, None, "none picked");
         let other = format!("{ok}Sec-WebSocket-Protocol: c\r\n\r\n");
-        let e = check_response(other.as_bytes(), key, &offered).unwrap_err();
+        let e = check_response(other.as_bytes(), key, &offered, None).unwrap_err();
         assert!(matches!(&e, ConnectFailure::Subprotocol(p) if p == "c"), "{e}");
         assert!(e.to_string().contains("not offered"));
-        assert!(check_response(picked.as_bytes(), key, &[]).is_err(), "none offered, one picked");
+        assert!(check_response(picked.as_bytes(), key, &[], None).is_err(), "none offered, one picked");
     }
 }

@@ -28,6 +28,8 @@ impl EmbeddedServer {
             listen: "127.0.0.1:0".parse().expect("valid address"),
             max_connections: (config.connections as usize + 16).max(100_000),
             shutdown_timeout: Duration::from_secs(1),
+            // --deflate: the server's --deflate, with its defaults.
+            deflate: config.deflate.as_ref().map(|_| wsbench_proto::deflate::ServerPolicy { context_takeover: false }),
             ..Default::default()
         };
         let path = server_config.path.clone();

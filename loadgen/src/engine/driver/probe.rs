@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+use crate::engine::connect::deflate::Agreed;
 use crate::engine::connect::{before, tcp_connect, upgrade, ConnectFailure, RequestTemplate, Rng, Target};
 use crate::error::Error;
 use wsbench_proto::{write_frame, OpCode};
@@ -38,6 +39,11 @@ pub(super) async fn probe(
         }
     };
     match upgraded {
+        Ok(None) if request.offers_deflate() => Err(Error::usage(format!(
+            "--deflate: the server at {} declined permessage-deflate (its 101 carries no Sec-WebSocket-Extensions)",
+            target.url
+        ))),
+        Ok(_) => Ok(()),
         // Busy, not unreachable: the server is up and answers HTTP. The
         // run goes on; its connections' refusals are counted and judged
         // (--max-connect-errors), as a measurement of the server.
@@ -45,7 +51,7 @@ pub(super) async fn probe(
         // A subprotocol not offered: the server is there; its connections'
         // failures are counted and judged like any handshake's.
         Err(ConnectFailure::Subprotocol(_)) => Ok(()),
-        other => other.map_err(unreachable),
+        Err(other) => Err(unreachable(other)),
     }
 }
 
@@ -59,8 +65,8 @@ async fn probe_upgrade<S: AsyncRead + AsyncWrite + Unpin>(
     request: &RequestTemplate,
     rng: &mut Rng,
     rbuf: &mut Vec<u8>,
-) -> Result<(), ConnectFailure> {
-    before(deadline, upgrade(&mut s, request, rng, rbuf)).await?;
+) -> Result<Option<Agreed>, ConnectFailure> {
+    let (_, agreed) = before(deadline, upgrade(&mut s, request, rng, rbuf)).await?;
     let mut close = Vec::new();
     write_frame(&mut close, true, OpCode::Close, &1000u16.to_be_bytes(), Some([1, 2, 3, 4]));
     let _ = tokio::time::timeout(Duration::from_millis(500), async {
@@ -69,5 +75,5 @@ async fn probe_upgrade<S: AsyncRead + AsyncWrite + Unpin>(
         let _ = s.shutdown().await;
     })
     .await;
-    Ok(())
+    Ok(agreed)
 }

@@ -39,6 +39,9 @@ pub(super) fn evaluate(
         samples.extend(r.samples.iter().cloned());
         busy.push(if r.wall.is_zero() { 0.0 } else { r.cpu.as_secs_f64() / r.wall.as_secs_f64() });
     }
+    if let Some(deflate) = &mut counters.deflate {
+        deflate.loadgen_cpu_ns = results.iter().map(|r| nanos(r.cpu)).sum();
+    }
     let measure_start_ns = nanos(config.ramp() + config.warmup);
     let measure_end_ns = measure_start_ns + nanos(config.duration);
     let window_end_ns = measure_end_ns

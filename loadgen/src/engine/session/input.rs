@@ -54,11 +54,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             self.rstart += frame.len;
             match frame.event {
                 Event::Data { kind, first, fin } => {
-                    // Mode stream: every fragment at most `chunk` bytes.
-                    if self.api.is_none() && self.checker.mode() == ReplyMode::Stream && payload.len() > self.chunk {
+                    // Mode stream: every fragment at most `chunk` bytes (not
+                    // told when compressed: deflate may add a few bytes).
+                    let plain = self.api.is_none() && self.deflate.is_none();
+                    if plain && self.checker.mode() == ReplyMode::Stream && payload.len() > self.chunk {
                         self.oversized_fragment = self.oversized_fragment.max(payload.len());
                     }
-                    let reply = if first && fin {
+                    let reply = if let Some(deflate) = &mut self.deflate {
+                        let counts = st.counters.deflate.get_or_insert_with(Default::default);
+                        let compressed = self.decoder.compressed();
+                        let part = &self.rbuf[payload];
+                        let fragmented = !(first && fin);
+                        deflate
+                            .on_part(first, fin, compressed, part, counts, plan.in_window(now))?
+                            .map(|payload| Reply { id: self.id, kind, payload, fragmented, now })
+                    } else if first && fin {
                         Some(Reply { id: self.id, kind, payload: &self.rbuf[payload], fragmented: false, now })
                     } else {
                         self.assembly.push(first, fin, &self.rbuf[payload]).map(|message| Reply {

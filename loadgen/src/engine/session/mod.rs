@@ -41,7 +41,7 @@ use wsbench_proto::{
 };
 
 use super::api;
-use super::payload::{message_template, Checker, SEQ_OFFSET};
+use super::payload::{Checker, SEQ_OFFSET};
 use super::plan::{RunPlan, WorkerCtx};
 use super::schedule::Schedule;
 use super::timer::TimerSlot;
@@ -52,6 +52,7 @@ use crate::results::stats::Series;
 mod api_io;
 mod broadcast_io;
 mod churn;
+mod deflate;
 mod ending;
 mod input;
 mod io_events;
@@ -109,7 +110,7 @@ async fn open_once(ctx: &WorkerCtx, id: u32, slot: usize, life: &mut Life) -> Li
         let t0 = Instant::now();
         let mut tcp = connect::before(deadline, connect::tcp_connect(plan.addr, local)).await?;
         let t1 = Instant::now();
-        let (mut result, picked) = match &plan.tls {
+        let (mut result, (picked, agreed)) = match &plan.tls {
             None => {
                 let picked = connect::before(deadline, connect::upgrade(&mut tcp, &request, rng, &mut rbuf)).await?;
                 Ok::<_, ConnectFailure>((Stream::Plain(tcp), picked))
@@ -135,7 +136,7 @@ async fn open_once(ctx: &WorkerCtx, id: u32, slot: usize, life: &mut Life) -> Li
                 Stream::Tls(s) => api::init::exchange(&mut **s, api, id, opcode, rng, &mut rbuf, deadline).await?,
             }
         }
-        Ok::<_, ConnectFailure>((result, t1 - t0, t2 - t1))
+        Ok::<_, ConnectFailure>(((result, agreed), t1 - t0, t2 - t1))
     };
     // Boxed: the connecting phase's state (TLS and init among it) lives
     // only while it connects, not in the task for the connection's life.
@@ -149,7 +150,7 @@ async fn open_once(ctx: &WorkerCtx, id: u32, slot: usize, life: &mut Life) -> Li
             life.failed(ctx, id, &failure);
             LifeEnd::ConnectFailed
         }
-        Ok((stream, tcp_time, handshake_time)) => {
+        Ok(((stream, agreed), tcp_time, handshake_time)) => {
             {
                 let mut st = ctx.stats.borrow_mut();
                 st.interval.record_ns(Series::Connect, connect::nanos(tcp_time));
@@ -159,10 +160,15 @@ async fn open_once(ctx: &WorkerCtx, id: u32, slot: usize, life: &mut Life) -> Li
             life.opened(ctx, started_ns, tcp_time, handshake_time);
             let resume = life.resume_index;
             let (end, next_index) = match stream {
-                Stream::Plain(s) => Session::new(s, ctx, id, slot, rbuf, &mut life.rng, resume).run().await,
+                Stream::Plain(s) => {
+                    Session::new(s, ctx, id, slot, rbuf, &mut life.rng, resume).with_deflate(agreed).run().await
+                }
                 // Boxed: a TLS session is several KiB; inline, it would make
                 // every plain connection's task as large.
-                Stream::Tls(s) => Box::pin(Session::new(*s, ctx, id, slot, rbuf, &mut life.rng, resume).run()).await,
+                Stream::Tls(s) => {
+                    Box::pin(Session::new(*s, ctx, id, slot, rbuf, &mut life.rng, resume).with_deflate(agreed).run())
+                        .await
+                }
             };
             life.resume_index = Some(next_index);
             ctx.stats.borrow_mut().open -= 1;
@@ -258,6 +264,8 @@ struct Session<'a, S> {
     pace_at: u64,
     /// Its limit (`--conn-lifetime`, `--messages-per-conn`) and how it ended.
     churn: SessionChurn,
+    /// permessage-deflate, when agreed (`--deflate`).
+    deflate: Option<Box<deflate::SessionDeflate>>,
 }
 
 /// No send time waited for.
@@ -309,7 +317,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             let n = encode_header(&mut head, true, kind.opcode(), plan.size, Some(mask));
             debug_assert_eq!(n, header_len);
             one[..n].copy_from_slice(&head[..n]);
-            one[header_len..].copy_from_slice(&message_template(id, plan.message_type, plan.size));
+            one[header_len..].copy_from_slice(&plan.message(id));
             unmask_at(&mut one[header_len..], mask, 0);
             one.repeat(slots)
         };
@@ -320,7 +328,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         let now = plan.now_ns();
         let next_index = resume.unwrap_or_else(|| schedule.first_index(now));
         let mode = plan.target.mode;
-        let checker = Checker::new(mode, plan.message_type, id, plan.size);
+        let checker = Checker::new(mode, plan.message_type, id, plan.size).with_message(plan.message(id));
         Session {
             io,
             ctx,
@@ -362,6 +370,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             pace: ctx.timer.slot(),
             pace_at: NO_PACE,
             churn: SessionChurn::new(plan, now),
+            deflate: None,
         }
     }
 }

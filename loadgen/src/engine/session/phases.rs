@@ -170,6 +170,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             self.wbuf.clear();
             api.now_ms()
         });
+        // Compressed messages too, each its own length.
+        let counted = self.plan.in_window(now);
+        if self.deflate.is_some() {
+            self.wbuf.clear();
+        }
         let mut n = 0;
         while n < room {
             let intended = match self.schedule.intended_ns(self.next_index) {
@@ -184,6 +189,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             self.on_published(&mut st, seq, intended, now);
             if let (Some(api), Some(now_ms)) = (&mut self.api, now_ms) {
                 api.write(&mut self.wbuf, self.id, seq, self.plan.connections, self.mask, now_ms);
+            } else if let Some(deflate) = &mut self.deflate {
+                let counts = st.counters.deflate.get_or_insert_with(Default::default);
+                deflate.write(&mut self.wbuf, seq, self.mask, counts, counted);
             } else {
                 let at = n * self.frame_len + self.seq_at;
                 let digits = &mut self.wbuf[at..at + STAMP_LEN - SEQ_OFFSET];
@@ -204,8 +212,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             n += 1;
         }
         if n > 0 {
-            let bytes = if self.api.is_some() { self.wbuf.len() } else { n * self.frame_len };
-            if self.plan.in_window(now) {
+            let bytes = if self.api.is_some() || self.deflate.is_some() { self.wbuf.len() } else { n * self.frame_len };
+            if counted {
                 st.counters.bytes_sent += bytes as u64;
             }
             self.writing = Some(WriteSource::Batch);
