@@ -20,6 +20,7 @@
 //! - buffers and the memory budget are in [`buffers`];
 //! - mode `broadcast` (publish, take the topic's frames) is in [`broadcast`].
 
+mod answer;
 mod broadcast;
 mod buffers;
 mod clock;
@@ -39,7 +40,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::{debug, warn};
 
 use wsbench_proto::close;
-use wsbench_proto::{echo_in_place, Decoder, Event, MessageKind, OpCode, Role};
+use wsbench_proto::{Decoder, Event, OpCode, Role};
 
 use self::broadcast::Input;
 use self::buffers::{MIN_READ, OUT_OF_MEMORY};
@@ -48,9 +49,9 @@ pub use self::limits::ConnectionLimits;
 pub use self::shutdown::ShutdownSignal;
 use crate::json_pieces::JsonPieces;
 use crate::metrics::Metrics;
-use crate::mode::{ConnectionParams, ReplyMode};
+use crate::mode::ConnectionParams;
 use crate::outbox::Outbox;
-use crate::reply::{Payload, Responder};
+use crate::reply::Responder;
 
 /// Frames answered per wake-up before the connection writes and yields, so
 /// one pipelining peer cannot hold a runtime thread.
@@ -333,78 +334,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
         }
         Ok(Progress::More)
-    }
-
-    /// Answers a single-frame message, from where it lies in the read buffer.
-    fn on_message(&mut self, kind: MessageKind, frame_start: usize, payload: Range<usize>) -> Result<(), Closing> {
-        if self.publish(kind, &self.buf[payload.clone()]) {
-            self.answered(false, payload);
-            return Ok(());
-        }
-        // Echo: the frame read becomes the frame sent, header and payload
-        // one contiguous slice of the read buffer.
-        let echoed = (self.responder.mode() == ReplyMode::Echo)
-            .then(|| echo_in_place(&mut self.buf, frame_start, payload.clone()))
-            .flatten();
-        match echoed {
-            Some(frame) => self.out.input_frame(frame.clone(), &self.buf[frame]),
-            None if self.responder.mode() == ReplyMode::Json && payload.len() > JSON_WHOLE => {
-                let json = self.responder.json_begin(&mut self.out, kind, &self.buf[payload.clone()]);
-                self.json = Some((json, Source::Input(payload.clone())));
-            }
-            None => {
-                self.charge_reply(payload.len())?;
-                let bytes = &self.buf[payload.clone()];
-                self.responder.respond(&mut self.out, kind, Payload::Input { bytes, range: payload.clone() });
-            }
-        }
-        self.answered(false, payload);
-        Ok(())
-    }
-
-    /// Adds a fragment to the message in progress, and answers the message
-    /// once it is whole. The reassembly buffer grows with what arrives.
-    fn on_fragment(&mut self, kind: MessageKind, first: bool, fin: bool, part: Range<usize>) -> Result<(), Closing> {
-        if first {
-            self.assembly.clear();
-        }
-        let need = self.assembly.len() + part.len();
-        if need > self.assembly.capacity() {
-            // Doubling, but charged before it is allocated, exactly.
-            let grown = need.max(self.assembly.capacity() * 2).min(self.limits.max_message_size).max(need);
-            self.charge_to(self.held() - self.assembly.capacity() + grown)?;
-            self.assembly.try_reserve_exact(grown - self.assembly.len()).map_err(|_| OUT_OF_MEMORY)?;
-        }
-        self.assembly.extend_from_slice(&self.buf[part]);
-        if fin {
-            let len = self.assembly.len();
-            if self.publish(kind, &self.assembly) {
-                // Published: nothing to answer.
-            } else if self.responder.mode() == ReplyMode::Json && len > JSON_WHOLE {
-                let json = self.responder.json_begin(&mut self.out, kind, &self.assembly);
-                self.json = Some((json, Source::Assembly));
-            } else {
-                self.charge_reply(len)?;
-                self.responder.respond(&mut self.out, kind, Payload::Aside(&self.assembly));
-            }
-            self.answered(true, 0..len);
-        }
-        Ok(())
-    }
-
-    /// Charges the reply to a `len`-byte message to the memory budget
-    /// before it is built (json replies can be several times the message).
-    fn charge_reply(&mut self, len: usize) -> Result<(), Closing> {
-        let bound = self.responder.reply_bound(len);
-        if bound > MIN_READ {
-            self.charge_to(self.held() + bound)?;
-        }
-        Ok(())
-    }
-
-    fn answered(&mut self, reassembled: bool, range: Range<usize>) {
-        self.batch_messages += 1;
-        self.last_answered = Some((reassembled, range));
     }
 }
 
