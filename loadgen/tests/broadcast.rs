@@ -125,6 +125,7 @@ fn bad_broadcast_flags_are_refused_in_one_line() {
             &["ws://127.0.0.1:9/x?mode=broadcast", "--message", "{\"id\":{{seq}}}", "--match", "json:/id"][..],
             "--message with mode broadcast",
         ),
+        (&["--mode", "broadcast", "--deflate"][..], "--deflate with mode broadcast"),
     ] {
         let mut all = vec!["run"];
         all.extend(args);

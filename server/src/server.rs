@@ -285,7 +285,13 @@ fn upgrade(req: &mut Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Re
     let Some((registration, shutdown)) = shared.registry.register(shared.config.max_connections) else {
         return Err(Refusal::Overloaded);
     };
-    let deflate = shared.config.deflate.and_then(|policy| crate::deflate_handshake::negotiate(req.headers(), policy));
+    // A broadcast frame is encoded once and the same bytes go to every
+    // member: its connections do not compress (the offer is declined).
+    let deflate = shared
+        .config
+        .deflate
+        .filter(|_| params.mode != ReplyMode::Broadcast)
+        .and_then(|policy| crate::deflate_handshake::negotiate(req.headers(), policy));
     let (mut response, upgrade) = fastwebsockets::upgrade::upgrade(&mut *req).map_err(|_| Refusal::BadKey)?;
     let deflate = deflate.map(|(header, agreement)| {
         response.headers_mut().insert(hyper::header::SEC_WEBSOCKET_EXTENSIONS, header);

@@ -194,3 +194,15 @@ async fn a_zip_bomb_is_refused_with_1009_and_garbage_with_1007() {
     s.write_all(&client_frame(0x80 | 0x40 | 1, &compress(&[0xc3, 0x28]))).await.unwrap();
     assert_eq!(close_code(&mut s).await, 1007, "inflated text that is not UTF-8");
 }
+
+#[tokio::test]
+async fn broadcast_connections_decline_deflate() {
+    // One frame, encoded once, goes to every member: it cannot be each
+    // member's compressed stream, so a broadcast connection never agrees.
+    let server = start(deflate_config(false, 1 << 20)).await;
+    let (_, head) = upgrade(server.local_addr(), "?mode=broadcast&topic=t", Some("permessage-deflate")).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert_eq!(extensions(&head), None, "{head}");
+    let (_, head) = upgrade(server.local_addr(), "?mode=echo", Some("permessage-deflate")).await;
+    assert!(extensions(&head).is_some(), "other modes still agree: {head}");
+}

@@ -30,6 +30,11 @@ pub(super) fn topic_size(args: &RunArgs) -> Result<Option<u32>, Error> {
     if broadcast && (!args.message.is_empty() || args.message_file.is_some()) {
         return Err(Error::usage("--message with mode broadcast: deliveries are checked by wsbench's own stamp"));
     }
+    if broadcast && args.deflate.deflate {
+        return Err(Error::usage(
+            "--deflate with mode broadcast: a broadcast frame is encoded once for every member, uncompressed (the server does not negotiate deflate on broadcast connections)",
+        ));
+    }
     match args.broadcast.topic_size {
         Some(n) if !broadcast => {
             Err(Error::usage(format!("--topic-size {n} needs --mode broadcast: topics exist only in that mode")))
