@@ -11,6 +11,7 @@ mod common;
 use std::process::{Command, Output};
 
 use broadcast_server::{spawn_broadcast, Fault};
+use common::server_process::{free_addr, Server};
 use common::{serial, temp_dir};
 
 fn loadgen(args: &[&str]) -> (Output, String) {
@@ -71,6 +72,32 @@ fn every_delivery_of_the_wsbench_server_is_counted_and_checked() {
         assert!(b.pointer("/completion_latency/encoded").is_some_and(|e| e.as_str().is_some_and(|s| !s.is_empty())));
         assert_eq!(count(&v, "/counters/connections_opened"), members, "{name}");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_server_binary_fans_out_to_every_member() {
+    // The real wsbench-server as a process of its own (its default mode is
+    // echo: the loadgen asks for broadcast in the query), two topics of 3.
+    let server = Server::start(free_addr());
+    let dir = temp_dir("broadcast-process");
+    let json = dir.join("run.json");
+    let url = server.url();
+    let mut args = vec!["run", &url, "--mode", "broadcast", "--topic-size", "3", "-c", "6", "--rate", "300"];
+    args.extend(QUICK);
+    args.extend(["--json", json.to_str().unwrap()]);
+    let (out, said) = loadgen(&args);
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{said}");
+    let v = result(&json);
+    let b = &v["broadcast"];
+    let published = count(b, "/counts/published");
+    assert!(published > 100, "{said}");
+    assert_eq!(count(b, "/counts/expected"), published * 3, "topics of 3: {said}");
+    assert_eq!(count(b, "/counts/delivered"), published * 3, "{said}");
+    for kind in ["missing", "duplicate", "out_of_order", "corrupt"] {
+        assert_eq!(count(b, &format!("/counts/{kind}")), 0, "{kind}: {said}");
+    }
+    assert_eq!(count(&v, "/counters/connections_opened"), 6);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
