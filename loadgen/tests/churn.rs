@@ -16,7 +16,6 @@ use common::server_process::{free_addr, Server};
 
 const LOADGEN: &str = env!("CARGO_BIN_EXE_wsbench-loadgen");
 
-
 /// Runs the loadgen binary with `args` and `--json`; returns its output
 /// and the result.
 fn loadgen(args: &[&str], name: &str) -> (Output, RunResult) {
