@@ -97,6 +97,18 @@ pub struct Scenario {
     pub deflate: Option<bool>,
     /// `--payload`: "compressible" or "random".
     pub payload: Option<String>,
+    /// `--deflate-no-context-takeover`.
+    pub deflate_no_context_takeover: Option<bool>,
+    /// `--topic-size` (mode "broadcast").
+    pub topic_size: Option<u32>,
+    /// `--conn-lifetime`.
+    pub conn_lifetime: Option<DurationValue>,
+    /// `--messages-per-conn`.
+    pub messages_per_conn: Option<u64>,
+    /// `--reconnect`.
+    pub reconnect: Option<bool>,
+    /// `--reconnect-max-delay`.
+    pub reconnect_max_delay: Option<DurationValue>,
 }
 
 /// A key that takes one string or a list of them (repeatable flags).
@@ -154,11 +166,19 @@ impl Scenario {
         flag("max-connect-errors", self.max_connect_errors.map(|v| v.to_string()));
         flag("reply-timeout", self.reply_timeout.as_ref().map(DurationValue::arg));
         flag("payload", self.payload.clone());
-        if self.allow_loadgen_limit == Some(true) {
-            a.push("--allow-loadgen-limit".into());
-        }
-        if self.deflate == Some(true) {
-            a.push("--deflate".into());
+        flag("topic-size", self.topic_size.map(|v| v.to_string()));
+        flag("conn-lifetime", self.conn_lifetime.as_ref().map(DurationValue::arg));
+        flag("messages-per-conn", self.messages_per_conn.map(|v| v.to_string()));
+        flag("reconnect-max-delay", self.reconnect_max_delay.as_ref().map(DurationValue::arg));
+        for (name, on) in [
+            ("allow-loadgen-limit", self.allow_loadgen_limit),
+            ("deflate", self.deflate),
+            ("deflate-no-context-takeover", self.deflate_no_context_takeover),
+            ("reconnect", self.reconnect),
+        ] {
+            if on == Some(true) {
+                a.push(format!("--{name}"));
+            }
         }
         for (name, list) in [("message", &self.message), ("init", &self.init), ("subprotocol", &self.subprotocol)] {
             for v in list.iter().flat_map(Strings::values) {

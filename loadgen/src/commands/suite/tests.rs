@@ -54,6 +54,44 @@ fn the_verdict_keys_reach_the_run() {
 }
 
 #[test]
+fn the_churn_and_broadcast_keys_reach_the_run() {
+    let s = parsed(
+        r#"
+        [[scenario]]
+        name = "churn"
+        messages_per_conn = 50
+        reconnect = true
+        reconnect_max_delay = "2s"
+
+        [[scenario]]
+        name = "short-lived"
+        conn_lifetime = 0.5
+
+        [[scenario]]
+        name = "fan-out"
+        connections = 8
+        mode = "broadcast"
+        topic_size = 4
+        "#,
+    )
+    .unwrap();
+    let at = Path::new("s.toml");
+    let url = Some("ws://127.0.0.1:1/ws");
+    let churn = s[0].config(at, url).unwrap().churn.expect("a churn config");
+    assert_eq!(churn.limit, Some(crate::results::churn::ConnLimit::Messages(50)));
+    assert!(churn.reconnect);
+    assert_eq!(churn.reconnect_max_delay, std::time::Duration::from_secs(2));
+    let churn = s[1].config(at, url).unwrap().churn.expect("a churn config");
+    assert_eq!(churn.limit, Some(crate::results::churn::ConnLimit::Lifetime(std::time::Duration::from_millis(500))));
+    assert!(!churn.reconnect);
+    assert_eq!(s[2].config(at, url).unwrap().topic_size, Some(4));
+    // And run's own refusals, naming the scenario.
+    let bad = parsed("[[scenario]]\nname = \"z\"\nconn_lifetime = 0\n").unwrap();
+    let err = bad[0].config(at, url).unwrap_err().to_string();
+    assert!(err.contains("scenario \"z\"") && err.contains("--conn-lifetime"), "{err}");
+}
+
+#[test]
 fn refusals_name_the_scenario_and_the_key() {
     for (text, want) in [
         ("[[scenario]]\nname = \"a\"\nconections = 5\n", "unknown field `conections`"),
