@@ -10,7 +10,8 @@ pub(crate) struct DeflateArgs {
     /// compressed, however small; echo is then a copy, not zero-copy.
     /// Without --deflate-context-takeover, the response carries
     /// server_no_context_takeover and client_no_context_takeover, and the
-    /// compression state is per thread, not per connection.
+    /// compression state is per thread, not per connection. Connections in
+    /// mode broadcast decline it: their frames are encoded once for all.
     #[arg(long)]
     pub(crate) deflate: bool,
 

@@ -4,27 +4,32 @@ use crate::error::Error;
 use crate::results::deflate::DeflateOffer;
 use clap::Args;
 
+/// The group's heading in `--help`, set on each flag: flattened among
+/// the API flags, a `next_help_heading` on the struct was not applied.
+const HEADING: &str = "permessage-deflate (RFC 7692)";
+
 /// `--deflate` and what goes with it.
 #[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "permessage-deflate (RFC 7692)")]
 pub struct DeflateArgs {
     /// Offer permessage-deflate (with client_max_window_bits): messages are
     /// compressed, replies inflated and checked as usual, and the result
     /// gets payload against wire bytes each way and the loadgen's CPU per
-    /// message. A server that declines it stops the run before it starts.
-    #[arg(long)]
+    /// message. A server that declines it stops the run before it starts;
+    /// not with --message, nor with mode broadcast (whose frames go out
+    /// uncompressed).
+    #[arg(long, help_heading = HEADING)]
     pub deflate: bool,
 
     /// Also ask for server_no_context_takeover and
     /// client_no_context_takeover (no window kept between messages).
-    #[arg(long, requires = "deflate")]
+    #[arg(long, requires = "deflate", help_heading = HEADING)]
     pub deflate_no_context_takeover: bool,
 
     /// The filler after each message's stamp: `compressible` (a short
     /// repeating pattern, as always) or `random` (random bytes with
     /// --type binary, which do not compress; random alphanumerics with
     /// text, which deflate takes to about 3/4). With or without --deflate.
-    #[arg(long, value_enum, default_value_t = PayloadArg::Compressible)]
+    #[arg(long, value_enum, default_value_t = PayloadArg::Compressible, help_heading = HEADING)]
     pub payload: PayloadArg,
 }
 

@@ -234,8 +234,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME", help_heading = "API load")]
     pub subprotocol: Vec<String>,
 
+    /// `--deflate`, `--deflate-no-context-takeover`, `--payload`.
     #[command(flatten)]
-    #[allow(missing_docs)]
     pub deflate: deflate_args::DeflateArgs,
 
     /// Where the request id is in each message from the server:
@@ -257,8 +257,8 @@ pub struct RunArgs {
     /// `--conn-lifetime`, `--messages-per-conn`, `--reconnect`.
     #[command(flatten)]
     pub churn: churn_args::ChurnArgs,
+    /// `--topic-size`.
     #[command(flatten)]
-    #[allow(missing_docs)]
     pub broadcast: broadcast_args::BroadcastArgs,
 }
 
