@@ -153,6 +153,8 @@ fn bad_broadcast_flags_are_refused_in_one_line() {
             "--message with mode broadcast",
         ),
         (&["--mode", "broadcast", "--deflate"][..], "--deflate with mode broadcast"),
+        (&["--mode", "broadcast", "--messages-per-conn", "10"][..], "with mode broadcast"),
+        (&["--mode", "broadcast", "--reconnect"][..], "with mode broadcast"),
     ] {
         let mut all = vec!["run"];
         all.extend(args);

@@ -46,6 +46,9 @@ pub enum ProtocolError {
     TruncatedUtf8,
     /// A bad Close frame payload (1002 or 1007).
     Close(CloseError),
+    /// A compressed message (permessage-deflate) that does not inflate
+    /// (1007). The decoder does not inflate: the end that does reports it.
+    BadDeflate,
 }
 
 impl ProtocolError {
@@ -56,7 +59,9 @@ impl ProtocolError {
                 close::PROTOCOL_ERROR
             }
             ProtocolError::MessageTooBig => close::MESSAGE_TOO_BIG,
-            ProtocolError::InvalidUtf8 | ProtocolError::TruncatedUtf8 => close::INVALID_PAYLOAD,
+            ProtocolError::InvalidUtf8 | ProtocolError::TruncatedUtf8 | ProtocolError::BadDeflate => {
+                close::INVALID_PAYLOAD
+            }
             ProtocolError::Close(e) => e.close_code(),
         }
     }
@@ -71,6 +76,7 @@ impl ProtocolError {
             ProtocolError::InvalidUtf8 => "invalid UTF-8 in text",
             ProtocolError::TruncatedUtf8 => "text ends inside a code point",
             ProtocolError::Close(e) => e.reason(),
+            ProtocolError::BadDeflate => "compressed data that does not inflate",
         }
     }
 }

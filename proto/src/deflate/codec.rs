@@ -150,11 +150,28 @@ impl Decompressor {
     /// past `limit` bytes in all (a zip bomb stops at the limit with
     /// [`InflateError::TooBig`]): memory follows what the data inflates
     /// to, never a length the peer announces. After an error the
-    /// connection is failed; the decompressor is not used again.
+    /// decompressor is reset: its connection is failed, but a decompressor
+    /// shared by a thread's connections (no context takeover) goes on
+    /// serving the others, which a stream left in zlib's error state or in
+    /// the middle of a bomb would fail in turn.
     pub fn decompress(&mut self, part: &[u8], fin: bool, out: &mut Vec<u8>, limit: usize) -> Result<(), InflateError> {
-        self.feed(part, out, limit)?;
+        let result = self.message(part, fin, out, limit);
+        if result.is_err() {
+            self.inner.reset(false);
+        }
+        result
+    }
+
+    fn message(&mut self, part: &[u8], fin: bool, out: &mut Vec<u8>, limit: usize) -> Result<(), InflateError> {
+        let ended = self.feed(part, out, limit)?;
         if fin {
-            self.feed(&TAIL, out, limit)?;
+            // A message whose data ends with a final block (BFINAL, as a
+            // sender flushing with Z_FINISH writes, RFC 7692 7.2.3.5) has
+            // ended its stream: the tail put back would start a new one and
+            // wait for more, and the next message would not inflate.
+            if !ended {
+                self.feed(&TAIL, out, limit)?;
+            }
             if self.no_context_takeover {
                 self.inner.reset(false);
             }
@@ -162,7 +179,9 @@ impl Decompressor {
         Ok(())
     }
 
-    fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), InflateError> {
+    /// Inflates `input` into `out`; true if the data ended exactly with
+    /// the end of a stream (a final block).
+    fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<bool, InflateError> {
         loop {
             let mut probe = [0u8; 1];
             let at_limit = out.len() >= limit;
@@ -191,13 +210,13 @@ impl Decompressor {
                 // in the message starts a new one.
                 self.inner.reset(false);
                 if input.is_empty() {
-                    return Ok(());
+                    return Ok(true);
                 }
                 continue;
             }
             let room_left = at_limit || out.len() < out.capacity();
             if input.is_empty() && room_left {
-                return Ok(());
+                return Ok(false);
             }
             if consumed == 0 && !wrote && room_left {
                 // Input left, room left, and no progress: not deflate data.

@@ -203,3 +203,48 @@ fn rsv1_only_on_a_compressed_message_first_frame() {
     assert_eq!(d.decode(&mut frame(true, OpCode::Text, false)), Err(ProtocolError::InvalidUtf8), "plain text checked");
     assert!(!d.compressed());
 }
+
+/// `message` as a sender flushing with Z_FINISH writes it (RFC 7692
+/// 7.2.3.5 allows it): a final block, nothing after it.
+fn finished(message: &[u8]) -> Vec<u8> {
+    let mut c = flate2::Compress::new(flate2::Compression::default(), false);
+    let mut wire = Vec::with_capacity(message.len() + 64);
+    let status = c.compress_vec(message, &mut wire, flate2::FlushCompress::Finish).unwrap();
+    assert_eq!(status, flate2::Status::StreamEnd);
+    wire
+}
+
+#[test]
+fn messages_ending_in_a_final_block_inflate_one_after_another() {
+    // With context takeover the decompressor is not reset between
+    // messages: the tail once put back after a final block started a
+    // stored block, and the next message did not inflate.
+    for takeover in [true, false] {
+        let mut d = Decompressor::new(!takeover);
+        for text in [&b"Hello"[..], b"second message", b"third, a little longer, message"] {
+            let mut out = Vec::new();
+            d.decompress(&finished(text), true, &mut out, 1 << 10).unwrap();
+            assert_eq!(out, text, "takeover {takeover}");
+        }
+    }
+}
+
+#[test]
+fn a_shared_decompressor_serves_on_after_a_bad_message() {
+    // Without context takeover one decompressor serves every connection
+    // of a thread: a peer's garbage or bomb must not fail the next
+    // connection's good message.
+    let mut shared = Decompressor::new(true);
+    let mut c = Compressor::new(15, true);
+    let mut good = Vec::new();
+    c.compress(b"a good message", true, &mut good);
+    let mut bomb = Vec::new();
+    c.compress(&vec![0u8; 1 << 20], true, &mut bomb);
+    for bad in [vec![0xff; 32], bomb] {
+        let mut out = Vec::new();
+        assert!(shared.decompress(&bad, true, &mut out, 1 << 10).is_err());
+        let mut out = Vec::new();
+        shared.decompress(&good, true, &mut out, 1 << 10).unwrap();
+        assert_eq!(out, b"a good message");
+    }
+}

@@ -30,6 +30,12 @@ pub(super) fn topic_size(args: &RunArgs) -> Result<Option<u32>, Error> {
     if broadcast && (!args.message.is_empty() || args.message_file.is_some()) {
         return Err(Error::usage("--message with mode broadcast: deliveries are checked by wsbench's own stamp"));
     }
+    let churn = &args.churn;
+    if broadcast && (churn.conn_lifetime.is_some() || churn.messages_per_conn.is_some() || churn.reconnect) {
+        return Err(Error::usage(
+            "--conn-lifetime, --messages-per-conn and --reconnect with mode broadcast: a topic's delivery book follows one connection per member for the whole run",
+        ));
+    }
     if broadcast && args.deflate.deflate {
         return Err(Error::usage(
             "--deflate with mode broadcast: a broadcast frame is encoded once for every member, uncompressed (the server does not negotiate deflate on broadcast connections)",

@@ -168,14 +168,13 @@ impl SessionDeflate {
 }
 
 /// A reply that inflates past the longest reply is too big (as a frame
-/// over it would be); one that is not DEFLATE data ends the connection as
-/// invalid data.
+/// over it would be); one that is not DEFLATE data is a protocol error
+/// (1007), never a drop: with --reconnect an I/O ending is a drop, and a
+/// server sending broken deflate would pass as one that restarted.
 fn inflate_error(e: InflateError) -> Ending {
     match e {
         InflateError::TooBig => Ending::Protocol(ProtocolError::MessageTooBig),
-        InflateError::Corrupt => {
-            Ending::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, "a compressed reply that does not inflate"))
-        }
+        InflateError::Corrupt => Ending::Protocol(ProtocolError::BadDeflate),
     }
 }
 
@@ -200,5 +199,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             self.decoder = self.decoder.clone().with_deflate();
         }
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_that_does_not_inflate_is_a_protocol_error_not_a_drop() {
+        // With --reconnect an I/O ending counts as a drop (ending.rs): a
+        // server sending broken deflate data must fail its connections.
+        assert!(matches!(inflate_error(InflateError::Corrupt), Ending::Protocol(ProtocolError::BadDeflate)));
+        assert!(matches!(inflate_error(InflateError::TooBig), Ending::Protocol(ProtocolError::MessageTooBig)));
     }
 }
