@@ -156,7 +156,9 @@ mod tests {
         assert_eq!((mb.counts.delivered, mb.topics, mb.completion_latency.count), (4, 2, 2));
         assert!((mb.deliveries_per_s - 0.4).abs() < 1e-9, "the sum of each loadgen's rate");
         let r = merge_repeats(&[a, worker((120.0, 130.0), &[1])]).unwrap();
-        assert!((r.broadcast.unwrap().deliveries_per_s - 0.2).abs() < 1e-9, "4 over 20 s");
+        let rb = r.broadcast.unwrap();
+        assert!((rb.deliveries_per_s - 0.2).abs() < 1e-9, "4 over 20 s");
+        assert_eq!(rb.topics, 1, "runs in turn had the same topic, not two");
     }
 
     #[test]

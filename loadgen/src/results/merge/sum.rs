@@ -54,7 +54,16 @@ fn merge_broadcast<'a>(
             }
         }
     };
-    BroadcastResult::sum(&parts, per_s).map_err(|e| Error::usage(format!("broadcast: {e}")))
+    let mut sum = BroadcastResult::sum(&parts, per_s).map_err(|e| Error::usage(format!("broadcast: {e}")))?;
+    if let (Together::InTurn, Some(sum)) = (together, &mut sum) {
+        // Runs in turn had the same topics each time, not their sum.
+        let topics: Vec<u32> = parts.iter().flatten().map(|b| b.topics).collect();
+        if topics.iter().any(|&t| t != topics[0]) {
+            return Err(Error::usage(format!("broadcast: the runs had different numbers of topics: {topics:?}")));
+        }
+        sum.topics = topics[0];
+    }
+    Ok(sum)
 }
 
 /// What adds up the same way however the inputs were run: histograms
