@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{client_frame, start, upgrade_request, TIMEOUT};
+use common::{client_frame, read_frame_head_byte, start, upgrade_request, TIMEOUT};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -60,24 +60,8 @@ fn inflate(data: &[u8]) -> Vec<u8> {
 
 /// A server frame: (first byte, payload).
 async fn read_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
-    let mut head = [0u8; 2];
-    tokio::time::timeout(TIMEOUT, s.read_exact(&mut head)).await.expect("frame in time").unwrap();
-    let len = match head[1] & 0x7f {
-        126 => {
-            let mut b = [0u8; 2];
-            s.read_exact(&mut b).await.unwrap();
-            u16::from_be_bytes(b) as usize
-        }
-        127 => {
-            let mut b = [0u8; 8];
-            s.read_exact(&mut b).await.unwrap();
-            u64::from_be_bytes(b) as usize
-        }
-        n => n as usize,
-    };
-    let mut payload = vec![0u8; len];
-    tokio::time::timeout(TIMEOUT, s.read_exact(&mut payload)).await.expect("payload in time").unwrap();
-    (head[0], payload)
+    let (first, frame) = read_frame_head_byte(s).await.expect("a frame before EOF");
+    (first, frame.payload)
 }
 
 /// Reads one whole message: RSV1 on its first frame only, inflated.

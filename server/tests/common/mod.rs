@@ -119,12 +119,20 @@ impl ServerFrame {
 /// Reads one server frame; None at EOF. Server frames must be unmasked and
 /// use no reserved bits.
 pub async fn read_frame(s: &mut TcpStream) -> Option<ServerFrame> {
+    let (first, frame) = read_frame_head_byte(s).await?;
+    assert_eq!(first & 0x70, 0, "reserved bits set by the server");
+    Some(frame)
+}
+
+/// [`read_frame`] without the reserved-bit check, with the frame's first
+/// byte (FIN, RSV1-3, opcode): for permessage-deflate, where RSV1 marks a
+/// compressed message.
+pub async fn read_frame_head_byte(s: &mut TcpStream) -> Option<(u8, ServerFrame)> {
     let mut head = [0u8; 2];
     let read = tokio::time::timeout(TIMEOUT, s.read_exact(&mut head)).await.expect("frame in time");
     if read.is_err() {
         return None;
     }
-    assert_eq!(head[0] & 0x70, 0, "reserved bits set by the server");
     assert_eq!(head[1] & 0x80, 0, "server frames are not masked");
     let len = match head[1] & 0x7f {
         126 => {
@@ -141,7 +149,7 @@ pub async fn read_frame(s: &mut TcpStream) -> Option<ServerFrame> {
     };
     let mut payload = vec![0u8; len];
     tokio::time::timeout(TIMEOUT, s.read_exact(&mut payload)).await.expect("payload in time").unwrap();
-    Some(ServerFrame { fin: head[0] & 0x80 != 0, opcode: head[0] & 0x0f, payload })
+    Some((head[0], ServerFrame { fin: head[0] & 0x80 != 0, opcode: head[0] & 0x0f, payload }))
 }
 
 /// Reads frames until a close frame and returns it; then expects EOF, as the
