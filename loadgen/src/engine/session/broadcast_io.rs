@@ -6,7 +6,7 @@
 
 use std::task::Context;
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use super::SessionIo;
 
 use super::input::{record_answer, Reply};
 use super::{Phase, Session};
@@ -22,7 +22,7 @@ pub(super) fn join_topic(ctx: &WorkerCtx, id: u32) -> Option<Member> {
     ctx.plan.broadcast.as_ref().map(|plan| ctx.topics.join(plan, id))
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
+impl<S: SessionIo> Session<'_, S> {
     /// Registers message `seq`, queued at `queued_ns`, as owed to every
     /// member of the topic.
     pub(super) fn on_published(&self, st: &mut WorkerStats, seq: u64, intended_ns: u64, queued_ns: u64) {

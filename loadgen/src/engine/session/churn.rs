@@ -3,7 +3,7 @@
 //! send, and which of its messages were due before it was up (sent late
 //! because their slot was between connections).
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use super::SessionIo;
 
 use super::{Phase, Session};
 use crate::engine::plan::RunPlan;
@@ -54,7 +54,7 @@ impl SessionChurn {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
+impl<S: SessionIo> Session<'_, S> {
     /// At its limit, a running session stops sending and drains: it closes
     /// once its replies are in (or `--drain-timeout` passes), and its slot
     /// opens a new connection. Nothing is abandoned: a message sent is

@@ -13,7 +13,7 @@ use wsbench_proto::{encode_header_rsv1, unmask_at, OpCode, ProtocolError, MAX_HE
 
 use std::cell::RefCell;
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use super::SessionIo;
 
 use super::input::max_reply_len;
 use super::{Ending, Session};
@@ -178,7 +178,7 @@ fn inflate_error(e: InflateError) -> Ending {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
+impl<S: SessionIo> Session<'_, S> {
     /// This session, with the permessage-deflate its handshake agreed
     /// (`None`: not offered, or declined by this connection's server, whose
     /// messages then go uncompressed). Each connection's answer is counted

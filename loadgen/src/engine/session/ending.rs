@@ -10,14 +10,15 @@
 use std::future::Future;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use super::SessionIo;
+use tokio::io::AsyncReadExt;
 use wsbench_proto::ProtocolError;
 
 use super::{input, Ending, LifeEnd, Session, CLOSE_TIMEOUT_NS};
 use crate::results::churn::DROP_CLOSE_CODES;
 use crate::results::counters::{ConnectionErrorKind, ReplyErrorKind};
 
-impl<'a, S: AsyncRead + AsyncWrite + Unpin + 'a> Session<'a, S> {
+impl<'a, S: SessionIo + 'a> Session<'a, S> {
     /// Runs the session to its end and counts it; returns how it ended and
     /// the slot's next message index (where a connection replacing it
     /// takes up the schedule).
@@ -32,7 +33,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin + 'a> Session<'a, S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
+impl<S: SessionIo> Session<'_, S> {
     /// [`run`](Self::run)'s body, on the session where it lies.
     async fn run_in_place(&mut self) -> (LifeEnd, u64) {
         let ending = self.drive().await;
@@ -62,7 +63,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         }
         if end == LifeEnd::Planned {
             self.ctx.churn.borrow_mut().closed_at_limit += 1;
-            self.await_server_end().await;
+            // Boxed: its timeout and scrap buffer (240 B) would otherwise
+            // be in every connection's task for its whole life.
+            Box::pin(self.await_server_end()).await;
         }
         (end, self.next_index)
     }

@@ -4,7 +4,7 @@
 //! checked and matched to their messages; pings answered, the server's
 //! close noted.
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use super::SessionIo;
 use wsbench_proto::{write_frame, Decoder, Event, MessageKind, OpCode, ReplyMode, Role};
 
 use super::{api_io, broadcast_io, ApiSession, Ending, Phase, Session, CLOSE_TIMEOUT_NS};
@@ -19,7 +19,7 @@ use crate::results::stats::{Series, WorkerStats};
 /// with, to find the one it answers in another mode's format.
 const GUESS_AMONG: usize = 64;
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
+impl<S: SessionIo> Session<'_, S> {
     /// Handles every whole frame read so far.
     pub(super) fn process_input(&mut self) -> Result<(), Ending> {
         let now = self.plan.now_ns();

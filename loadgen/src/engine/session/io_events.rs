@@ -2,14 +2,15 @@
 //! whatever the socket has in, and the timers, as one poll that says what
 //! happened.
 
-use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
-use super::{Phase, Session, GROW_READS_UP_TO, NO_PACE};
+use super::{Phase, Session, GROW_READS_UP_TO, NEVER, SESSION_READ_BUFFER};
 use wsbench_proto::{write_frame, OpCode};
 
 /// What woke the session.
@@ -30,7 +31,32 @@ pub(super) enum WriteSource {
     Control,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
+/// A session's socket: tokio's reads and writes, and a way to wait for
+/// bytes without lending it a buffer.
+///
+/// Why: an idle connection then holds no read buffer. The session gives
+/// its (small) buffer back whenever a read finds nothing, and takes one
+/// again when the socket is readable: 512 B of the loadgen's ~2.7 KB per
+/// idle connection.
+pub(super) trait SessionIo: AsyncRead + AsyncWrite + Unpin {
+    /// Ready when a read may find bytes, the end, or an error. The default
+    /// is always ready: a stream that cannot tell (TLS, whose reads may
+    /// come from bytes already decrypted) is simply read, with a buffer
+    /// taken for that read and given back if it found nothing.
+    fn poll_read_ready(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl SessionIo for TcpStream {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        TcpStream::poll_read_ready(self, cx)
+    }
+}
+
+impl SessionIo for TlsStream<TcpStream> {}
+
+impl<S: SessionIo> Session<'_, S> {
     /// Queues the client's close frame with `code`, once.
     pub(super) fn queue_close(&mut self, code: u16) {
         if !self.close_sent {
@@ -98,6 +124,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 }
             }
         }
+        if let Poll::Ready(event) = self.poll_read(cx) {
+            return Poll::Ready(event);
+        }
+        if self.wake_at != NEVER && self.wake.poll_expired(cx).is_ready() {
+            // Set again on the next turn, whatever it is.
+            self.wake_at = NEVER;
+            return Poll::Ready(Event::Timer);
+        }
+        Poll::Pending
+    }
+
+    /// Reads what the socket has, into the read buffer; without a buffer
+    /// (given back while idle), only once the socket is readable.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
+        if self.rbuf.is_empty() {
+            match self.io.poll_read_ready(cx) {
+                Poll::Ready(Ok(())) => self.rbuf.resize(SESSION_READ_BUFFER, 0),
+                Poll::Ready(Err(e)) => return Poll::Ready(Event::Error(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
         // Room to read: move a partial frame to the front, or grow for it.
         if self.rend == self.rbuf.len() {
             if self.rstart > 0 {
@@ -130,13 +177,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             Poll::Ready(Err(e)) => return Poll::Ready(Event::Error(e)),
             Poll::Pending => {}
         }
-        if self.pace_at != NO_PACE && self.pace.poll_expired(cx).is_ready() {
-            // Set again on the next turn, whatever it is.
-            self.pace_at = NO_PACE;
-            return Poll::Ready(Event::Timer);
-        }
-        if self.sleep.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Event::Timer);
+        // Nothing read and nothing kept: an idle connection holds no
+        // buffer (a grown one, of a busy connection, is kept).
+        if self.rend == 0 && self.rbuf.len() <= SESSION_READ_BUFFER {
+            self.rbuf = Vec::new();
         }
         Poll::Pending
     }

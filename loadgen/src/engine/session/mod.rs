@@ -22,25 +22,22 @@
 //! The send and receive times of each message in flight are kept here, by
 //! sequence number, not in the message.
 //!
-//! Timers: an open loop waits for each message's intended time on the
-//! worker's [`PreciseTimer`](super::timer::PreciseTimer) (tokio's timer is
-//! only good to a millisecond, which every send would add to the corrected
-//! RTT); the coarse deadlines (end of the run, drain and close timeouts)
-//! stay on tokio's timer.
+//! Timers: a session waits on one slot of the worker's
+//! [`PreciseTimer`](super::timer::PreciseTimer) for the first of its next
+//! intended send time (tokio's timer is only good to a millisecond, which
+//! every send would add to the corrected RTT) and its coarse deadlines
+//! (end of the run, a reply counted lost, drain and close timeouts).
+//!
+//! Memory: an idle session holds no read buffer (see
+//! [`io_events::SessionIo`]) and no timer of its own.
 
 use std::io;
-use std::pin::Pin;
-use std::time::Instant;
 
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::time::Sleep;
-
-use super::connect::{self, ConnectFailure, Rng};
+use super::connect::{self, Rng};
 use wsbench_proto::{
     encode_header, header_len, unmask_at, Decoder, MessageKind, ProtocolError, Reassembler, MAX_HEADER,
 };
 
-use super::api;
 use super::payload::{Checker, SEQ_OFFSET};
 use super::plan::{RunPlan, WorkerCtx};
 use super::schedule::Schedule;
@@ -57,15 +54,17 @@ mod ending;
 mod input;
 mod io_events;
 mod lives;
+mod open;
 mod phases;
 
 use churn::SessionChurn;
 pub use lives::run_connection;
 use lives::{Life, LifeEnd};
+use open::{connect_and_upgrade, Opened};
 
 use api_io::ApiSession;
 
-use io_events::WriteSource;
+use io_events::{SessionIo, WriteSource};
 
 /// Buffer for the upgrade's response (and an init exchange).
 const INITIAL_READ_BUFFER: usize = 4 << 10;
@@ -95,88 +94,46 @@ fn message_kind(t: MessageType) -> MessageKind {
 /// Opens one connection of slot `id` (its `life`) and runs it to its end:
 /// counts everything that happens to it, and says how it ended.
 async fn open_once(ctx: &WorkerCtx, id: u32, slot: usize, life: &mut Life) -> LifeEnd {
-    let plan = &*ctx.plan;
     life.attempting(ctx);
-    let rng = &mut life.rng;
-    let mut rbuf = Vec::with_capacity(INITIAL_READ_BUFFER);
-    let started_ns = plan.now_ns();
-    let deadline = plan.instant(started_ns + plan.connect_timeout_ns);
-    // Round robin over the source addresses; each new connection of the slot takes the next.
-    let local = (!plan.local_addrs.is_empty())
-        .then(|| plan.local_addrs[(id as usize).wrapping_add(life.number) % plan.local_addrs.len()]);
-    let request = super::broadcast::request_for(&plan.broadcast, &plan.request, id);
-
-    let opened = async {
-        let t0 = Instant::now();
-        let mut tcp = connect::before(deadline, connect::tcp_connect(plan.addr, local)).await?;
-        let t1 = Instant::now();
-        let (mut result, (picked, agreed)) = match &plan.tls {
-            None => {
-                let picked = connect::before(deadline, connect::upgrade(&mut tcp, &request, rng, &mut rbuf)).await?;
-                Ok::<_, ConnectFailure>((Stream::Plain(tcp), picked))
-            }
-            Some(tls) => {
-                let name = plan.target.server_name()?;
-                let mut s =
-                    connect::before(deadline, async { tls.connect(name, tcp).await.map_err(ConnectFailure::Tls) })
-                        .await?;
-                let picked = connect::before(deadline, connect::upgrade(&mut s, &request, rng, &mut rbuf)).await?;
-                Ok((Stream::Tls(Box::new(s)), picked))
-            }
-        }?;
-        let t2 = Instant::now();
-        if plan.request.offers_subprotocols() {
-            let mut st = ctx.stats.borrow_mut();
-            *st.counters.subprotocols.entry(picked.unwrap_or_default()).or_default() += 1;
-        }
-        if let Some(api) = &plan.api {
-            let opcode = message_kind(plan.message_type).opcode();
-            match &mut result {
-                Stream::Plain(s) => api::init::exchange(s, api, id, opcode, rng, &mut rbuf, deadline).await?,
-                Stream::Tls(s) => api::init::exchange(&mut **s, api, id, opcode, rng, &mut rbuf, deadline).await?,
-            }
-        }
-        Ok::<_, ConnectFailure>(((result, agreed), t1 - t0, t2 - t1))
-    };
-    // Boxed: the connecting phase's state (TLS and init among it) lives
-    // only while it connects, not in the task for the connection's life.
+    // Boxed, and a function of its own: the connecting phase's state (the
+    // request, TLS, the init exchange) lives only while it connects, not
+    // in the task for the connection's life (about 300 B of it inline).
     let opened = tokio::select! {
         biased;
         () = ctx.stop.wait(slot) => return LifeEnd::Stopped,
-        r = Box::pin(opened) => r,
+        r = Box::pin(connect_and_upgrade(ctx, id, life)) => r,
     };
-    match opened {
+    let Opened { stream, agreed, rbuf, started_ns, tcp_time, handshake_time } = match opened {
+        Ok(opened) => opened,
         Err(failure) => {
             life.failed(ctx, id, &failure);
-            LifeEnd::ConnectFailed
+            return LifeEnd::ConnectFailed;
         }
-        Ok(((stream, agreed), tcp_time, handshake_time)) => {
-            {
-                let mut st = ctx.stats.borrow_mut();
-                st.interval.record_ns(Series::Connect, connect::nanos(tcp_time));
-                st.interval.record_ns(Series::Handshake, connect::nanos(handshake_time));
-                st.open += 1;
-            }
-            life.opened(ctx, started_ns, tcp_time, handshake_time);
-            let resume = life.resume_index;
-            let (end, next_index) = match stream {
-                Stream::Plain(s) => {
-                    Session::new(s, ctx, id, slot, rbuf, &mut life.rng, resume).with_deflate(agreed).run().await
-                }
-                // Boxed: a TLS session is several KiB; inline, it would make
-                // every plain connection's task as large.
-                Stream::Tls(s) => {
-                    Box::pin(Session::new(*s, ctx, id, slot, rbuf, &mut life.rng, resume).with_deflate(agreed).run())
-                        .await
-                }
-            };
-            life.resume_index = Some(next_index);
-            ctx.stats.borrow_mut().open -= 1;
-            end
-        }
+    };
+    {
+        let mut st = ctx.stats.borrow_mut();
+        st.interval.record_ns(Series::Connect, connect::nanos(tcp_time));
+        st.interval.record_ns(Series::Handshake, connect::nanos(handshake_time));
+        st.open += 1;
     }
+    life.opened(ctx, started_ns, tcp_time, handshake_time);
+    let resume = life.resume_index;
+    let (end, next_index) = match stream {
+        Stream::Plain(s) => {
+            Session::new(s, ctx, id, slot, rbuf, &mut life.rng, resume).with_deflate(agreed).run().await
+        }
+        // Boxed: a TLS session is several KiB; inline, it would make
+        // every plain connection's task as large.
+        Stream::Tls(s) => {
+            Box::pin(Session::new(*s, ctx, id, slot, rbuf, &mut life.rng, resume).with_deflate(agreed).run()).await
+        }
+    };
+    life.resume_index = Some(next_index);
+    ctx.stats.borrow_mut().open -= 1;
+    end
 }
 
+/// The connection under a session: plain, or TLS (boxed, as it is large).
 enum Stream {
     Plain(tokio::net::TcpStream),
     Tls(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>),
@@ -257,21 +214,23 @@ struct Session<'a, S> {
     schedule: Schedule,
     next_index: u64,
 
-    sleep: Pin<Box<Sleep>>,
-    sleep_at: u64,
-    /// The next intended send time being waited for, or `NO_PACE`.
-    pace: TimerSlot,
-    pace_at: u64,
+    /// The next time to wake up for, or `NEVER`: an open loop's next
+    /// intended send time, or the next coarse deadline (end of the run, a
+    /// reply counted lost, drain and close timeouts), whichever is first.
+    /// One slot of the worker's timer for both: a tokio `Sleep` as well was
+    /// another 120 B of heap per connection.
+    wake: TimerSlot,
+    wake_at: u64,
     /// Its limit (`--conn-lifetime`, `--messages-per-conn`) and how it ended.
     churn: SessionChurn,
     /// permessage-deflate, when agreed (`--deflate`).
     deflate: Option<Box<deflate::SessionDeflate>>,
 }
 
-/// No send time waited for.
-const NO_PACE: u64 = u64::MAX;
+/// Nothing to wake up for.
+const NEVER: u64 = u64::MAX;
 
-impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
+impl<'a, S: SessionIo> Session<'a, S> {
     /// `resume`: the slot's next message index, carried from its previous
     /// connection (open loop); `None` for a slot's first connection.
     fn new(
@@ -365,12 +324,25 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             cap,
             schedule,
             next_index,
-            sleep: Box::pin(tokio::time::sleep_until(plan.instant(plan.measure_end_ns))),
-            sleep_at: plan.measure_end_ns,
-            pace: ctx.timer.slot(),
-            pace_at: NO_PACE,
+            wake: ctx.timer.slot(),
+            wake_at: NEVER,
             churn: SessionChurn::new(plan, now),
             deflate: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod footprint {
+    /// Every open connection holds one session in its task: bytes here are
+    /// megabytes at 10,000 connections (the task is ~1.1 KB in all, from
+    /// `-Zprint-type-sizes`; issue 10's goal is 2 KB per connection, heap
+    /// included). A size fixed at compile time, not a timing.
+    const MAX_SESSION: usize = 656;
+
+    #[test]
+    fn a_session_stays_small() {
+        let size = std::mem::size_of::<super::Session<'static, tokio::net::TcpStream>>();
+        assert!(size <= MAX_SESSION, "a session is {size} bytes");
     }
 }

@@ -5,18 +5,18 @@ use std::cell::RefCell;
 use std::future::poll_fn;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use super::SessionIo;
 use wsbench_proto::unmask_at;
 
 use super::io_events::{Event, WriteSource};
-use super::{Ending, Phase, Session, CLOSE_TIMEOUT_NS, NO_PACE};
+use super::{Ending, Phase, Session, CLOSE_TIMEOUT_NS, NEVER};
 use crate::engine::payload::{write_seq, SEQ_OFFSET, STAMP_LEN};
 use crate::engine::plan::RunPlan;
 use crate::engine::schedule::Schedule;
 use crate::results::counters::ReplyErrorKind;
 use crate::results::stats::{Series, WorkerStats};
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
+impl<S: SessionIo> Session<'_, S> {
     /// Runs the session through its phases until it ends; returns how.
     pub(super) async fn drive(&mut self) -> Ending {
         // Frames that came with the handshake response (a close right after
@@ -72,9 +72,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                     self.wend = self.cbuf.len();
                 }
             }
-            // The next things to wake up for: the next send time of an open
-            // loop, to the microsecond; the rest, to tokio's millisecond.
-            let (deadline, pace_at) = match self.phase {
+            // The next time to wake up for: the next send time of an open
+            // loop, or the first coarse deadline.
+            let wake_at = match self.phase {
                 Phase::Running => {
                     let end = self.plan.measure_end_ns;
                     let can_send = self.writing.is_none() && self.inflight.outstanding() < self.cap;
@@ -88,18 +88,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                         .map_or(coarse, |sent| coarse.min(sent + self.plan.drain_timeout_ns + 1))
                         .min(self.churn.deadline_ns());
                     let pace = next.filter(|&next| can_send && next < end);
-                    (coarse, pace.unwrap_or(NO_PACE))
+                    pace.map_or(coarse, |pace| pace.min(coarse))
                 }
-                Phase::Draining { until_ns } | Phase::Closing { until_ns } => (until_ns, NO_PACE),
+                Phase::Draining { until_ns } | Phase::Closing { until_ns } => until_ns,
             };
-            if deadline != self.sleep_at {
-                self.sleep_at = deadline;
-                self.sleep.as_mut().reset(self.plan.instant(deadline));
-            }
-            if pace_at != self.pace_at {
-                self.pace_at = pace_at;
+            if wake_at != self.wake_at {
+                self.wake_at = wake_at;
                 // A time already past fires at once: a late connection sends at once.
-                self.pace.set((pace_at != NO_PACE).then(|| self.plan.epoch + Duration::from_nanos(pace_at)));
+                self.wake.set((wake_at != NEVER).then(|| self.plan.epoch + Duration::from_nanos(wake_at)));
             }
             match poll_fn(|cx| self.poll_io(cx)).await {
                 Event::Read => {

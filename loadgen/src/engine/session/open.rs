@@ -1,0 +1,67 @@
+//! Opening a session's connection: TCP connect, TLS, the upgrade and the
+//! init exchange of `--message`, each within the connect timeout. A
+//! function of its own, and boxed by its caller, so that its state (the
+//! request, TLS, the exchange: about 300 B) lives only while it connects,
+//! not in the connection's task for its whole life.
+
+use std::time::{Duration, Instant};
+
+use super::{message_kind, Life, Stream, INITIAL_READ_BUFFER};
+use crate::engine::api;
+use crate::engine::connect::deflate::Agreed;
+use crate::engine::connect::{self, ConnectFailure};
+use crate::engine::plan::WorkerCtx;
+
+/// A connection opened and upgraded, and what its opening took.
+pub(super) struct Opened {
+    pub stream: Stream,
+    pub agreed: Option<Agreed>,
+    /// What was read past the upgrade's response.
+    pub rbuf: Vec<u8>,
+    pub started_ns: u64,
+    pub tcp_time: Duration,
+    pub handshake_time: Duration,
+}
+
+/// Connects slot `id`'s next connection, upgrades it, and runs the init
+/// exchange of `--message`, within the connect timeout.
+pub(super) async fn connect_and_upgrade(ctx: &WorkerCtx, id: u32, life: &mut Life) -> Result<Opened, ConnectFailure> {
+    let plan = &*ctx.plan;
+    let rng = &mut life.rng;
+    let mut rbuf = Vec::with_capacity(INITIAL_READ_BUFFER);
+    let started_ns = plan.now_ns();
+    let deadline = plan.instant(started_ns + plan.connect_timeout_ns);
+    // Round robin over the source addresses; each new connection of the slot takes the next.
+    let local = (!plan.local_addrs.is_empty())
+        .then(|| plan.local_addrs[(id as usize).wrapping_add(life.number) % plan.local_addrs.len()]);
+    let request = crate::engine::broadcast::request_for(&plan.broadcast, &plan.request, id);
+    let t0 = Instant::now();
+    let mut tcp = connect::before(deadline, connect::tcp_connect(plan.addr, local)).await?;
+    let t1 = Instant::now();
+    let (mut stream, (picked, agreed)) = match &plan.tls {
+        None => {
+            let picked = connect::before(deadline, connect::upgrade(&mut tcp, &request, rng, &mut rbuf)).await?;
+            (Stream::Plain(tcp), picked)
+        }
+        Some(tls) => {
+            let name = plan.target.server_name()?;
+            let mut s =
+                connect::before(deadline, async { tls.connect(name, tcp).await.map_err(ConnectFailure::Tls) }).await?;
+            let picked = connect::before(deadline, connect::upgrade(&mut s, &request, rng, &mut rbuf)).await?;
+            (Stream::Tls(Box::new(s)), picked)
+        }
+    };
+    let t2 = Instant::now();
+    if plan.request.offers_subprotocols() {
+        let mut st = ctx.stats.borrow_mut();
+        *st.counters.subprotocols.entry(picked.unwrap_or_default()).or_default() += 1;
+    }
+    if let Some(api) = &plan.api {
+        let opcode = message_kind(plan.message_type).opcode();
+        match &mut stream {
+            Stream::Plain(s) => api::init::exchange(s, api, id, opcode, rng, &mut rbuf, deadline).await?,
+            Stream::Tls(s) => api::init::exchange(&mut **s, api, id, opcode, rng, &mut rbuf, deadline).await?,
+        }
+    }
+    Ok(Opened { stream, agreed, rbuf, started_ns, tcp_time: t1 - t0, handshake_time: t2 - t1 })
+}
