@@ -50,8 +50,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         let missing = self.inflight.abandon();
         if end == LifeEnd::Dropped && self.plan.churn.as_ref().is_some_and(|c| c.reconnect.is_some()) {
             let mut churn = self.ctx.churn.borrow_mut();
-            churn.lost_to_drop += missing;
-            let drops = &mut churn.drops;
+            churn.tally.lost_to_drop += missing;
+            let drops = &mut churn.tally.drops;
             match (&ending, self.churn.server_code) {
                 (Ending::ClosedByServer, Some(code)) => *drops.close_codes.entry(code).or_default() += 1,
                 (Ending::Io(_), _) => drops.reset += 1,
@@ -61,7 +61,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             self.count_failure(ending, missing);
         }
         if end == LifeEnd::Planned {
-            self.ctx.churn.borrow_mut().closed_at_limit += 1;
+            self.ctx.churn.borrow_mut().tally.closed_at_limit += 1;
             self.await_server_end().await;
         }
         (end, self.next_index)
