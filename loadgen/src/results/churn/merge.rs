@@ -10,8 +10,7 @@
 //! had connections not back.
 
 use super::{ChurnResult, MAX_OUTAGES};
-use crate::results::schema::HistogramData;
-use crate::results::stats::new_histogram;
+use crate::results::histogram_data::{HistogramData, SumError};
 
 /// How the inputs ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,19 +60,10 @@ pub fn merge(parts: &[(Option<&ChurnResult>, f64)], together: Together) -> Resul
     };
     m.outages.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
     m.outages.truncate(MAX_OUTAGES);
-    m.reconnect_connect = add(with.iter().map(|(c, _)| &c.reconnect_connect))?;
-    m.reconnect_handshake = add(with.iter().map(|(c, _)| &c.reconnect_handshake))?;
+    let named = |e: SumError| format!("churn histogram: {e}");
+    m.reconnect_connect = HistogramData::sum(with.iter().map(|(c, _)| &c.reconnect_connect)).map_err(named)?;
+    m.reconnect_handshake = HistogramData::sum(with.iter().map(|(c, _)| &c.reconnect_handshake)).map_err(named)?;
     Ok(Some(m))
-}
-
-/// Histograms added bucket by bucket.
-fn add<'a>(all: impl Iterator<Item = &'a HistogramData>) -> Result<HistogramData, String> {
-    let mut sum = new_histogram();
-    for h in all {
-        let h = h.decode().map_err(|e| format!("churn histogram: {e}"))?;
-        sum.add(&h).map_err(|e| format!("churn histogram: cannot add: {e:?}"))?;
-    }
-    Ok(HistogramData::from_histogram(&sum))
 }
 
 #[cfg(test)]
