@@ -40,15 +40,15 @@ fn assert_clean_churn(r: &RunResult, connections: u64) {
     let churn = r.churn.as_ref().expect("a churn section");
     assert_ne!(r.outcome.status(), Status::Fail, "{:?}", r.outcome);
     assert_eq!(c.errors(), 0, "{c:?}");
-    assert_eq!(c.connections_opened, connections + churn.reopened, "{c:?} {churn:?}");
-    assert!(churn.closed_at_limit <= c.connections_opened);
-    assert!(c.connections_opened - churn.closed_at_limit <= connections, "{c:?} {churn:?}");
+    assert_eq!(c.connections_opened, connections + churn.tally.reopened, "{c:?} {churn:?}");
+    assert!(churn.tally.closed_at_limit <= c.connections_opened);
+    assert!(c.connections_opened - churn.tally.closed_at_limit <= connections, "{c:?} {churn:?}");
     assert_eq!(c.messages_sent_total, c.replies_received_total, "every message answered");
-    assert!(churn.handshakes_in_window > 0 && churn.handshakes_per_s > 0.0, "{churn:?}");
+    assert!(churn.tally.handshakes_in_window > 0 && churn.handshakes_per_s > 0.0, "{churn:?}");
     assert!(churn.reconnect_handshake.count > 0 && churn.reconnect_connect.count > 0, "{churn:?}");
-    assert_eq!(churn.drops.total(), 0);
+    assert_eq!(churn.tally.drops.total(), 0);
     // Each close at the limit got the server's close 1000 back.
-    assert!(c.close_codes.get(&1000).copied().unwrap_or(0) >= churn.closed_at_limit, "{c:?}");
+    assert!(c.close_codes.get(&1000).copied().unwrap_or(0) >= churn.tally.closed_at_limit, "{c:?}");
 }
 
 #[test]
@@ -82,10 +82,10 @@ fn messages_per_conn_replaces_each_connection_after_n_messages() {
     let churn = r.churn.as_ref().unwrap();
     // Exactly N per connection closed at its limit; at most N on each
     // connection the run's end closed (opened - closed_at_limit of them).
-    let at_end = c.connections_opened - churn.closed_at_limit;
-    assert!(churn.closed_at_limit >= 8, "each slot went through a few connections: {churn:?}");
-    assert!(c.messages_sent_total >= n * churn.closed_at_limit, "{c:?} {churn:?}");
-    assert!(c.messages_sent_total <= n * churn.closed_at_limit + n * at_end, "{c:?} {churn:?}");
+    let at_end = c.connections_opened - churn.tally.closed_at_limit;
+    assert!(churn.tally.closed_at_limit >= 8, "each slot went through a few connections: {churn:?}");
+    assert!(c.messages_sent_total >= n * churn.tally.closed_at_limit, "{c:?} {churn:?}");
+    assert!(c.messages_sent_total <= n * churn.tally.closed_at_limit + n * at_end, "{c:?} {churn:?}");
     // The server saw every connection the loadgen opened, and the probe.
     assert_eq!(server.connections_total() - before, c.connections_opened + 1, "{c:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -124,7 +124,7 @@ fn conn_lifetime_replaces_connections_on_an_open_loop() {
     let c = &r.counters;
     let churn = r.churn.as_ref().unwrap();
     // 1.5 s in lives of 200 ms: 7 per slot at most, a few at least.
-    assert!(churn.closed_at_limit >= 3 * 8 && churn.closed_at_limit <= 8 * 8, "{churn:?}");
+    assert!(churn.tally.closed_at_limit >= 3 * 8 && churn.tally.closed_at_limit <= 8 * 8, "{churn:?}");
     assert_eq!(c.reply_errors.unsent, 0, "messages due while replacing were sent late, not dropped");
     assert_eq!(server.connections_total() - before, c.connections_opened + 1, "{c:?}");
 }
@@ -169,13 +169,13 @@ fn reconnect_rides_out_a_server_restart() {
     let churn = r.churn.as_ref().expect("a churn section");
     assert_eq!(c.connections_failed(), 0, "drops are not failed connections: {c:?}");
     assert_eq!(c.reply_errors.missing, 0, "{c:?}");
-    assert_eq!(churn.drops.total(), 12, "every connection dropped once: {churn:?}");
-    assert_eq!(churn.reconnects, 12, "and back: {churn:?}");
-    assert!(churn.reconnect_attempts > churn.reconnects, "refused while the server was down: {churn:?}");
-    assert_eq!(churn.reconnect_attempts, churn.reconnects + churn.reconnect_errors.total());
+    assert_eq!(churn.tally.drops.total(), 12, "every connection dropped once: {churn:?}");
+    assert_eq!(churn.tally.reconnects, 12, "and back: {churn:?}");
+    assert!(churn.tally.reconnect_attempts > churn.tally.reconnects, "refused while the server was down: {churn:?}");
+    assert_eq!(churn.tally.reconnect_attempts, churn.tally.reconnects + churn.tally.reconnect_errors.total());
     // Closed loop, one in flight: every message answered or lost to the drop.
-    assert_eq!(c.messages_sent_total, c.replies_received_total + churn.lost_to_drop, "{c:?} {churn:?}");
-    assert!(churn.lost_to_drop <= 12);
+    assert_eq!(c.messages_sent_total, c.replies_received_total + churn.tally.lost_to_drop, "{c:?} {churn:?}");
+    assert!(churn.tally.lost_to_drop <= 12);
     assert_eq!(churn.outages.len(), 1, "{churn:?}");
     let recovery = churn.outages[0].recovery_s.expect("recovered");
     assert!(!churn.not_recovered);

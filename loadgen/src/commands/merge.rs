@@ -76,6 +76,16 @@ mod tests {
         (PathBuf::from(file), r)
     }
 
+    /// A histogram that does not decode is named by its file and series.
+    #[test]
+    fn a_bad_histogram_names_its_input_and_series() {
+        let a = synthetic("s", &["-c", "10", "-d", "10"], (100.0, 110.0), &[10, 20]);
+        let mut b = synthetic("s", &["-c", "10", "-d", "10"], (100.0, 110.0), &[30]);
+        b.histograms.get_mut(&Series::SendLag).unwrap().encoded = "not base64!".into();
+        let e = merge(&[input("a.json", a), input("b.json", b)]).unwrap_err().to_string();
+        assert!(e.contains("b.json: send_lag: "), "{e}");
+    }
+
     #[test]
     fn three_workers_add_up_exactly() {
         let a = synthetic("s", &["-c", "10", "-d", "10"], (100.0, 110.0), &[10, 20, 30, 40]);

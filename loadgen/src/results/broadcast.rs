@@ -138,22 +138,26 @@ impl BroadcastResult {
         if present.len() != parts.len() {
             return Err("only some inputs have broadcast figures".into());
         }
-        let mut stats = BroadcastStats::default();
+        let mut counts = DeliveryCounts::default();
         let mut topics = 0u32;
         for part in &present {
             if part.topic_size != first.topic_size {
                 return Err(format!("topic sizes differ: {} and {}", first.topic_size, part.topic_size));
             }
-            let delivery = part.delivery_latency.decode().map_err(|e| format!("delivery_latency: {e}"))?;
-            let completion = part.completion_latency.decode().map_err(|e| format!("completion_latency: {e}"))?;
-            stats.delivery.add(&delivery).map_err(|e| format!("delivery_latency: cannot add: {e:?}"))?;
-            stats.completion.add(&completion).map_err(|e| format!("completion_latency: cannot add: {e:?}"))?;
-            stats.counts.add(&part.counts);
+            counts.add(&part.counts);
             topics = topics.saturating_add(part.topics);
         }
-        let mut sum = BroadcastResult::of(&stats, first.topic_size, topics, 0.0);
-        sum.deliveries_per_s = deliveries_per_s;
-        Ok(Some(sum))
+        let sum = |name: &str, pick: fn(&BroadcastResult) -> &HistogramData| {
+            HistogramData::sum(present.iter().map(|p| pick(p))).map_err(|e| format!("{name}: {e}"))
+        };
+        Ok(Some(BroadcastResult {
+            topic_size: first.topic_size,
+            topics,
+            deliveries_per_s,
+            counts,
+            delivery_latency: sum("delivery_latency", |p| &p.delivery_latency)?,
+            completion_latency: sum("completion_latency", |p| &p.completion_latency)?,
+        }))
     }
 
     /// The report's lines: the two histograms, the rate beside msg/s, and

@@ -133,6 +133,7 @@ pub struct ConnectErrors {
     /// The TLS handshake failed.
     pub tls: u64,
     /// The server answered the upgrade with this HTTP status instead of 101.
+    #[serde(deserialize_with = "super::setup::code_keys::deserialize")]
     pub http_status: BTreeMap<u16, u64>,
     /// A 101 with a wrong Sec-WebSocket-Accept or Upgrade, a malformed
     /// response, or a connection closed during the handshake.
@@ -221,7 +222,8 @@ fn add<C: IndexMut<K, Output = u64>, K: Copy>(a: &mut C, b: &C, kinds: &[K]) {
     }
 }
 
-fn add_map<K: Ord + Clone>(a: &mut BTreeMap<K, u64>, b: &BTreeMap<K, u64>) {
+/// Adds `b`'s counts to `a`'s, key by key.
+pub(super) fn add_map<K: Ord + Clone>(a: &mut BTreeMap<K, u64>, b: &BTreeMap<K, u64>) {
     for (k, v) in b {
         *a.entry(k.clone()).or_default() += v;
     }

@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
-use hdrhistogram::Histogram;
+use hdrhistogram::{AdditionError, Histogram};
 use serde::{Deserialize, Serialize};
 
 use super::error::ResultsError;
+use super::stats::new_histogram;
 
 /// Percentiles reported for every histogram.
 pub const PERCENTILES: [f64; 5] = [50.0, 90.0, 99.0, 99.9, 99.99];
@@ -59,10 +60,47 @@ impl HistogramData {
         decode_histogram(&self.encoded)
     }
 
+    /// The sum of `all`, bucket by bucket: exact, as one histogram of
+    /// everything they recorded (no inputs: an empty histogram). The one
+    /// place results' histograms are added up, for merged workers, repeats,
+    /// churn and broadcast alike. The error says which input failed, by its
+    /// position, so that the caller can name it (its label, its series).
+    pub fn sum<'a>(all: impl IntoIterator<Item = &'a HistogramData>) -> Result<HistogramData, SumError> {
+        let mut sum = new_histogram();
+        for (index, data) in all.into_iter().enumerate() {
+            let h = data.decode().map_err(|e| SumError { index, cause: SumCause::Decode(e) })?;
+            sum.add(&h).map_err(|e| SumError { index, cause: SumCause::Add(e) })?;
+        }
+        Ok(HistogramData::from_histogram(&sum))
+    }
+
     /// Percentile `p` (one of [`PERCENTILES`]), µs.
     pub fn percentile(&self, p: f64) -> Option<u64> {
         self.percentiles.get(&percentile_key(p)).copied()
     }
+}
+
+/// Why [`HistogramData::sum`] stopped; it reads as its cause, for the
+/// caller to put behind the failing input's name.
+#[derive(Debug, thiserror::Error)]
+#[error("{cause}")]
+pub struct SumError {
+    /// The failing input's position among those given, from 0.
+    pub index: usize,
+    /// What was wrong with it.
+    pub cause: SumCause,
+}
+
+/// What was wrong with an input of [`HistogramData::sum`].
+#[derive(Debug, thiserror::Error)]
+pub enum SumCause {
+    /// Its encoding does not decode.
+    #[error("{0}")]
+    Decode(ResultsError),
+    /// It decoded but does not fit the sum's range (a value past the
+    /// loadgen's highest).
+    #[error("cannot add: {0:?}")]
+    Add(AdditionError),
 }
 
 /// A histogram from its base64 V2 (DEFLATE) encoding, as results and

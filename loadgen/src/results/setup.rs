@@ -231,3 +231,25 @@ pub mod secs {
         Duration::try_from_secs_f64(v).map_err(serde::de::Error::custom)
     }
 }
+
+/// Maps keyed by a code (an HTTP status, a close code), read back from
+/// JSON, whose keys are strings. serde reads number keys from strings by
+/// itself, except under `#[serde(flatten)]` (serde-rs/serde#1183): there
+/// the map comes buffered, its keys plain strings that a `u16` refuses. The
+/// counts flattened into `churn` ([`super::churn::ChurnTally`]) hold two
+/// such maps. Writing needs nothing: `u16` keys are written as strings.
+pub mod code_keys {
+    use std::collections::BTreeMap;
+
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer};
+
+    /// From a map whose keys are codes written as strings.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<u16, u64>, D::Error> {
+        let by_text = BTreeMap::<String, u64>::deserialize(d)?;
+        by_text
+            .into_iter()
+            .map(|(k, n)| k.parse().map(|code| (code, n)).map_err(|_| D::Error::custom(format!("not a code: {k:?}"))))
+            .collect()
+    }
+}

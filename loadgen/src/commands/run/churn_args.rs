@@ -121,23 +121,24 @@ mod tests {
     #[test]
     fn merged_results_add_their_churn_sections_up() {
         use crate::commands::testing::synthetic;
-        use crate::results::churn::{ChurnCounts, ChurnResult};
+        use crate::results::churn::{ChurnCounts, ChurnResult, ChurnTally};
         use crate::results::merge::{merge, merge_repeats};
 
         let flags = ["--messages-per-conn", "10"];
         let with_churn = |reopened: u64, window: (f64, f64)| {
             let mut r = synthetic("s", &flags, window, &[100, 200]);
-            let counts = ChurnCounts { reopened, handshakes_in_window: reopened, ..Default::default() };
+            let tally = ChurnTally { reopened, handshakes_in_window: reopened, ..Default::default() };
+            let counts = ChurnCounts { tally, ..Default::default() };
             r.churn = Some(ChurnResult::new(&counts, Vec::new(), window.1 - window.0));
             r
         };
         let (a, b) = (with_churn(10, (0.0, 10.0)), with_churn(30, (0.0, 10.0)));
         let m = merge(&[("a".into(), a.clone()), ("b".into(), b.clone())]).unwrap();
         let churn = m.churn.expect("merged churn");
-        assert_eq!((churn.reopened, churn.handshakes_per_s), (40, 4.0));
+        assert_eq!((churn.tally.reopened, churn.handshakes_per_s), (40, 4.0));
         let m = merge_repeats(&[a.clone(), b]).unwrap();
-        assert_eq!(m.churn.as_ref().map(|c| (c.reopened, c.handshakes_per_s)), Some((40, 2.0)));
-        assert_eq!(m.runs()[1].churn.as_ref().map(|c| c.reopened), Some(30), "each repeat keeps its own");
+        assert_eq!(m.churn.as_ref().map(|c| (c.tally.reopened, c.handshakes_per_s)), Some((40, 2.0)));
+        assert_eq!(m.runs()[1].churn.as_ref().map(|c| c.tally.reopened), Some(30), "each repeat keeps its own");
         let mut other = synthetic("s", &["--messages-per-conn", "20"], (0.0, 10.0), &[100]);
         other.churn = a.churn.clone();
         assert!(merge(&[("a".into(), a), ("o".into(), other)]).is_err(), "different churn settings");

@@ -51,8 +51,8 @@ impl<S: SessionIo> Session<'_, S> {
         let missing = self.inflight.abandon();
         if end == LifeEnd::Dropped && self.plan.churn.as_ref().is_some_and(|c| c.reconnect.is_some()) {
             let mut churn = self.ctx.churn.borrow_mut();
-            churn.lost_to_drop += missing;
-            let drops = &mut churn.drops;
+            churn.tally.lost_to_drop += missing;
+            let drops = &mut churn.tally.drops;
             match (&ending, self.churn.server_code) {
                 (Ending::ClosedByServer, Some(code)) => *drops.close_codes.entry(code).or_default() += 1,
                 (Ending::Io(_), _) => drops.reset += 1,
@@ -62,7 +62,7 @@ impl<S: SessionIo> Session<'_, S> {
             self.count_failure(ending, missing);
         }
         if end == LifeEnd::Planned {
-            self.ctx.churn.borrow_mut().closed_at_limit += 1;
+            self.ctx.churn.borrow_mut().tally.closed_at_limit += 1;
             // Boxed: its timeout and scrap buffer (240 B) would otherwise
             // be in every connection's task for its whole life.
             Box::pin(self.await_server_end()).await;

@@ -72,7 +72,7 @@ impl Life {
     /// An attempt starts: counted as a connection or as a reconnect.
     pub fn attempting(&self, ctx: &WorkerCtx) {
         if self.retrying {
-            ctx.churn.borrow_mut().reconnect_attempts += 1;
+            ctx.churn.borrow_mut().tally.reconnect_attempts += 1;
         } else {
             ctx.stats.borrow_mut().counters.connections_attempted += 1;
         }
@@ -81,7 +81,7 @@ impl Life {
     /// The attempt failed: a failed connection, or a failed reconnect.
     pub fn failed(&self, ctx: &WorkerCtx, id: u32, failure: &ConnectFailure) {
         if self.retrying {
-            failure.count(&mut ctx.churn.borrow_mut().reconnect_errors);
+            failure.count(&mut ctx.churn.borrow_mut().tally.reconnect_errors);
             return;
         }
         let mut st = ctx.stats.borrow_mut();
@@ -107,11 +107,11 @@ impl Life {
         let now = plan.now_ns();
         let mut churn = ctx.churn.borrow_mut();
         if self.retrying {
-            churn.reconnects += 1;
+            churn.tally.reconnects += 1;
         } else {
             ctx.stats.borrow_mut().counters.connections_opened += 1;
             if self.number > 0 {
-                churn.reopened += 1;
+                churn.tally.reopened += 1;
             }
         }
         if self.in_outage {
@@ -121,7 +121,7 @@ impl Life {
         }
         (self.retrying, self.in_outage, self.attempt) = (false, false, 0);
         if plan.in_window(now) {
-            churn.handshakes_in_window += 1;
+            churn.tally.handshakes_in_window += 1;
         }
         if self.number > 0 && plan.in_window(started_ns) {
             churn.record_reconnection(tcp.as_nanos() as u64, handshake.as_nanos() as u64);

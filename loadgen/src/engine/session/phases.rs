@@ -200,7 +200,7 @@ impl<S: SessionIo> Session<'_, S> {
             if self.plan.in_window(intended) {
                 st.counters.messages_sent += 1;
                 if open && self.churn.due_before_ready(intended) {
-                    self.ctx.churn.borrow_mut().sent_late_after_reopen += 1;
+                    self.ctx.churn.borrow_mut().tally.sent_late_after_reopen += 1;
                 } else if open {
                     st.interval.record_ns(Series::SendLag, now - intended);
                 }

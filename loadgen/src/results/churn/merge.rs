@@ -10,8 +10,7 @@
 //! had connections not back.
 
 use super::{ChurnResult, MAX_OUTAGES};
-use crate::results::schema::HistogramData;
-use crate::results::stats::new_histogram;
+use crate::results::histogram_data::{HistogramData, SumError};
 
 /// How the inputs ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,15 +45,7 @@ pub fn merge(parts: &[(Option<&ChurnResult>, f64)], together: Together) -> Resul
         if k == 0 {
             continue;
         }
-        m.closed_at_limit += c.closed_at_limit;
-        m.reopened += c.reopened;
-        m.handshakes_in_window += c.handshakes_in_window;
-        m.drops.add(&c.drops);
-        m.lost_to_drop += c.lost_to_drop;
-        m.reconnect_attempts += c.reconnect_attempts;
-        m.reconnects += c.reconnects;
-        m.reconnect_errors.add(&c.reconnect_errors);
-        m.sent_late_after_reopen += c.sent_late_after_reopen;
+        m.tally.add(&c.tally);
         m.outages_total += c.outages_total;
         m.longest_recovery_s = match (m.longest_recovery_s, c.longest_recovery_s) {
             (Some(a), Some(b)) => Some(a.max(b)),
@@ -69,30 +60,22 @@ pub fn merge(parts: &[(Option<&ChurnResult>, f64)], together: Together) -> Resul
     };
     m.outages.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
     m.outages.truncate(MAX_OUTAGES);
-    m.reconnect_connect = add(with.iter().map(|(c, _)| &c.reconnect_connect))?;
-    m.reconnect_handshake = add(with.iter().map(|(c, _)| &c.reconnect_handshake))?;
+    let named = |e: SumError| format!("churn histogram: {e}");
+    m.reconnect_connect = HistogramData::sum(with.iter().map(|(c, _)| &c.reconnect_connect)).map_err(named)?;
+    m.reconnect_handshake = HistogramData::sum(with.iter().map(|(c, _)| &c.reconnect_handshake)).map_err(named)?;
     Ok(Some(m))
-}
-
-/// Histograms added bucket by bucket.
-fn add<'a>(all: impl Iterator<Item = &'a HistogramData>) -> Result<HistogramData, String> {
-    let mut sum = new_histogram();
-    for h in all {
-        let h = h.decode().map_err(|e| format!("churn histogram: {e}"))?;
-        sum.add(&h).map_err(|e| format!("churn histogram: cannot add: {e:?}"))?;
-    }
-    Ok(HistogramData::from_histogram(&sum))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::churn::{ChurnCounts, Outage};
+    use crate::results::churn::{ChurnCounts, ChurnTally, Outage};
 
     fn part(handshakes: u64, measured_s: f64, connect_us: &[u64], outage: Option<(f64, Option<f64>)>) -> ChurnResult {
-        let mut c = ChurnCounts { handshakes_in_window: handshakes, reopened: handshakes, ..Default::default() };
-        c.drops.eof = 2;
-        c.drops.close_codes.insert(1001, 1);
+        let tally = ChurnTally { handshakes_in_window: handshakes, reopened: handshakes, ..Default::default() };
+        let mut c = ChurnCounts { tally, ..Default::default() };
+        c.tally.drops.eof = 2;
+        c.tally.drops.close_codes.insert(1001, 1);
         for &us in connect_us {
             c.connect.record(us).unwrap();
         }
@@ -106,9 +89,9 @@ mod tests {
         let a = part(100, 10.0, &[10, 20], Some((5.0, Some(1.5))));
         let b = part(50, 5.0, &[30], Some((4.0, None)));
         let m = merge(&[(Some(&a), 10.0), (Some(&b), 5.0)], Together::AtOnce).unwrap().unwrap();
-        assert_eq!((m.handshakes_in_window, m.reopened), (150, 150));
+        assert_eq!((m.tally.handshakes_in_window, m.tally.reopened), (150, 150));
         assert_eq!(m.handshakes_per_s, 20.0, "10/s + 10/s");
-        assert_eq!((m.drops.eof, m.drops.close_codes[&1001], m.drops.total()), (4, 2, 6));
+        assert_eq!((m.tally.drops.eof, m.tally.drops.close_codes[&1001], m.tally.drops.total()), (4, 2, 6));
         assert_eq!(m.reconnect_connect.count, 3);
         assert_eq!(m.reconnect_connect.max, 30);
         assert_eq!(m.outages.iter().map(|o| o.start_s).collect::<Vec<_>>(), [4.0, 5.0], "in order of start");

@@ -1,8 +1,9 @@
 //! Connection churn and reconnect storms (`--conn-lifetime`,
 //! `--messages-per-conn`, `--reconnect`): the settings ([`ChurnConfig`],
 //! recorded as `config.churn`), a worker's counts ([`ChurnCounts`]) and the
-//! result's section ([`ChurnResult`], `churn` in the JSON), added up
-//! exactly by `merge` ([`merge`]) and printed by the summary ([`report`]).
+//! result's section ([`ChurnResult`], `churn` in the JSON), which share
+//! their counts ([`ChurnTally`]), added up exactly by `merge` ([`merge`])
+//! and printed by the summary ([`report`]).
 //!
 //! What is counted where, so that nothing is counted twice or lost:
 //! - A connection the loadgen opens by plan (a slot's first, or the one
@@ -25,13 +26,15 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use super::counters::ConnectErrors;
+use super::counters::{add_map, ConnectErrors};
 use super::schema::HistogramData;
-use super::setup::secs;
+use super::setup::{code_keys, secs};
 use super::stats::{new_histogram, HIGHEST_US};
 
 pub mod merge;
 pub mod report;
+#[cfg(test)]
+mod tests;
 
 /// `--reconnect`'s first delay: full jitter draws the first retry from 0
 /// to this (at most `--reconnect-max-delay`).
@@ -101,6 +104,7 @@ pub struct Drops {
     /// Read or write failed (a reset, mostly).
     pub reset: u64,
     /// A close frame with one of [`DROP_CLOSE_CODES`], by code.
+    #[serde(deserialize_with = "code_keys::deserialize")]
     pub close_codes: BTreeMap<u16, u64>,
 }
 
@@ -113,35 +117,62 @@ impl Drops {
     fn add(&mut self, o: &Drops) {
         self.eof += o.eof;
         self.reset += o.reset;
-        for (code, n) in &o.close_codes {
-            *self.close_codes.entry(*code).or_default() += n;
-        }
+        add_map(&mut self.close_codes, &o.close_codes);
+    }
+}
+
+/// The counts a churn run keeps, the same in a worker's [`ChurnCounts`]
+/// and in the result's [`ChurnResult`] (flattened there: the JSON has them
+/// as keys of `churn` itself, as before this struct), so that adding them
+/// up, over workers or over results, is written once: [`ChurnTally::add`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChurnTally {
+    /// Connections closed cleanly at their limit (close 1000 sent, the
+    /// server's close received, in time).
+    pub closed_at_limit: u64,
+    /// Connections opened in place of those.
+    pub reopened: u64,
+    /// Upgrades completed in the measured window, of any connection
+    /// (re-openings and re-connections; a slot's first connection too if it
+    /// came up then).
+    pub handshakes_in_window: u64,
+    /// Connections the server dropped (with `--reconnect`), by how.
+    pub drops: Drops,
+    /// Messages in flight on them (with `--reconnect`): neither replies nor
+    /// message errors.
+    pub lost_to_drop: u64,
+    /// Re-connection attempts (after a drop, or a failed attempt).
+    pub reconnect_attempts: u64,
+    /// Of those, the ones that opened.
+    pub reconnects: u64,
+    /// Of those, the ones that failed, by kind (refused during an outage).
+    pub reconnect_errors: ConnectErrors,
+    /// Open loop: messages due while their slot had no connection (closing
+    /// at its limit, reconnecting), sent late on the next one (their
+    /// corrected RTT holds the wait).
+    pub sent_late_after_reopen: u64,
+}
+
+impl ChurnTally {
+    /// Adds `o`, exactly.
+    pub fn add(&mut self, o: &ChurnTally) {
+        self.closed_at_limit += o.closed_at_limit;
+        self.reopened += o.reopened;
+        self.handshakes_in_window += o.handshakes_in_window;
+        self.drops.add(&o.drops);
+        self.lost_to_drop += o.lost_to_drop;
+        self.reconnect_attempts += o.reconnect_attempts;
+        self.reconnects += o.reconnects;
+        self.reconnect_errors.add(&o.reconnect_errors);
+        self.sent_late_after_reopen += o.sent_late_after_reopen;
     }
 }
 
 /// What one worker counted; summed over workers with [`ChurnCounts::add`].
 #[derive(Debug, Clone)]
 pub struct ChurnCounts {
-    /// Connections closed at their limit (close 1000 sent, the server's
-    /// close received, in time).
-    pub closed_at_limit: u64,
-    /// Connections opened in place of one closed at its limit.
-    pub reopened: u64,
-    /// Upgrades completed in the measured window, of any connection.
-    pub handshakes_in_window: u64,
-    /// Connections the server dropped (with `--reconnect`).
-    pub drops: Drops,
-    /// Messages in flight on a dropped connection (with `--reconnect`).
-    pub lost_to_drop: u64,
-    /// Re-connection attempts (after a drop, or a failed attempt).
-    pub reconnect_attempts: u64,
-    /// Of those, the ones that opened.
-    pub reconnects: u64,
-    /// Of those, the ones that failed, by kind.
-    pub reconnect_errors: ConnectErrors,
-    /// Open loop: messages due while their slot had no connection (closing
-    /// at its limit, reconnecting), sent late on the next one.
-    pub sent_late_after_reopen: u64,
+    /// The counts the result keeps as they are.
+    pub tally: ChurnTally,
     /// TCP connect of re-connections started in the measured window, µs.
     pub connect: Histogram<u64>,
     /// Their TLS and upgrade, µs.
@@ -150,19 +181,7 @@ pub struct ChurnCounts {
 
 impl Default for ChurnCounts {
     fn default() -> Self {
-        ChurnCounts {
-            closed_at_limit: 0,
-            reopened: 0,
-            handshakes_in_window: 0,
-            drops: Drops::default(),
-            lost_to_drop: 0,
-            reconnect_attempts: 0,
-            reconnects: 0,
-            reconnect_errors: ConnectErrors::default(),
-            sent_late_after_reopen: 0,
-            connect: new_histogram(),
-            handshake: new_histogram(),
-        }
+        ChurnCounts { tally: ChurnTally::default(), connect: new_histogram(), handshake: new_histogram() }
     }
 }
 
@@ -177,15 +196,7 @@ impl ChurnCounts {
 
     /// Adds `o`, exactly.
     pub fn add(&mut self, o: &ChurnCounts) {
-        self.closed_at_limit += o.closed_at_limit;
-        self.reopened += o.reopened;
-        self.handshakes_in_window += o.handshakes_in_window;
-        self.drops.add(&o.drops);
-        self.lost_to_drop += o.lost_to_drop;
-        self.reconnect_attempts += o.reconnect_attempts;
-        self.reconnects += o.reconnects;
-        self.reconnect_errors.add(&o.reconnect_errors);
-        self.sent_late_after_reopen += o.sent_late_after_reopen;
+        self.tally.add(&o.tally);
         self.connect.add(&o.connect).expect("histograms of the same bounds merge");
         self.handshake.add(&o.handshake).expect("histograms of the same bounds merge");
     }
@@ -207,28 +218,15 @@ pub struct Outage {
 /// The result's `churn` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChurnResult {
-    /// Connections closed cleanly at their limit.
-    pub closed_at_limit: u64,
-    /// Connections opened in place of those.
-    pub reopened: u64,
-    /// Upgrades completed in the measured window (re-openings and
-    /// re-connections; a slot's first connection too if it came up then).
-    pub handshakes_in_window: u64,
+    /// The counts, as the workers' sum had them; their keys sit in `churn`
+    /// itself (flattened), as they did before [`ChurnTally`]. Flattening
+    /// puts them first in the JSON, before `handshakes_per_s`, where that
+    /// key used to come between `handshakes_in_window` and `drops`: the
+    /// same object, read by name.
+    #[serde(flatten)]
+    pub tally: ChurnTally,
     /// `handshakes_in_window` over the measured time.
     pub handshakes_per_s: f64,
-    /// Connections the server dropped (with `--reconnect`), by how.
-    pub drops: Drops,
-    /// Messages in flight on them: neither replies nor message errors.
-    pub lost_to_drop: u64,
-    /// Re-connection attempts.
-    pub reconnect_attempts: u64,
-    /// Re-connections that opened.
-    pub reconnects: u64,
-    /// Re-connection attempts that failed, by kind (refused during an outage).
-    pub reconnect_errors: ConnectErrors,
-    /// Open loop: messages due while their slot was between connections,
-    /// sent late on the next one (their corrected RTT holds the wait).
-    pub sent_late_after_reopen: u64,
     /// Outages, at most [`MAX_OUTAGES`] (the first), in order.
     pub outages: Vec<Outage>,
     /// Every outage, kept or not.
@@ -253,17 +251,10 @@ impl ChurnResult {
         let not_recovered = outages.iter().any(|o| o.recovery_s.is_none());
         let mut outages = outages;
         outages.truncate(MAX_OUTAGES);
+        let in_window = c.tally.handshakes_in_window;
         ChurnResult {
-            closed_at_limit: c.closed_at_limit,
-            reopened: c.reopened,
-            handshakes_in_window: c.handshakes_in_window,
-            handshakes_per_s: if measured_s > 0.0 { c.handshakes_in_window as f64 / measured_s } else { 0.0 },
-            drops: c.drops.clone(),
-            lost_to_drop: c.lost_to_drop,
-            reconnect_attempts: c.reconnect_attempts,
-            reconnects: c.reconnects,
-            reconnect_errors: c.reconnect_errors.clone(),
-            sent_late_after_reopen: c.sent_late_after_reopen,
+            tally: c.tally.clone(),
+            handshakes_per_s: if measured_s > 0.0 { in_window as f64 / measured_s } else { 0.0 },
             outages,
             outages_total,
             longest_recovery_s,
@@ -282,8 +273,8 @@ impl ChurnResult {
         if self.not_recovered {
             reasons.push(format!(
                 "not recovered: connections dropped by the server were not all back by the end of the run ({} dropped, {} reconnected)",
-                self.drops.total(),
-                self.reconnects
+                self.tally.drops.total(),
+                self.tally.reconnects
             ));
         }
         reasons

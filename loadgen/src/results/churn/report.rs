@@ -9,7 +9,8 @@ use crate::results::format::{count, micros};
 use crate::results::schema::{HistogramData, PERCENTILES};
 
 /// The lines the summary prints for `c`.
-pub fn summary(c: &ChurnResult) -> String {
+pub fn summary(r: &ChurnResult) -> String {
+    let c = &r.tally;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -17,7 +18,7 @@ pub fn summary(c: &ChurnResult) -> String {
         c.closed_at_limit,
         c.reopened,
         c.handshakes_in_window,
-        count(c.handshakes_per_s)
+        count(r.handshakes_per_s)
     );
     if c.sent_late_after_reopen > 0 {
         let _ = writeln!(
@@ -26,7 +27,7 @@ pub fn summary(c: &ChurnResult) -> String {
             c.sent_late_after_reopen
         );
     }
-    for (title, h) in [("reconnect TCP", &c.reconnect_connect), ("reconnect WS", &c.reconnect_handshake)] {
+    for (title, h) in [("reconnect TCP", &r.reconnect_connect), ("reconnect WS", &r.reconnect_handshake)] {
         histogram_line(&mut s, title, h);
     }
     let drops = c.drops.total();
@@ -48,14 +49,14 @@ pub fn summary(c: &ChurnResult) -> String {
             c.reconnect_attempts,
             c.reconnect_errors.total()
         );
-        for o in &c.outages {
+        for o in &r.outages {
             let _ = match o.recovery_s {
                 Some(r) => writeln!(s, "  outage at {:.2} s: {} dropped, all back after {r:.3} s", o.start_s, o.drops),
                 None => writeln!(s, "  outage at {:.2} s: {} dropped, not recovered by the end", o.start_s, o.drops),
             };
         }
-        if c.outages_total > c.outages.len() as u64 {
-            let _ = writeln!(s, "  ({} outages in all; the first {} listed)", c.outages_total, c.outages.len());
+        if r.outages_total > r.outages.len() as u64 {
+            let _ = writeln!(s, "  ({} outages in all; the first {} listed)", r.outages_total, r.outages.len());
         }
     }
     s
@@ -75,17 +76,17 @@ fn histogram_line(s: &mut String, title: &str, h: &HistogramData) {
 
 /// What the verdict line adds to a PASS: the drops and the recovery.
 /// Empty when the server dropped nothing.
-pub fn verdict_note(c: &ChurnResult) -> String {
-    let drops = c.drops.total();
+pub fn verdict_note(r: &ChurnResult) -> String {
+    let drops = r.tally.drops.total();
     if drops == 0 {
         return String::new();
     }
-    let recovery = match c.longest_recovery_s {
+    let recovery = match r.longest_recovery_s {
         Some(r) => format!("longest recovery {r:.3} s"),
         None => "no recovery measured".to_string(),
     };
     format!(
         ", with {drops} connections dropped by the server and reconnected ({recovery}; {} messages lost to the drops)",
-        c.lost_to_drop
+        r.tally.lost_to_drop
     )
 }

@@ -16,7 +16,7 @@ use crate::results::schema::{
     Timing, SCHEMA_VERSION,
 };
 use crate::results::setup::RunConfig;
-use crate::results::stats::{new_histogram, Series};
+use crate::results::stats::Series;
 
 /// The inputs' churn sections added up (refused when their settings differ).
 fn merge_churn<'a>(
@@ -88,15 +88,15 @@ pub(super) struct Sum {
 pub(super) fn add_up(inputs: &[(String, &RunResult)], together: Together) -> Result<Sum, Error> {
     let mut histograms = BTreeMap::new();
     for s in Series::ALL {
-        let mut sum = new_histogram();
+        let mut all = Vec::with_capacity(inputs.len());
         for (label, r) in inputs {
-            let h = match r.histograms.get(&s) {
-                Some(data) => data.decode().map_err(|e| Error::usage(format!("{label}: {}: {e}", s.name())))?,
-                None => return Err(Error::usage(format!("{label}: no {} histogram", s.name()))),
-            };
-            sum.add(&h).map_err(|e| Error::usage(format!("{label}: {}: cannot add: {e:?}", s.name())))?;
+            let data =
+                r.histograms.get(&s).ok_or_else(|| Error::usage(format!("{label}: no {} histogram", s.name())))?;
+            all.push(data);
         }
-        histograms.insert(s, HistogramData::from_histogram(&sum));
+        let sum =
+            HistogramData::sum(all).map_err(|e| Error::usage(format!("{}: {}: {e}", inputs[e.index].0, s.name())))?;
+        histograms.insert(s, sum);
     }
     let mut sum = Sum {
         histograms,
