@@ -131,13 +131,15 @@ pub struct Connection<S> {
     out: Outbox,
     responder: Responder,
     metrics: Arc<Metrics>,
-    limits: ConnectionLimits,
+    /// Shared by every connection of the server (72 bytes each, copied).
+    limits: Arc<ConnectionLimits>,
     /// Bytes charged to the server's memory budget.
     charged: usize,
     /// Keeps its empty read buffer while it waits (a busy connection).
     keeps_buffer: bool,
-    /// A `json` reply to a large message, written a piece per flush.
-    json: Option<(JsonPieces, Source)>,
+    /// A `json` reply to a large message, written a piece per flush
+    /// (boxed: 8 bytes in every connection instead of 40, for a rare reply).
+    json: Option<Box<(JsonPieces, Source)>>,
     clock: Clock,
     batch_messages: u64,
     batch_bytes_in: u64,
@@ -158,9 +160,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         peer: SocketAddr,
         already_read: &[u8],
         params: ConnectionParams,
-        limits: ConnectionLimits,
+        limits: impl Into<Arc<ConnectionLimits>>,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let limits = limits.into();
         // No buffer until bytes arrive: the first read takes a pooled one.
         let mut buf = Vec::new();
         if !already_read.is_empty() {
@@ -293,7 +296,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// lets the decoder check what has arrived of the incomplete one after
     /// them. `Err` ends the reading.
     fn process(&mut self) -> Result<Progress, Closing> {
-        if let Some((json, source)) = &mut self.json {
+        if let Some(pending) = &mut self.json {
+            let (json, source) = &mut **pending;
             let message = match source {
                 Source::Input(range) => &self.buf[range.clone()],
                 Source::Assembly => &self.assembly,

@@ -53,6 +53,8 @@ pub struct Server {
 
 struct Shared {
     config: Config,
+    /// Every connection's limits, from `config`, shared.
+    limits: Arc<ConnectionLimits>,
     metrics: Arc<Metrics>,
     registry: Arc<Registry>,
     /// Mode `broadcast`'s topics.
@@ -70,6 +72,7 @@ impl Server {
         let metrics = Arc::new(Metrics::default());
         let topics = Arc::new(Topics::new(metrics.clone(), config.max_backpressure));
         let shared = Arc::new(Shared {
+            limits: Arc::new(ConnectionLimits::from_config(&config)),
             config,
             metrics,
             registry: Arc::new(Registry::default()),
@@ -298,22 +301,34 @@ fn upgrade(req: &mut Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Re
         agreement
     });
     let metrics = shared.metrics.clone();
-    let limits = ConnectionLimits::from_config(&shared.config);
+    let limits = shared.limits.clone();
     // Joined before the 101: a client with its 101 gets every message
     // published from then on.
     let extras = Extras { membership: topic.map(|topic| shared.topics.join(topic)), deflate };
     tokio::spawn(async move {
-        let _registration = registration;
         metrics.connection_opened();
         match upgrade.await {
             Ok(ws) => {
-                // How it ended is logged and counted by the connection itself.
                 let io = ws.into_inner().into_inner();
-                let _ending = run_upgraded(io, peer, params, extras, limits, metrics.clone(), shutdown).await;
+                let run = run_upgraded(io, peer, params, extras, limits, metrics.clone(), shutdown);
+                // A task of its own for the connection's life, its future
+                // boxed: this task's future holds the upgrade's state
+                // (hyper's `OnUpgrade`, the parameters), 640 bytes that an
+                // idle connection would otherwise keep. The connection's
+                // task is tokio's smallest (a pointer to the future).
+                tokio::spawn(Box::pin(async move {
+                    let _registration = registration;
+                    // How it ended is logged and counted by the connection itself.
+                    let _ending = run.await;
+                    metrics.connection_closed();
+                }));
             }
-            Err(e) => warn!(%peer, error = %e, "upgrade failed"),
+            Err(e) => {
+                warn!(%peer, error = %e, "upgrade failed");
+                drop(registration);
+                metrics.connection_closed();
+            }
         }
-        metrics.connection_closed();
     });
     let (parts, _) = response.into_parts();
     Ok(Response::from_parts(parts, Full::new(Bytes::new())))
@@ -330,7 +345,7 @@ fn run_upgraded(
     peer: SocketAddr,
     params: ConnectionParams,
     extras: Extras,
-    limits: ConnectionLimits,
+    limits: Arc<ConnectionLimits>,
     metrics: Arc<Metrics>,
     shutdown: ShutdownSignal,
 ) -> Pin<Box<dyn Future<Output = Ending> + Send>> {

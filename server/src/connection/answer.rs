@@ -33,7 +33,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Some(frame) => self.out.input_frame(frame.clone(), &self.buf[frame]),
             None if self.responder.mode() == ReplyMode::Json && payload.len() > JSON_WHOLE => {
                 let json = self.responder.json_begin(&mut self.out, kind, &self.buf[payload.clone()]);
-                self.json = Some((json, Source::Input(payload.clone())));
+                self.json = Some(Box::new((json, Source::Input(payload.clone()))));
             }
             None => {
                 self.charge_reply(payload.len())?;
@@ -71,7 +71,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 // Published: nothing to answer.
             } else if self.responder.mode() == ReplyMode::Json && len > JSON_WHOLE {
                 let json = self.responder.json_begin(&mut self.out, kind, &self.assembly);
-                self.json = Some((json, Source::Assembly));
+                self.json = Some(Box::new((json, Source::Assembly)));
             } else {
                 self.charge_reply(len)?;
                 self.responder.respond(&mut self.out, kind, Payload::Aside(&self.assembly));

@@ -1,10 +1,10 @@
 //! The write side of a connection: flushing the outbox within the write
 //! timeout, and the close handshake within it too.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::io;
-use std::pin::{pin, Pin};
-use std::task::Poll;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
@@ -15,20 +15,18 @@ use wsbench_proto::OpCode;
 use super::{Closing, Connection, Ending, CLOSE_LINGER};
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
-    /// [`flush`](Self::flush) bounded by `deadline`: a peer that does not
-    /// read is dropped.
+    /// [`poll_flush`](Self::poll_flush) bounded by `deadline`: a peer that
+    /// does not read is dropped.
     pub(super) async fn flush_bounded(&mut self, deadline: Option<Instant>) -> Result<(), Ending> {
-        let write_timeout = self.limits.write_timeout;
-        let mut flush = pin!(self.flush());
         // Most flushes complete at once: only one that waits gets a timer.
-        let first = std::future::poll_fn(|cx| Poll::Ready(flush.as_mut().poll(cx))).await;
+        let first = poll_fn(|cx| Poll::Ready(self.poll_flush(cx))).await;
         let result = match first {
             Poll::Ready(result) => result,
             Poll::Pending => {
-                let deadline = deadline.unwrap_or_else(|| Instant::now() + write_timeout);
+                let deadline = deadline.unwrap_or_else(|| Instant::now() + self.limits.write_timeout);
                 // Boxed: the timer lives on the heap only while a write
                 // waits, not in every connection's future.
-                match Box::pin(timeout_at(deadline, flush)).await {
+                match Box::pin(timeout_at(deadline, poll_fn(|cx| self.poll_flush(cx)))).await {
                     Ok(result) => result,
                     Err(_) => return Err(Ending::WriteTimeout),
                 }
@@ -37,13 +35,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         result.map_err(Ending::WriteError)
     }
 
-    /// Writes the queued replies, and counts the batch.
-    async fn flush(&mut self) -> io::Result<()> {
+    /// Writes the queued replies, and counts the batch. A poll function: a
+    /// flush's state (it was 248 bytes) is then in no connection's future.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let (frames, bytes_out) = (self.out.frames(), self.out.len() as u64);
         let result = if self.out.is_empty() {
             Ok(())
         } else {
-            self.out.flush_with(&mut self.io, &self.buf, &self.assembly).await
+            ready!(self.out.poll_flush_with(cx, Pin::new(&mut self.io), &self.buf, &self.assembly))
         };
         if let Err(e) = &result {
             let message = match &self.last_answered {
@@ -58,7 +57,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.batch_messages = 0;
         self.batch_bytes_in = 0;
         self.last_answered = None;
-        result
+        Poll::Ready(result)
     }
 
     /// Sends the close frame after any queued replies, shuts down the

@@ -242,9 +242,24 @@ impl Outbox {
     where
         S: AsyncWrite + Unpin,
     {
-        let result = poll_fn(|cx| self.poll_write(cx, Pin::new(&mut *io), input, aside)).await;
+        poll_fn(|cx| self.poll_flush_with(cx, Pin::new(&mut *io), input, aside)).await
+    }
+
+    /// [`flush_with`](Self::flush_with) as a poll function, for callers
+    /// whose futures should not hold a flush's state. Cancel-safe.
+    pub fn poll_flush_with<S>(
+        &mut self,
+        cx: &mut Context<'_>,
+        io: Pin<&mut S>,
+        input: &[u8],
+        aside: &[u8],
+    ) -> Poll<io::Result<()>>
+    where
+        S: AsyncWrite,
+    {
+        let result = ready!(self.poll_write(cx, io, input, aside));
         self.clear();
-        result
+        Poll::Ready(result)
     }
 
     fn resolve<'a>(&'a self, s: &Segment, input: &'a [u8], aside: &'a [u8]) -> &'a [u8] {
