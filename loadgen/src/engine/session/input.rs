@@ -262,7 +262,7 @@ pub(super) fn record_answer(st: &mut WorkerStats, plan: &RunPlan, sent: &Sent, n
 /// reply), so it is left out, and a text reply that is not UTF-8 counts as
 /// a corrupt reply (differing bytes), not as a protocol error. API replies
 /// are not compared whole: they keep the check.
-pub(super) fn reply_decoder(api: &Option<ApiSession<'_>>, checker: &Checker) -> Decoder {
+pub(super) fn reply_decoder(api: &Option<Box<ApiSession<'_>>>, checker: &Checker) -> Decoder {
     let decoder = Decoder::new(Role::Client, max_reply_len(api, checker));
     if api.is_none() && checker.mode() == ReplyMode::Echo {
         decoder.without_utf8_check()
@@ -273,7 +273,7 @@ pub(super) fn reply_decoder(api: &Option<ApiSession<'_>>, checker: &Checker) -> 
 
 /// The longest reply read: of any reply mode, or with `--message` any
 /// message up to [`api_io::MAX_API_REPLY`].
-pub(super) fn max_reply_len(api: &Option<ApiSession<'_>>, checker: &Checker) -> usize {
+pub(super) fn max_reply_len(api: &Option<Box<ApiSession<'_>>>, checker: &Checker) -> usize {
     if api.is_some() {
         api_io::MAX_API_REPLY
     } else {

@@ -33,7 +33,7 @@
 
 use std::io;
 
-use super::connect::{self, Rng};
+use super::connect::Rng;
 use wsbench_proto::{
     encode_header, header_len, unmask_at, Decoder, MessageKind, ProtocolError, Reassembler, MAX_HEADER,
 };
@@ -44,7 +44,6 @@ use super::schedule::Schedule;
 use super::timer::TimerSlot;
 use super::tracker::InFlight;
 use crate::results::setup::{LoadModel, MessageType};
-use crate::results::stats::Series;
 
 mod api_io;
 mod broadcast_io;
@@ -60,7 +59,7 @@ mod phases;
 use churn::SessionChurn;
 pub use lives::run_connection;
 use lives::{Life, LifeEnd};
-use open::{connect_and_upgrade, Opened};
+use open::connect_and_upgrade;
 
 use api_io::ApiSession;
 
@@ -103,20 +102,16 @@ async fn open_once(ctx: &WorkerCtx, id: u32, slot: usize, life: &mut Life) -> Li
         () = ctx.stop.wait(slot) => return LifeEnd::Stopped,
         r = Box::pin(connect_and_upgrade(ctx, id, life)) => r,
     };
-    let Opened { stream, agreed, rbuf, started_ns, tcp_time, handshake_time } = match opened {
+    let opened = match opened {
         Ok(opened) => opened,
         Err(failure) => {
             life.failed(ctx, id, &failure);
             return LifeEnd::ConnectFailed;
         }
     };
-    {
-        let mut st = ctx.stats.borrow_mut();
-        st.interval.record_ns(Series::Connect, connect::nanos(tcp_time));
-        st.interval.record_ns(Series::Handshake, connect::nanos(handshake_time));
-        st.open += 1;
-    }
-    life.opened(ctx, started_ns, tcp_time, handshake_time);
+    // Consumed whole: a binding left with its `Copy` fields would stay in
+    // the task for the connection's life (112 bytes).
+    let (stream, agreed, rbuf) = opened.record(ctx, life);
     let resume = life.resume_index;
     let (end, next_index) = match stream {
         Stream::Plain(s) => {
@@ -204,9 +199,9 @@ struct Session<'a, S> {
     inflight: InFlight,
     /// With `--message`: templated messages, replies matched by id, in
     /// place of the stamp and the reply mode's check.
-    api: Option<ApiSession<'a>>,
+    api: Option<Box<ApiSession<'a>>>,
     /// `--mode broadcast`: its place in its topic.
-    broadcast: Option<super::broadcast::Member>,
+    broadcast: Option<Box<super::broadcast::Member>>,
 
     /// Cap on messages in flight (open loop: `u64::MAX` without `--pipeline`).
     cap: u64,
@@ -250,7 +245,7 @@ impl<'a, S: SessionIo> Session<'a, S> {
         drop(leftover);
         rbuf.resize(rbuf.capacity(), 0);
         let mask = (rng.next_u64() as u32).to_ne_bytes();
-        let api = plan.api.as_ref().map(|a| ApiSession::new(a, message_kind(plan.message_type), rng));
+        let api = plan.api.as_ref().map(|a| Box::new(ApiSession::new(a, message_kind(plan.message_type), rng)));
         // Templated messages are rendered into `wbuf` as they go; slots are
         // counted from the shortest.
         let size = api.as_ref().map_or(plan.size, |a| a.min_len());
@@ -320,7 +315,7 @@ impl<'a, S: SessionIo> Session<'a, S> {
             server_closed: false,
             inflight: InFlight::default(),
             api,
-            broadcast: broadcast_io::join_topic(ctx, id),
+            broadcast: broadcast_io::join_topic(ctx, id).map(Box::new),
             cap,
             schedule,
             next_index,
@@ -335,10 +330,10 @@ impl<'a, S: SessionIo> Session<'a, S> {
 #[cfg(test)]
 mod footprint {
     /// Every open connection holds one session in its task: bytes here are
-    /// megabytes at 10,000 connections (the task is ~1.1 KB in all, from
+    /// megabytes at 10,000 connections (its task is 1,152 B in all, from
     /// `-Zprint-type-sizes`; issue 10's goal is 2 KB per connection, heap
     /// included). A size fixed at compile time, not a timing.
-    const MAX_SESSION: usize = 656;
+    const MAX_SESSION: usize = 624;
 
     #[test]
     fn a_session_stays_small() {

@@ -11,6 +11,7 @@ use crate::engine::api;
 use crate::engine::connect::deflate::Agreed;
 use crate::engine::connect::{self, ConnectFailure};
 use crate::engine::plan::WorkerCtx;
+use crate::results::stats::Series;
 
 /// A connection opened and upgraded, and what its opening took.
 pub(super) struct Opened {
@@ -21,6 +22,21 @@ pub(super) struct Opened {
     pub started_ns: u64,
     pub tcp_time: Duration,
     pub handshake_time: Duration,
+}
+
+impl Opened {
+    /// Records the connection's opening (its connect and handshake times,
+    /// an open connection more) and hands over what the session needs.
+    pub fn record(self, ctx: &WorkerCtx, life: &mut Life) -> (Stream, Option<Agreed>, Vec<u8>) {
+        {
+            let mut st = ctx.stats.borrow_mut();
+            st.interval.record_ns(Series::Connect, connect::nanos(self.tcp_time));
+            st.interval.record_ns(Series::Handshake, connect::nanos(self.handshake_time));
+            st.open += 1;
+        }
+        life.opened(ctx, self.started_ns, self.tcp_time, self.handshake_time);
+        (self.stream, self.agreed, self.rbuf)
+    }
 }
 
 /// Connects slot `id`'s next connection, upgrades it, and runs the init
