@@ -44,6 +44,10 @@ pub enum Kind {
     /// Answer in the seed's format, fragmented into frames of 40 bytes
     /// (whatever `chunk` the client asked for).
     Fragments40,
+    /// Echo each message as one frame written in two pieces, its first
+    /// three bytes then, this many milliseconds later, the rest: the client
+    /// waits for the rest with part of a frame read.
+    SplitEcho(u64),
 }
 
 /// A running test server.
@@ -129,6 +133,18 @@ pub fn spawn(kind: Kind) -> Server {
                                 .await;
                                 return;
                             }
+                            Kind::SplitEcho(ms) => {
+                                let raw = echo_frame(&msg);
+                                let ws_io = ws.get_mut();
+                                if ws_io.write_all(&raw[..3]).await.is_err() {
+                                    return;
+                                }
+                                tokio::time::sleep(Duration::from_millis(ms)).await;
+                                if ws_io.write_all(&raw[3..]).await.is_err() {
+                                    return;
+                                }
+                                continue;
+                            }
                             Kind::Fragments40 => {
                                 let bytes = seed_reply(msg).into_data();
                                 let raw = fragment(&bytes, 40);
@@ -175,5 +191,21 @@ fn fragment(payload: &[u8], chunk: usize) -> Vec<u8> {
         out.push(part.len() as u8);
         out.extend_from_slice(part);
     }
+    out
+}
+
+/// `msg` echoed as one unmasked server frame (payloads under 64 KiB).
+fn echo_frame(msg: &Message) -> Vec<u8> {
+    let opcode = if msg.is_text() { 0x1 } else { 0x2 };
+    let payload = msg.clone().into_data();
+    let mut out = vec![0x80 | opcode];
+    match payload.len() {
+        n @ 0..=125 => out.push(n as u8),
+        n => {
+            out.push(126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&payload);
     out
 }
