@@ -259,7 +259,7 @@ idle_once() { # peer n
         # Source addresses 127.0.0.2..9 keep TIME_WAIT from exhausting ports.
         taskset -c 0 "$BIN/wsbench-loadgen" run "$(url_of "$p")" --mode echo -c "$n" --connect-rate 20000 \
             --local-addr 127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8,127.0.0.9 \
-            -r 1 -t 1 -w 0 -d 90 -q >/dev/null 2>&1 &
+            -r 1 -t 1 -w 1 -d 90 -q >/dev/null 2>&1 &
     fi
     LOAD_PID=$!
     for i in $(seq 600); do (( $(fds "$PEER_PID") >= n )) && break; sleep 0.1; done

@@ -127,6 +127,7 @@ pub(super) async fn collect(
     let mut errors_total = 0u64;
     let mut interrupted_ns = None;
     let mut silence = SilenceWatch::default();
+    let mut trim = super::trim::TrimAfterRamp::default();
     let mut silent = None;
     let mut last_end_ns = 0;
     let ctrl_c = tokio::signal::ctrl_c();
@@ -187,6 +188,7 @@ pub(super) async fn collect(
                 log.add(Duration::from_nanos(start_ns), Duration::from_nanos(length_ns), &p.histograms)
                     .map_err(Error::failed)?;
             }
+            trim.second(p.open, plan.connections, p.end_ns <= plan.measure_start_ns);
             let rtt = p.histograms.get(Series::RttCorrected);
             let secs = length_ns as f64 / 1e9;
             let phase = if p.end_ns <= plan.measure_start_ns {

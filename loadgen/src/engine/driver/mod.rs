@@ -32,6 +32,7 @@ mod collect;
 #[cfg(feature = "embedded")]
 mod embedded;
 mod probe;
+mod trim;
 mod verdict;
 
 use collect::collect;

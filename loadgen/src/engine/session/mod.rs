@@ -65,8 +65,10 @@ use api_io::ApiSession;
 
 use io_events::{SessionIo, WriteSource};
 
-/// Buffer for the upgrade's response (and an init exchange).
-const INITIAL_READ_BUFFER: usize = 4 << 10;
+/// Buffer for the upgrade's response (and an init exchange): a 101 is a
+/// few hundred bytes, and the read grows it past this if need be. Every
+/// connection being opened holds one.
+const INITIAL_READ_BUFFER: usize = 1 << 10;
 /// Read buffer of a session: small, since an idle connection keeps it (4
 /// KiB, zeroed, was 3.3 KB of the loadgen's 9.6 KB of RSS per idle
 /// connection). It doubles to hold the largest frame, and after any read
