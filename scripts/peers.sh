@@ -37,7 +37,7 @@ DO_BUILD=1
 DO_LOAD=1
 DO_IDLE=1
 DO_HS=1
-LOADS="closed:100:1 pipelined:16:64"
+LOADS="closed:100:1 pipelined:16:64 deep:4:1024"
 
 usage() {
     cat <<EOF
@@ -47,7 +47,9 @@ Builds wsbench-server, the tokio-tungstenite 0.24 and fastwebsockets 0.10 echo
 examples and a raw TCP echo into target/peers, loads each the same way (server
 on core 1, load on core 0, 32 B echo), alternating peers over rounds, and
 prints one table of medians: msg/s and ratios, server CPU per message, RSS per
-idle upgraded connection, handshakes per second.
+idle upgraded connection, handshakes per second. The loads: closed
+(-c 100 -p 1), pipelined (-c 16 -p 64) and deep (-c 4 -p 1024, where the
+loadgen writes 1,024 frames at a time).
 
 Options:
   --rounds N        rounds of alternating runs (default $ROUNDS)

@@ -43,9 +43,9 @@ def main():
         a, b = med(kind, peer, "msgs"), med(kind, ref, "msgs")
         return f"{a / b:.2f}×" if a and b else "–"
 
-    loads = [k for k in ("closed", "pipelined") if any(s[0] == k for s in samples)]
+    loads = [k for k in ("closed", "pipelined", "deep") if any(s[0] == k for s in samples)]
     print(f"Load: {rounds} round(s), peers alternating; medians (min–max).")
-    print("closed = -c 100 -p 1, pipelined = -c 16 -p 64; 32 B echo; server on core 1, load on core 0.\n")
+    print("closed = -c 100 -p 1, pipelined = -c 16 -p 64, deep = -c 4 -p 1024; 32 B echo; server on core 1, load on core 0.\n")
     if loads:
         head = ["peer"]
         for k in loads:

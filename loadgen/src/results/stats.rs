@@ -142,7 +142,7 @@ pub struct LiveCounters {
 #[derive(Debug, Default)]
 pub struct WorkerStats {
     /// The current second.
-    pub interval: Histograms,
+    pub interval: IntervalRecorder,
     /// The seconds before it.
     pub total: Histograms,
     /// Everything counted.
@@ -168,7 +168,7 @@ pub const MAX_SAMPLES: usize = 5;
 impl WorkerStats {
     /// Closes the current interval: adds it to the total and returns it.
     pub fn take_interval(&mut self) -> (Histograms, LiveCounters) {
-        let mut h = std::mem::take(&mut self.interval);
+        let mut h = self.interval.take();
         if self.rtt_alike {
             // Once a second: the copy costs nothing beside a record per reply.
             let corrected = h.get(Series::RttCorrected).clone();
@@ -182,6 +182,67 @@ impl WorkerStats {
     pub fn sample(&mut self, what: impl FnOnce() -> String) {
         if self.samples.len() < MAX_SAMPLES {
             self.samples.push(what());
+        }
+    }
+}
+
+/// Values (µs) below this are counted exactly in the array.
+pub const EXACT_BELOW: u64 = 2048;
+
+/// A worker's current second of histograms, recorded per reply.
+///
+/// Why: `Histogram::record` was 11.6 % of the loadgen's cycles driving 12 M
+/// msg/s (perf, `-c 4 -p 1024`): an index computed per value, with bounds
+/// and resize checks. Values under [`EXACT_BELOW`] µs, which the histogram
+/// keeps exactly at 3 significant digits (its sub-buckets are 2,048 wide
+/// from 1 µs), are counted in a plain array instead, one add each, and
+/// folded in with `record_n` when the second is taken: the same
+/// histograms, bucket for bucket. Larger values go straight in. Limit:
+/// 48 KiB per worker thread (six series of 2,048 `u32` counts; a count
+/// cannot overflow in a second).
+#[derive(Debug)]
+pub struct IntervalRecorder {
+    histograms: Histograms,
+    small: Box<[[u32; EXACT_BELOW as usize]; Series::ALL.len()]>,
+}
+
+impl Default for IntervalRecorder {
+    fn default() -> Self {
+        IntervalRecorder {
+            histograms: Histograms::default(),
+            small: Box::new([[0; EXACT_BELOW as usize]; Series::ALL.len()]),
+        }
+    }
+}
+
+impl IntervalRecorder {
+    /// Records nanoseconds as microseconds (rounded), clamped to the range,
+    /// as [`Histograms::record_ns`] does.
+    #[inline]
+    pub fn record_ns(&mut self, s: Series, ns: u64) {
+        let us = (ns + 500) / 1000;
+        if us < EXACT_BELOW {
+            self.small[s as usize][us as usize] += 1;
+        } else {
+            self.histograms.get_mut(s).saturating_record(us.min(HIGHEST_US));
+        }
+    }
+
+    /// The second's histograms, small values folded in; starts the next.
+    pub fn take(&mut self) -> Histograms {
+        for s in Series::ALL {
+            fold(&mut self.small[s as usize], self.histograms.get_mut(s));
+        }
+        std::mem::take(&mut self.histograms)
+    }
+}
+
+/// Adds the counts to `h` and zeroes them.
+fn fold(counts: &mut [u32; EXACT_BELOW as usize], h: &mut Histogram<u64>) {
+    for (us, n) in counts.iter_mut().enumerate() {
+        if *n > 0 {
+            h.saturating_record_n(us as u64, u64::from(*n));
+            *n = 0;
         }
     }
 }
@@ -229,5 +290,26 @@ mod tests {
         open.interval.record_ns(Series::RttCorrected, 1_000);
         let (h, _) = open.take_interval();
         assert_eq!(h.get(Series::RttUncorrected).len(), 0, "an open loop records each itself");
+    }
+
+    #[test]
+    fn the_same_histograms_as_recording_each_value() {
+        let values_ns = [0, 1, 499, 500, 1_499, 1_500, 2_047_499, 2_047_500, 2_048_000, 123_456_789, u64::MAX / 2];
+        let mut recorder = IntervalRecorder::default();
+        let mut direct = Histograms::default();
+        for (i, &ns) in values_ns.iter().cycle().take(1000).enumerate() {
+            let s = Series::ALL[i % Series::ALL.len()];
+            recorder.record_ns(s, ns);
+            direct.record_ns(s, ns);
+        }
+        let taken = recorder.take();
+        for s in Series::ALL {
+            assert_eq!(taken.get(s), direct.get(s), "{s:?}");
+            assert_eq!(taken.get(s).len(), direct.get(s).len());
+        }
+        recorder.record_ns(Series::Connect, 5_000);
+        let next = recorder.take();
+        assert_eq!(next.get(Series::Connect).len(), 1, "the next second starts empty");
+        assert_eq!(next.get(Series::RttCorrected).len(), 0);
     }
 }
