@@ -36,7 +36,10 @@ fn compressible_messages_shrink_on_the_wire_both_ways() {
         assert_eq!(d.agreed.get(expected), Some(&2), "{:?}", d.agreed);
         assert_eq!(d.sent_payload_bytes, 512 * r.counters.messages_sent, "every message counted, uncompressed");
         assert!(d.sent_wire_bytes > 0 && d.sent_wire_bytes < d.sent_payload_bytes / 2, "{d:?}");
-        assert!(d.received_payload_bytes >= d.sent_payload_bytes, "{d:?}");
+        // Both counted in the window, by when they went or came: the replies
+        // to the last messages of the window (one per connection) may come
+        // after it, so received can fall short by that much (it did, once).
+        assert!(d.received_payload_bytes + 2 * 512 >= d.sent_payload_bytes, "{d:?}");
         assert!(d.received_wire_bytes > 0 && d.received_wire_bytes < d.received_payload_bytes / 2, "{d:?}");
         assert!(d.loadgen_cpu_ns > 0);
         assert_eq!(
