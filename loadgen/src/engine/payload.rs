@@ -32,6 +32,19 @@ pub fn write_seq(out: &mut [u8], seq: u64) {
     }
 }
 
+/// [`write_seq`], masked with `mask` from key byte 0 (the digits start at
+/// a multiple of 4 in a client frame): masked in a register and stored
+/// once, not read back from the buffer as words just stored byte by byte.
+#[inline]
+pub fn write_seq_masked(out: &mut [u8], seq: u64, mask: [u8; 4]) {
+    let mut digits = [0u8; STAMP_LEN - SEQ_OFFSET];
+    write_seq(&mut digits, seq);
+    for (d, k) in digits.iter_mut().zip(mask.iter().cycle()) {
+        *d ^= k;
+    }
+    out[..digits.len()].copy_from_slice(&digits);
+}
+
 /// Writes a whole stamp into `out[..STAMP_LEN]`.
 pub fn write_stamp(out: &mut [u8], conn: u32, seq: u64) {
     for (i, b) in out[..SEQ_OFFSET].iter_mut().enumerate() {
@@ -299,6 +312,18 @@ mod tests {
         let mut m = message_template(conn, kind, 40);
         write_seq(&mut m[SEQ_OFFSET..], seq);
         m
+    }
+
+    #[test]
+    fn masked_digits_are_the_digits_then_masked() {
+        for (seq, mask) in [(0, [0, 0, 0, 0]), (0xfedc_ba98_7654, [1, 0x80, 0xff, 0x3c]), (42, [9, 8, 7, 6])] {
+            let mut expected = [0xAAu8; 14];
+            write_seq(&mut expected, seq);
+            wsbench_proto::unmask_at(&mut expected[..12], mask, 0);
+            let mut got = [0xAAu8; 14];
+            write_seq_masked(&mut got, seq, mask);
+            assert_eq!(got, expected, "seq {seq:#x}: the 12 digits masked, the bytes after untouched");
+        }
     }
 
     #[test]

@@ -6,11 +6,10 @@ use std::future::poll_fn;
 use std::time::Duration;
 
 use super::SessionIo;
-use wsbench_proto::unmask_at;
 
 use super::io_events::{Event, WriteSource};
 use super::{Ending, Phase, Session, CLOSE_TIMEOUT_NS, NEVER};
-use crate::engine::payload::{write_seq, SEQ_OFFSET, STAMP_LEN};
+use crate::engine::payload::write_seq_masked;
 use crate::engine::plan::RunPlan;
 use crate::engine::schedule::Schedule;
 use crate::results::counters::ReplyErrorKind;
@@ -190,10 +189,8 @@ impl<S: SessionIo> Session<'_, S> {
                 deflate.write(&mut self.wbuf, seq, self.mask, counts, counted);
             } else {
                 let at = n * self.frame_len + self.seq_at;
-                let digits = &mut self.wbuf[at..at + STAMP_LEN - SEQ_OFFSET];
-                write_seq(digits, seq);
                 // SEQ_OFFSET is a multiple of 4: the digits are masked from key byte 0.
-                unmask_at(digits, self.mask, 0);
+                write_seq_masked(&mut self.wbuf[at..], seq, self.mask);
             }
             st.counters.messages_sent_total += 1;
             st.live.sent += 1;
