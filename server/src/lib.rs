@@ -39,6 +39,7 @@ mod server;
 mod stream_writer;
 pub mod tls;
 mod trim;
+mod upgraded;
 
 pub use config::Config;
 pub use mode::{ConnectionParams, ReplyMode};

@@ -6,8 +6,6 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{oneshot, Notify};
 
-use crate::connection::ShutdownSignal;
-
 /// The open WebSocket connections, each with its own shutdown signal: a
 /// oneshot per connection costs nothing to poll, where a shared channel
 /// would put a lock on every read.
@@ -37,7 +35,9 @@ impl Registry {
     /// Registers a connection unless `max` are open or the server is
     /// closing: the check and the registration under one lock, so that
     /// concurrent upgrades cannot overshoot `max`.
-    pub(crate) fn register(self: &Arc<Self>, max: usize) -> Option<(Registration, ShutdownSignal)> {
+    /// With the registration comes the receiving end of the connection's
+    /// shutdown signal (a `connection::ShutdownSignal` once wrapped).
+    pub(crate) fn register(self: &Arc<Self>, max: usize) -> Option<(Registration, oneshot::Receiver<()>)> {
         let mut state = self.state.lock().expect("registry lock");
         if state.closing || state.open.len() >= max {
             return None;
@@ -46,7 +46,7 @@ impl Registry {
         state.next_id += 1;
         let (tx, rx) = oneshot::channel();
         state.open.insert(id, tx);
-        Some((Registration { registry: self.clone(), id }, ShutdownSignal::new(rx)))
+        Some((Registration { registry: self.clone(), id }, rx))
     }
 
     /// Signals every connection; returns how many were open.

@@ -5,7 +5,6 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,18 +18,18 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
-use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, error, info, warn};
 
-use crate::broadcast::{topic_from_query, Membership, Topics};
+use crate::broadcast::{topic_from_query, Topics};
 use crate::config::Config;
-use crate::connection::{Connection, ConnectionLimits, Ending, ShutdownSignal};
+use crate::connection::{ConnectionLimits, ShutdownSignal};
 use crate::handshake::{check_upgrade, text_response, Refusal};
 use crate::metrics::Metrics;
-use crate::mode::{ConnectionParams, ReplyMode};
-use crate::registry::{Registration, Registry};
+use crate::mode::ReplyMode;
+use crate::registry::Registry;
 use crate::tls::TLS_HANDSHAKE_TIMEOUT;
+use crate::upgraded::{run_upgraded, Extras, OutputDropped};
 
 /// Pending connections the kernel may queue (it caps this at somaxconn).
 const LISTEN_BACKLOG: u32 = 8192;
@@ -316,6 +315,7 @@ fn upgrade(req: &mut Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Re
                 // otherwise keep. The connection's task holds a pointer to
                 // its future (tokio's smallest cell), which holds the
                 // registration and counts the close.
+                let shutdown = ShutdownSignal::new(shutdown);
                 tokio::spawn(OutputDropped(run_upgraded(io, peer, params, extras, limits, metrics, shutdown)));
             }
             Err(e) => {
@@ -326,75 +326,4 @@ fn upgrade(req: &mut Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Re
     });
     let (parts, _) = response.into_parts();
     Ok(Response::from_parts(parts, Full::new(Bytes::new())))
-}
-
-/// The connection's future, boxed, built from the upgraded stream. A plain
-/// function, not an `async fn`: the task awaiting it then holds a pointer,
-/// not a generator that keeps a slot for every `Connection` moved out of
-/// its arms (rust-lang/rust#62958), which made each idle connection's task
-/// 1,904 bytes instead of a few dozen. Each arm is boxed apart from the
-/// others, so a plain connection is not as large as a TLS one.
-fn run_upgraded(
-    upgraded: hyper::upgrade::Upgraded,
-    peer: SocketAddr,
-    params: ConnectionParams,
-    extras: Extras,
-    limits: Arc<ConnectionLimits>,
-    metrics: Arc<Metrics>,
-    shutdown: ShutdownSignal,
-) -> Pin<Box<dyn Future<Output = Ending> + Send>> {
-    // The plain TcpStream, without hyper's boxed IO in the way of every read.
-    // `read_buf` is a view of hyper's whole read buffer (8 KiB or more): it
-    // is copied into the connection and dropped here, or every idle
-    // connection would keep that buffer alive.
-    match upgraded.downcast::<TokioIo<TcpStream>>() {
-        Ok(hyper::upgrade::Parts { io, read_buf, .. }) => {
-            let conn = extras.apply(Connection::new(io.into_inner(), peer, &read_buf, params, limits, metrics));
-            Box::pin(conn.run(shutdown))
-        }
-        Err(upgraded) => match upgraded.downcast::<TokioIo<TlsStream<TcpStream>>>() {
-            Ok(hyper::upgrade::Parts { io, read_buf, .. }) => {
-                let conn = extras.apply(Connection::new(io.into_inner(), peer, &read_buf, params, limits, metrics));
-                Box::pin(conn.run(shutdown))
-            }
-            Err(upgraded) => {
-                let conn = extras.apply(Connection::new(TokioIo::new(upgraded), peer, &[], params, limits, metrics));
-                Box::pin(conn.run(shutdown))
-            }
-        },
-    }
-}
-
-/// A boxed connection's future, its output dropped (the connection has
-/// logged and counted how it ended). Why: tokio's task cell holds the
-/// future's output too, and with the `Ending` in it the cell is 256 bytes;
-/// with `()`, 128 (measured with `-Zprint-type-sizes`).
-struct OutputDropped(Pin<Box<dyn Future<Output = Ending> + Send>>);
-
-impl Future for OutputDropped {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
-        self.0.as_mut().poll(cx).map(drop)
-    }
-}
-
-/// What a connection has besides its mode: its registration, its topic's
-/// membership (mode `broadcast`) and its permessage-deflate agreement
-/// (`--deflate`).
-struct Extras {
-    registration: Registration,
-    membership: Option<Membership>,
-    deflate: Option<wsbench_proto::deflate::Agreement>,
-}
-
-impl Extras {
-    /// `conn` with them.
-    fn apply<S: AsyncRead + AsyncWrite + Unpin>(self, conn: Connection<S>) -> Connection<S> {
-        let conn = conn.with_deflate(self.deflate).with_registration(self.registration);
-        match self.membership {
-            Some(membership) => conn.with_membership(membership),
-            None => conn,
-        }
-    }
 }
