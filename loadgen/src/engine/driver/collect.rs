@@ -188,7 +188,7 @@ pub(super) async fn collect(
                 log.add(Duration::from_nanos(start_ns), Duration::from_nanos(length_ns), &p.histograms)
                     .map_err(Error::failed)?;
             }
-            trim.second(p.open, plan.connections, p.end_ns <= plan.measure_start_ns);
+            trim.second(p.open, plan.connections, plan.now_ns(), plan.measure_start_ns);
             let rtt = p.histograms.get(Series::RttCorrected);
             let secs = length_ns as f64 / 1e9;
             let phase = if p.end_ns <= plan.measure_start_ns {

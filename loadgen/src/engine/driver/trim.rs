@@ -8,20 +8,26 @@
 //! pages. It walks the free lists under the arena locks (milliseconds at
 //! tens of MB), so it runs once: when every connection is open during
 //! the warmup, never in the measured window, where that stall would be in
-//! the latencies. Other allocators return memory on their own; there it
-//! does nothing.
+//! the latencies (judged by the clock when it would run, with a margin).
+//! Other allocators return memory on their own; there it does nothing.
 
-/// Trims once, the first time `open` reaches `target` before `in_warmup`
-/// ends.
+/// How long before the measured window a trim may still start: it takes
+/// milliseconds at tens of MB, and must be over before the window opens.
+const MARGIN_NS: u64 = 250_000_000;
+
+/// Trims once, the first time `open` reaches `target` while the measured
+/// window is at least [`MARGIN_NS`] away.
 #[derive(Debug, Default)]
 pub(super) struct TrimAfterRamp {
     done: bool,
 }
 
 impl TrimAfterRamp {
-    /// Looks at one merged second; true if it trimmed.
-    pub(super) fn second(&mut self, open: u64, target: u32, in_warmup: bool) -> bool {
-        if self.done || !in_warmup || open < u64::from(target) {
+    /// Looks at one merged second, at `now_ns` (the run's clock, when the
+    /// trim would run: a second is merged after it ends, maybe late); true
+    /// if it trimmed.
+    pub(super) fn second(&mut self, open: u64, target: u32, now_ns: u64, measure_start_ns: u64) -> bool {
+        if self.done || open < u64::from(target) || now_ns.saturating_add(MARGIN_NS) > measure_start_ns {
             return false;
         }
         self.done = true;
@@ -46,11 +52,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn trims_once_all_are_open_in_the_warmup_only() {
+    fn trims_once_all_are_open_and_only_well_before_the_window() {
+        const S: u64 = 1_000_000_000;
         let mut t = TrimAfterRamp::default();
-        assert!(!t.second(50, 100, true), "still opening");
-        assert!(!t.second(100, 100, false), "in the measured window: never");
-        assert!(t.second(100, 100, true));
-        assert!(!t.second(100, 100, true), "once");
+        assert!(!t.second(50, 100, S, 3 * S), "still opening");
+        assert!(!t.second(100, 100, 3 * S, 3 * S), "the window opens now: never");
+        assert!(!t.second(100, 100, 3 * S - MARGIN_NS / 2, 3 * S), "too close to it");
+        assert!(!t.second(100, 100, 4 * S, 3 * S), "in the window: never");
+        assert!(t.second(100, 100, 2 * S, 3 * S));
+        assert!(!t.second(100, 100, 2 * S, 3 * S), "once");
     }
 }
