@@ -5,9 +5,9 @@
 //!
 //! Three times per message: intended (the schedule's), queued (when the
 //! session prepared it for a write) and sent (when the write that took
-//! its last byte was issued, [`InFlight::written`]). The uncorrected RTT runs from the
-//! sent time, so it holds no local send-queue time. Limit: messages
-//! written in one batch share the batch's completion time.
+//! its last byte was issued, [`InFlight::written`]), each message of a
+//! batch by its own piece of the write. The uncorrected RTT runs from the
+//! sent time, so it holds no local send-queue time.
 
 use std::collections::VecDeque;
 
@@ -84,17 +84,21 @@ impl InFlight {
         seq
     }
 
-    /// The write of every message queued so far completed at `written_ns`:
-    /// their sent time is set, and `each` sees each of them (to record its
-    /// write lag).
-    pub fn written(&mut self, written_ns: u64, mut each: impl FnMut(&Sent)) {
-        let n = (self.unwritten as usize).min(self.queue.len());
-        let from = self.queue.len() - n;
-        for sent in self.queue.range_mut(from..) {
+    /// The `k` oldest messages not yet written were, by a write issued at
+    /// `written_ns` (the one that took their last byte): their sent time is
+    /// set, and `each` sees each of them (to record its write lag). A batch
+    /// written in pieces (the socket full) so times each message by its own
+    /// piece: the batch's last piece would shorten the uncorrected RTTs of
+    /// the first messages by the time the rest waited.
+    pub fn written(&mut self, k: usize, written_ns: u64, mut each: impl FnMut(&Sent)) {
+        let unwritten = (self.unwritten as usize).min(self.queue.len());
+        let from = self.queue.len() - unwritten;
+        let k = k.min(unwritten);
+        for sent in self.queue.range_mut(from..from + k) {
             sent.sent_ns = written_ns;
             each(sent);
         }
-        self.unwritten = 0;
+        self.unwritten -= k as u64;
     }
 
     /// The sequence numbers of the messages awaiting their reply, oldest first.
@@ -256,7 +260,7 @@ mod tests {
         let mut f = InFlight::default();
         assert_eq!(f.push(100, 110), 1);
         let mut seen = Vec::new();
-        f.written(150, |s| seen.push((s.intended_ns, s.queued_ns, s.sent_ns)));
+        f.written(1, 150, |s| seen.push((s.intended_ns, s.queued_ns, s.sent_ns)));
         assert_eq!(seen, [(100, 110, 150)], "the write lag is sent - queued");
         assert_eq!(f.push(200, 210), 2);
         assert_eq!(f.push(201, 215), 3);
@@ -264,12 +268,29 @@ mod tests {
         let Matched::Answer { sent, .. } = f.answer(2) else { panic!("2") };
         assert_eq!(sent.sent_ns, 210);
         let mut seen = Vec::new();
-        f.written(300, |s| seen.push(s.queued_ns));
+        f.written(2, 300, |s| seen.push(s.queued_ns));
         assert_eq!(seen, [210, 215], "both were in that write, answered or not");
         let Matched::Answer { sent, .. } = f.answer(3) else { panic!("3") };
         assert_eq!((sent.queued_ns, sent.sent_ns), (215, 300));
-        f.written(400, |_| panic!("nothing queued since"));
+        f.written(1, 400, |_| panic!("nothing queued since"));
         assert_eq!(f.unanswered().collect::<Vec<_>>(), [1]);
+    }
+
+    #[test]
+    fn a_batch_written_in_pieces_times_each_message_by_its_piece() {
+        let mut f = InFlight::default();
+        for q in [10, 11, 12, 13] {
+            f.push(q, q);
+        }
+        let mut seen = Vec::new();
+        f.written(2, 100, |s| seen.push((s.queued_ns, s.sent_ns)));
+        assert_eq!(seen, [(10, 100), (11, 100)], "the first piece took the two oldest");
+        f.written(0, 150, |_| panic!("a piece that completed no frame"));
+        f.written(9, 200, |s| seen.push((s.queued_ns, s.sent_ns)));
+        assert_eq!(seen[2..], [(12, 200), (13, 200)], "no more than were unwritten");
+        f.written(1, 300, |_| panic!("all were written by their pieces"));
+        let Matched::Answer { sent, .. } = f.answer(1) else { panic!("1") };
+        assert_eq!(sent.sent_ns, 100, "its RTT starts at its own piece, not the batch's last");
     }
 
     #[test]

@@ -197,6 +197,8 @@ impl<S: SessionIo> Session<'_, S> {
             let opcode = super::message_kind(self.plan.message_type).opcode();
             self.deflate = Some(SessionDeflate::new(&agreed, self.plan, self.id, opcode, limit));
             self.decoder = self.decoder.clone().with_deflate();
+            // Compressed frames differ in length: their ends are kept.
+            self.frame_ends.get_or_insert_with(Box::default);
         }
         self
     }

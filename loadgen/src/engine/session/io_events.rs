@@ -96,9 +96,11 @@ impl<S: SessionIo> Session<'_, S> {
                 match Pin::new(&mut self.io).poll_write(cx, buf) {
                     Poll::Ready(Ok(0)) => return Poll::Ready(Event::Error(io::ErrorKind::WriteZero.into())),
                     Poll::Ready(Ok(n)) => {
-                        self.last_write_ns = issued_ns;
                         self.wpos += n;
                         self.unblocked();
+                        if source == WriteSource::Batch {
+                            self.frames_written_by(issued_ns);
+                        }
                     }
                     Poll::Ready(Err(e)) => return Poll::Ready(Event::Error(e)),
                     Poll::Pending => {

@@ -102,8 +102,8 @@ impl<S: SessionIo> Session<'_, S> {
                         return ending;
                     }
                 }
-                Event::Wrote(WriteSource::Batch) => self.on_batch_written(),
-                Event::Wrote(WriteSource::Control) | Event::Timer | Event::Stop => {}
+                // Each write marked the frames it completed.
+                Event::Wrote(_) | Event::Timer | Event::Stop => {}
                 Event::Eof if self.server_closed => return Ending::ClosedByServer,
                 Event::Eof if self.close_received => return Ending::Done,
                 Event::Eof => return Ending::Eof,
@@ -114,17 +114,21 @@ impl<S: SessionIo> Session<'_, S> {
         }
     }
 
-    /// The batch's last byte was taken: its messages' sent time (the
-    /// uncorrected RTT's start) and their write lag, queued to written.
-    fn on_batch_written(&mut self) {
-        // The batch's sent time: when the write that took its last byte was
-        // issued (never later than the bytes left).
-        let now = self.last_write_ns;
+    /// Marks the frames of the batch whose last byte the write issued at
+    /// `issued_ns` took: their messages' sent time (the uncorrected RTT's
+    /// start) and their write lag, queued to written.
+    pub(super) fn frames_written_by(&mut self, issued_ns: u64) {
+        let done = frames_within(self.wpos, self.frame_len, self.frame_ends.as_deref().map(Vec::as_slice));
+        let new = done.saturating_sub(self.frames_written as usize);
+        if new == 0 {
+            return;
+        }
+        self.frames_written = done as u32;
         let plan = self.plan;
         let mut st = self.ctx.stats.borrow_mut();
-        self.inflight.written(now, |sent| {
+        self.inflight.written(new, issued_ns, |sent| {
             if plan.in_window(sent.intended_ns) {
-                st.interval.record_ns(Series::WriteLag, now.saturating_sub(sent.queued_ns));
+                st.interval.record_ns(Series::WriteLag, issued_ns.saturating_sub(sent.queued_ns));
             }
         });
     }
@@ -170,6 +174,9 @@ impl<S: SessionIo> Session<'_, S> {
         if self.deflate.is_some() {
             self.wbuf.clear();
         }
+        if let Some(ends) = &mut self.frame_ends {
+            ends.clear();
+        }
         let mut n = 0;
         while n < room {
             let intended = match self.schedule.intended_ns(self.next_index) {
@@ -184,9 +191,11 @@ impl<S: SessionIo> Session<'_, S> {
             self.on_published(&mut st, seq, intended, now);
             if let (Some(api), Some(now_ms)) = (&mut self.api, now_ms) {
                 api.write(&mut self.wbuf, self.id, seq, self.plan.connections, self.mask, now_ms);
+                self.frame_ends.as_mut().expect("variable frames have their ends").push(self.wbuf.len());
             } else if let Some(deflate) = &mut self.deflate {
                 let counts = st.counters.deflate.get_or_insert_with(Default::default);
                 deflate.write(&mut self.wbuf, seq, self.mask, counts, counted);
+                self.frame_ends.as_mut().expect("variable frames have their ends").push(self.wbuf.len());
             } else {
                 let at = n * self.frame_len + self.seq_at;
                 // SEQ_OFFSET is a multiple of 4: the digits are masked from key byte 0.
@@ -212,6 +221,7 @@ impl<S: SessionIo> Session<'_, S> {
             self.writing = Some(WriteSource::Batch);
             self.wpos = 0;
             self.wend = bytes;
+            self.frames_written = 0;
         }
     }
 }
@@ -237,5 +247,27 @@ pub(super) fn count_unsent(
         let mut st = stats.borrow_mut();
         st.counters.reply_errors[ReplyErrorKind::Unsent] += unsent;
         st.live.errors += unsent;
+    }
+}
+
+/// How many frames of a batch end within its first `written` bytes:
+/// frames of `frame_len` bytes each, or ending at `ends` when they differ
+/// in length.
+fn frames_within(written: usize, frame_len: usize, ends: Option<&[usize]>) -> usize {
+    match ends {
+        None => written / frame_len,
+        Some(ends) => ends.partition_point(|&end| end <= written),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::frames_within;
+
+    #[test]
+    fn a_frame_counts_once_its_last_byte_is_written() {
+        assert_eq!([0, 37, 38, 75, 76, 100].map(|w| frames_within(w, 38, None)), [0, 0, 1, 1, 2, 2]);
+        let ends = [10, 25, 40];
+        assert_eq!([0, 9, 10, 24, 39, 40].map(|w| frames_within(w, 99, Some(&ends))), [0, 0, 1, 1, 2, 3]);
     }
 }
