@@ -17,7 +17,7 @@ use wsbench_proto::{write_frame, OpCode};
 pub(super) enum Event {
     Read,
     /// A write completed: every byte taken by the socket, and flushed.
-    Wrote(WriteSource),
+    Wrote,
     Timer,
     Stop,
     Eof,
@@ -119,7 +119,7 @@ impl<S: SessionIo> Session<'_, S> {
                         if source == WriteSource::Control {
                             self.cbuf.clear();
                         }
-                        return Poll::Ready(Event::Wrote(source));
+                        return Poll::Ready(Event::Wrote);
                     }
                     Poll::Ready(Err(e)) => return Poll::Ready(Event::Error(e)),
                     Poll::Pending => {}

@@ -103,7 +103,7 @@ impl<S: SessionIo> Session<'_, S> {
                     }
                 }
                 // Each write marked the frames it completed.
-                Event::Wrote(_) | Event::Timer | Event::Stop => {}
+                Event::Wrote | Event::Timer | Event::Stop => {}
                 Event::Eof if self.server_closed => return Ending::ClosedByServer,
                 Event::Eof if self.close_received => return Ending::Done,
                 Event::Eof => return Ending::Eof,
