@@ -20,6 +20,10 @@
 # scripts/peers/tcp_load.rs: same connections, same messages in flight, same
 # 32 B, every byte checked, but no framing, masking, stamps or histograms on
 # the client side either. Its figure is a ceiling, not the same client cost.
+#
+# Pacing: the loadgen alone, open loop at --pace-rate against wsbench-server,
+# on each connection count of --pace: its send lag and its core's busy share.
+# At the end, peers_table.py sets every goal of issue 10 beside its figure.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,6 +41,9 @@ DO_BUILD=1
 DO_LOAD=1
 DO_IDLE=1
 DO_HS=1
+DO_PACE=1
+PACE_CS="4 10 100"
+PACE_RATE=500000
 LOADS="closed:100:1 pipelined:16:64 deep:4:1024"
 
 usage() {
@@ -49,7 +56,8 @@ on core 1, load on core 0, 32 B echo), alternating peers over rounds, and
 prints one table of medians: msg/s and ratios, server CPU per message, RSS per
 idle upgraded connection, handshakes per second. The loads: closed
 (-c 100 -p 1), pipelined (-c 16 -p 64) and deep (-c 4 -p 1024, where the
-loadgen writes 1,024 frames at a time).
+loadgen writes 1,024 frames at a time). Then the loadgen's open-loop pacing,
+and every goal of issue 10 beside its figure.
 
 Options:
   --rounds N        rounds of alternating runs (default $ROUNDS)
@@ -59,10 +67,13 @@ Options:
   --hs N            connections opened for the handshake figure (default $HS_N)
   --peers "P ..."   subset of: wsbench tt fws raw (default all)
   --port-base P     first of 4 loopback ports used (default $PORT_BASE)
+  --pace "C ..."    connection counts of the open-loop pacing runs (default "$PACE_CS")
+  --pace-rate R     their rate, msg/s in all (default $PACE_RATE)
   --no-build        use the binaries already in target/peers/bin
   --no-load         skip the msg/s runs
   --no-idle         skip the idle-memory runs
   --no-hs           skip the handshake runs
+  --no-pace         skip the pacing runs
   -h, --help        this text
 EOF
 }
@@ -84,6 +95,9 @@ while [[ $# -gt 0 ]]; do
         --no-load) DO_LOAD=0; shift ;;
         --no-idle) DO_IDLE=0; shift ;;
         --no-hs) DO_HS=0; shift ;;
+        --no-pace) DO_PACE=0; shift ;;
+        --pace) for n in ${2-}; do posint --pace "$n"; done; [[ -n ${2-} ]] || die "--pace needs counts"; PACE_CS=$2; shift 2 ;;
+        --pace-rate) posint "$1" "${2-}"; PACE_RATE=$2; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
@@ -237,6 +251,8 @@ load_once() { # peer loadname c p
         [[ $(jq -r .outcome.passed "$json") == true ]] ||
             echo "warning: run against $p ($name) failed its checks: $(jq -c .outcome.reasons "$json")" >&2
         rate=$(jq -r .throughput.received_msgs_per_s "$json")
+        # 1 when the loadgen found itself the limit: msg/s is then a lower bound.
+        record "$name" "$p" limited "$(jq -r 'if .loadgen.limited then 1 else 0 end' "$json")"
     fi
     c1=$(cpu_ns "$PEER_PID"); t1=$(now_ns)
     stop_peer
@@ -250,7 +266,7 @@ load_once() { # peer loadname c p
 
 # ---------------------------------------------------------------- idle RSS
 idle_once() { # peer n
-    local p=$1 n=$2 base loaded i lpid lrss=
+    local p=$1 n=$2 base loaded i lpid lrss= lbase
     start_peer "$p"
     sleep 0.3
     base=$(rss_kb "$PEER_PID")
@@ -270,12 +286,49 @@ idle_once() { # peer n
     loaded=$(rss_kb "$PEER_PID")
     [[ $p == wsbench ]] && lrss=$(rss_kb "$LOAD_PID")
     kill "$LOAD_PID" 2>/dev/null || true; wait "$LOAD_PID" 2>/dev/null || true; LOAD_PID=
+    # The loadgen's own cost per connection: its RSS at n connections less
+    # its RSS at 100 (threads, histograms, buffers: what any run has).
+    [[ -n $lrss ]] && lbase=$(loadgen_rss_at 100 "$p")
     stop_peer
     record "idle$n" "$p" kb_per_conn "$(awk -v a="$base" -v b="$loaded" -v n="$n" 'BEGIN {printf "%.2f", (b - a) / n}')"
     if [[ -n $lrss ]]; then
-        record "idle$n" loadgen kb_per_conn "$(awk -v b="$lrss" -v n="$n" 'BEGIN {printf "%.2f", b / n}')"
+        record "idle$n" loadgen kb_per_conn "$(awk -v a="$lbase" -v b="$lrss" -v n="$n" 'BEGIN {printf "%.2f", (b - a) / (n - 100)}')"
     fi
     printf '  idle%-5s %-5s %8s KB -> %8s KB\n' "$n" "$p" "$base" "$loaded" >&2
+}
+
+# The loadgen's RSS with N idle connections to peer P (running), in kB.
+loadgen_rss_at() { # n peer
+    local n=$1 p=$2 i rss
+    taskset -c 0 "$BIN/wsbench-loadgen" run "$(url_of "$p")" --mode echo -c "$n" -r 1 -t 1 -w 1 -d 90 -q \
+        >/dev/null 2>&1 &
+    LOAD_PID=$!
+    # Its own descriptors: n sockets, once all are open.
+    for i in $(seq 100); do (( $(fds "$LOAD_PID") >= n )) && break; sleep 0.1; done
+    sleep 1
+    rss=$(rss_kb "$LOAD_PID")
+    kill "$LOAD_PID" 2>/dev/null || true; wait "$LOAD_PID" 2>/dev/null || true; LOAD_PID=
+    echo "$rss"
+}
+
+# ---------------------------------------------------------------- pacing
+pace_once() { # connections
+    local c=$1 json
+    start_peer wsbench
+    json=$OUT/pace-$c.json
+    rm -f "$json"
+    taskset -c 0 timeout $((WARMUP + DURATION + 60)) "$BIN/wsbench-loadgen" run "$(url_of wsbench)" \
+        --mode echo -s 32 -c "$c" -r "$PACE_RATE" -t 1 -w "$WARMUP" -d "$DURATION" -q --json "$json" \
+        >"$OUT/loadgen.out" 2>&1 || true
+    stop_peer
+    [[ -s $json ]] || die "loadgen wrote no result (pacing, -c $c): $(tail -n 3 "$OUT/loadgen.out")"
+    record "pace$c" loadgen sent "$(jq -r .throughput.sent_msgs_per_s "$json")"
+    record "pace$c" loadgen lag_p50 "$(jq -r '.histograms.send_lag.percentiles["50"]' "$json")"
+    record "pace$c" loadgen lag_p99 "$(jq -r '.histograms.send_lag.percentiles["99"]' "$json")"
+    record "pace$c" loadgen busy "$(jq -r '.loadgen.worker_cpu_busy | max * 100' "$json")"
+    printf '  pace      -c %-4s send lag p99 %s µs, worker %s %% busy\n' "$c" \
+        "$(jq -r '.histograms.send_lag.percentiles["99"]' "$json")" \
+        "$(jq -r '.loadgen.worker_cpu_busy | max * 100 | floor' "$json")" >&2
 }
 
 # ---------------------------------------------------------------- handshakes
@@ -327,9 +380,12 @@ for r in $(seq "$ROUNDS"); do
     if [[ $DO_HS == 1 ]]; then
         for p in $PEERS; do [[ $p == raw ]] || hs_once "$p"; done
     fi
+    if [[ $DO_PACE == 1 ]]; then
+        for c in $PACE_CS; do pace_once "$c"; done
+    fi
 done
 if [[ $DO_IDLE == 1 ]]; then # memory moves little between runs: one round
     for n in $IDLE_NS; do for p in $PEERS; do idle_once "$p" "$n"; done; done
 fi
 
-python3 "$ROOT/scripts/peers_table.py" "$RES" "$ROUNDS" "$PEERS"
+python3 "$ROOT/scripts/peers_table.py" "$RES" "$ROUNDS" "$PEERS" "$PACE_RATE"

@@ -3,7 +3,9 @@
 
 Input: the TSV that peers.sh writes (kind, peer, key, value per sample).
 Every figure is the median over the rounds, with the min-max range in
-brackets where there were several, and the ratios are of medians.
+brackets where there were several, and the ratios are of medians. Last,
+each goal of issue 10 beside the figure of this run that it is judged by
+("not measured" where the run skipped it).
 """
 import statistics
 import sys
@@ -20,6 +22,7 @@ NAMES = {
 
 def main():
     path, rounds, peers = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
+    pace_rate = float(sys.argv[4]) if len(sys.argv) > 4 else None
     samples = defaultdict(list)
     for line in open(path):
         kind, peer, key, value = line.rstrip("\n").split("\t")
@@ -72,6 +75,68 @@ def main():
                 row += [fmt("hs", p, "per_s"), fmt("hs", p, "per_core_s")]
             if any(c != "–" for c in row[1:]):
                 print("| " + " | ".join(row) + " |")
+        print()
+    pace = sorted({s[0] for s in samples if s[0].startswith("pace")}, key=lambda k: int(k[4:]))
+    if pace:
+        print(f"Pacing: wsbench-loadgen alone, open loop at {pace_rate:,.0f} msg/s on one core, against wsbench-server.\n")
+        print("| connections | sent msg/s | send lag p50 µs | send lag p99 µs | worker busy % |")
+        print("|---|---|---|---|---|")
+        for k in pace:
+            cells = [fmt(k, "loadgen", key) for key in ("sent", "lag_p50", "lag_p99", "busy")]
+            print(f"| {k[4:]} | " + " | ".join(cells) + " |")
+        print()
+    print_goals(med, idle, pace, pace_rate)
+
+
+def print_goals(med, idle, pace, pace_rate):
+    """Issue 10's goals, each with this run's figure and whether it holds."""
+    rows = []
+
+    def goal(name, figure, met):
+        verdict = "not measured" if figure is None else ("yes" if met else "**no**")
+        rows.append((name, figure or "–", verdict))
+
+    def ratio(kind, key, a, b):
+        x, y = med(kind, a, key), med(kind, b, key)
+        return x / y if x and y else None
+
+    deep, piped = ratio("deep", "msgs", "wsbench", "tt"), ratio("pipelined", "msgs", "wsbench", "tt")
+    bound = " (a lower bound: the loadgen was the limit)" if med("deep", "wsbench", "limited") else ""
+    goal("server pipelined: msg/s >= 3.7x tokio-tungstenite (uWS's ratio)",
+         deep and f"{deep:.2f}x at -c 4 -p 1024{bound}" + (f", {piped:.2f}x at -c 16 -p 64" if piped else ""),
+         deep is not None and deep >= 3.7)
+    cpu, cpu_raw = ratio("closed", "ns_per_msg", "wsbench", "tt"), ratio("closed", "ns_per_msg", "wsbench", "raw")
+    goal("server closed loop: CPU per message <= 0.7x tokio-tungstenite's",
+         cpu and f"{cpu:.2f}x" + (f" (raw TCP echo: {cpu / cpu_raw:.2f}x; wsbench {cpu_raw:.2f}x raw)" if cpu_raw else ""),
+         cpu is not None and cpu <= 0.7)
+    big = idle[-1] if idle else None
+    kb = med(big, "wsbench", "kb_per_conn") if big else None
+    goal(f"server idle memory: <= 1 KiB RSS per upgraded connection" + (f" @ {big[4:]}" if big else ""),
+         kb and f"{kb * 1024:,.0f} B", kb is not None and kb <= 1.0)
+    hs = {p: med("hs", p, "per_core_s") for p in ("wsbench", "tt", "fws")}
+    goal("server handshakes per core-second ahead of both peers",
+         hs["wsbench"] and ", ".join(f"{p} {v:,.0f}" for p, v in hs.items() if v),
+         hs["wsbench"] is not None and all(v is None or hs["wsbench"] > v for p, v in hs.items() if p != "wsbench"))
+    closed = med("closed", "wsbench", "msgs")
+    goal("loadgen closed loop (-c 100 -p 1, one core): >= 1.25 x 194k msg/s (the issue's baseline, against uWS; here against wsbench-server)",
+         closed and f"{closed:,.0f} msg/s ({closed / 194e3:.2f}x)", closed is not None and closed >= 1.25 * 194e3)
+    drive = med("deep", "wsbench", "msgs")
+    goal("loadgen pipelined: one core drives and checks >= 16 M msg/s",
+         drive and f"{drive / 1e6:.1f} M msg/s", drive is not None and drive >= 16e6)
+    lkb = med(big, "loadgen", "kb_per_conn") if big else None
+    goal("loadgen memory: <= 2 KB per open connection", lkb and f"{lkb * 1024:,.0f} B", lkb is not None and lkb * 1024 <= 2000)
+    kept = []
+    for k in pace:
+        sent, p99 = med(k, "loadgen", "sent"), med(k, "loadgen", "lag_p99")
+        kept.append((k[4:], sent is not None and sent >= 0.99 * pace_rate and p99 is not None and p99 <= 100, p99))
+    goal(f"loadgen open loop: one core paces >= 500k msg/s, send lag p99 <= 100 µs (run at {pace_rate or 0:,.0f})",
+         "; ".join(f"-c {c}: p99 {p99:,.0f} µs" + ("" if ok else " (not kept)") for c, ok, p99 in kept) or None,
+         bool(kept) and pace_rate is not None and pace_rate >= 500e3 and any(ok for _, ok, _ in kept))
+    print("Issue 10's goals against this run (ratios of medians; 'yes' for the open loop: at some connection count):\n")
+    print("| goal | this run | met |")
+    print("|---|---|---|")
+    for name, figure, verdict in rows:
+        print(f"| {name} | {figure} | {verdict} |")
 
 
 if __name__ == "__main__":
