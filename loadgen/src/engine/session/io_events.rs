@@ -38,19 +38,17 @@ pub(super) enum WriteSource {
 /// again when the socket is readable: 512 B of the loadgen's ~2.7 KB per
 /// idle connection.
 pub(super) trait SessionIo: AsyncRead + AsyncWrite + Unpin {
-    /// Ready when a read may find bytes, the end, or an error. The default
-    /// is always ready: a stream that cannot tell (TLS, whose reads may
-    /// come from bytes already decrypted) is simply read, with a buffer
-    /// taken for that read and given back if it found nothing.
-    fn poll_read_ready(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
+    /// Ready when a read may find bytes, the end, or an error.
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
 }
 
 impl SessionIo for Stream {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
             Stream::Plain(s) => TcpStream::poll_read_ready(s, cx),
+            // TLS cannot tell (its reads may come from bytes already
+            // decrypted): it is simply read, with a buffer taken for that
+            // read and given back if it found nothing.
             Stream::Tls(_) => Poll::Ready(Ok(())),
         }
     }
