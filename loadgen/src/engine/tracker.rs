@@ -49,8 +49,11 @@ pub struct InFlight {
     next_seq: u64,
     /// Messages in the queue not yet answered.
     outstanding: u64,
-    /// The last messages pushed whose write has not completed.
-    unwritten: u64,
+    /// Sequence number of the oldest message whose write has not completed
+    /// (`next_seq` when every write has). A number, not a count of the
+    /// newest messages: messages expired or settled from the front while
+    /// their batch still waits must not shift which ones a write marks.
+    first_unwritten: u64,
     /// The highest sequence number answered so far (0: none).
     latest_answered: u64,
 }
@@ -58,7 +61,14 @@ pub struct InFlight {
 impl Default for InFlight {
     fn default() -> Self {
         // Sequence numbers start at 1: a stamp of 0 answers nothing.
-        InFlight { queue: VecDeque::new(), base: 1, next_seq: 1, outstanding: 0, unwritten: 0, latest_answered: 0 }
+        InFlight {
+            queue: VecDeque::new(),
+            base: 1,
+            next_seq: 1,
+            outstanding: 0,
+            first_unwritten: 1,
+            latest_answered: 0,
+        }
     }
 }
 
@@ -80,7 +90,6 @@ impl InFlight {
         self.next_seq += 1;
         self.queue.push_back(Sent { intended_ns, queued_ns, sent_ns: queued_ns, answered: false });
         self.outstanding += 1;
-        self.unwritten += 1;
         seq
     }
 
@@ -91,14 +100,18 @@ impl InFlight {
     /// piece: the batch's last piece would shorten the uncorrected RTTs of
     /// the first messages by the time the rest waited.
     pub fn written(&mut self, k: usize, written_ns: u64, mut each: impl FnMut(&Sent)) {
-        let unwritten = (self.unwritten as usize).min(self.queue.len());
-        let from = self.queue.len() - unwritten;
-        let k = k.min(unwritten);
-        for sent in self.queue.range_mut(from..from + k) {
+        let end = self.first_unwritten.saturating_add(k as u64).min(self.next_seq);
+        // Those expired meanwhile are gone from the queue: nothing to mark.
+        let from = self.first_unwritten.max(self.base);
+        self.first_unwritten = end;
+        if from >= end {
+            return;
+        }
+        let range = (from - self.base) as usize..(end - self.base) as usize;
+        for sent in self.queue.range_mut(range) {
             sent.sent_ns = written_ns;
             each(sent);
         }
-        self.unwritten -= k as u64;
     }
 
     /// The sequence numbers of the messages awaiting their reply, oldest first.
@@ -160,7 +173,7 @@ impl InFlight {
     /// how many (all missing).
     pub fn abandon(&mut self) -> u64 {
         let missing = self.outstanding;
-        self.unwritten = 0;
+        self.first_unwritten = self.next_seq;
         self.base += self.queue.len() as u64;
         self.queue.clear();
         self.outstanding = 0;
@@ -291,6 +304,32 @@ mod tests {
         f.written(1, 300, |_| panic!("all were written by their pieces"));
         let Matched::Answer { sent, .. } = f.answer(1) else { panic!("1") };
         assert_eq!(sent.sent_ns, 100, "its RTT starts at its own piece, not the batch's last");
+    }
+
+    #[test]
+    fn messages_expired_while_their_batch_waits_shift_no_later_write() {
+        let mut f = InFlight::default();
+        for q in [10, 11, 12, 13] {
+            f.push(q, q);
+        }
+        f.written(1, 100, |_| {});
+        // The server stops reading: 11-13 wait, and are given up on.
+        assert_eq!(f.expire(1_000), 4, "all four, written or not, are missing");
+        let mut seen = Vec::new();
+        f.written(3, 2_000, |s| seen.push(s.queued_ns));
+        assert!(seen.is_empty(), "the batch's rest was expired: {seen:?}");
+        f.push(20, 20);
+        f.push(21, 21);
+        f.written(2, 3_000, |s| seen.push(s.queued_ns));
+        assert_eq!(seen, [20, 21], "the next batch marks its own messages");
+        f.push(30, 30);
+        f.push(31, 31);
+        f.written(2, 4_000, |s| seen.push(s.queued_ns));
+        assert_eq!(seen[2..], [30, 31], "and so does the one after, 20 and 21 still in flight");
+        let Matched::Answer { sent, .. } = f.answer(6) else { panic!("6") };
+        assert_eq!(sent.sent_ns, 3_000, "20's RTT starts at its own write, not a later one");
+        let Matched::Answer { sent, .. } = f.answer(8) else { panic!("8") };
+        assert_eq!(sent.sent_ns, 4_000);
     }
 
     #[test]
