@@ -266,29 +266,31 @@ load_once() { # peer loadname c p
 
 # ---------------------------------------------------------------- idle RSS
 idle_once() { # peer n
-    local p=$1 n=$2 base loaded i lpid lrss= lbase
+    local p=$1 n=$2 base loaded i lrss= lbase
     start_peer "$p"
     sleep 0.3
     base=$(rss_kb "$PEER_PID")
     if [[ $p == raw ]]; then
         taskset -c 0 "$BIN/tcp_load" "127.0.0.1:$(port_of raw)" "$n" 1 32 0 90 idle >/dev/null &
+        LOAD_PID=$!
     else
-        # Open loop at 1 msg/s in all: upgraded connections that stay idle.
-        # Source addresses 127.0.0.2..9 keep TIME_WAIT from exhausting ports.
-        taskset -c 0 "$BIN/wsbench-loadgen" run "$(url_of "$p")" --mode echo -c "$n" --connect-rate 20000 \
-            --local-addr 127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8,127.0.0.9 \
-            -r 1 -t 1 -w 1 -d 90 -q >/dev/null 2>&1 &
+        start_idle_loadgen "$p" "$n"
     fi
-    LOAD_PID=$!
     for i in $(seq 600); do (( $(fds "$PEER_PID") >= n )) && break; sleep 0.1; done
     (( $(fds "$PEER_PID") >= n )) || echo "warning: $p holds only $(fds "$PEER_PID") fds of $n" >&2
     sleep 1
     loaded=$(rss_kb "$PEER_PID")
-    [[ $p == wsbench ]] && lrss=$(rss_kb "$LOAD_PID")
-    kill "$LOAD_PID" 2>/dev/null || true; wait "$LOAD_PID" 2>/dev/null || true; LOAD_PID=
-    # The loadgen's own cost per connection: its RSS at n connections less
-    # its RSS at 100 (threads, histograms, buffers: what any run has).
-    [[ -n $lrss ]] && lbase=$(loadgen_rss_at 100 "$p")
+    if [[ $p == wsbench ]]; then
+        # The loadgen's own cost per connection: its RSS at n connections
+        # less its RSS at 100 (threads, histograms, buffers: what any run
+        # has), both taken the same way.
+        loadgen_settled_rss; lrss=$LRSS
+        stop_load
+        start_idle_loadgen "$p" 100
+        for i in $(seq 100); do (( $(fds "$LOAD_PID") >= 100 )) && break; sleep 0.1; done
+        loadgen_settled_rss; lbase=$LRSS
+    fi
+    stop_load
     stop_peer
     record "idle$n" "$p" kb_per_conn "$(awk -v a="$base" -v b="$loaded" -v n="$n" 'BEGIN {printf "%.2f", (b - a) / n}')"
     if [[ -n $lrss ]]; then
@@ -297,18 +299,32 @@ idle_once() { # peer n
     printf '  idle%-5s %-5s %8s KB -> %8s KB\n' "$n" "$p" "$base" "$loaded" >&2
 }
 
-# The loadgen's RSS with N idle connections to peer P (running), in kB.
-loadgen_rss_at() { # n peer
-    local n=$1 p=$2 i rss
-    taskset -c 0 "$BIN/wsbench-loadgen" run "$(url_of "$p")" --mode echo -c "$n" -r 1 -t 1 -w 1 -d 90 -q \
-        >/dev/null 2>&1 &
+# The loadgen holding N upgraded connections to peer P, practically idle (1
+# msg/s in all), in the background (LOAD_PID), started at LOAD_T0. Source
+# addresses 127.0.0.2..9 keep TIME_WAIT from exhausting ports. A warmup of
+# 3 s: the loadgen gives its connect phase's memory back once every
+# connection is open, at least 250 ms before its measured window.
+LOAD_T0=0
+start_idle_loadgen() { # peer n
+    LOAD_T0=$(now_ns)
+    taskset -c 0 "$BIN/wsbench-loadgen" run "$(url_of "$1")" --mode echo -c "$2" --connect-rate 20000 \
+        --local-addr 127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8,127.0.0.9 \
+        -r 1 -t 1 -w 3 -d 90 -q >/dev/null 2>&1 &
     LOAD_PID=$!
-    # Its own descriptors: n sockets, once all are open.
-    for i in $(seq 100); do (( $(fds "$LOAD_PID") >= n )) && break; sleep 0.1; done
-    sleep 1
-    rss=$(rss_kb "$LOAD_PID")
+}
+
+# LRSS: the background loadgen's RSS in kB, 4 s after it started (past its
+# warmup, so after the return of its connect phase's memory).
+LRSS=
+loadgen_settled_rss() {
+    while (( $(now_ns) - LOAD_T0 < 4000000000 )); do sleep 0.1; done
+    LRSS=$(rss_kb "$LOAD_PID" 2>/dev/null) || true
+    [[ -n $LRSS ]] || die "the loadgen holding idle connections exited early"
+}
+
+stop_load() {
+    [[ -n $LOAD_PID ]] || return 0
     kill "$LOAD_PID" 2>/dev/null || true; wait "$LOAD_PID" 2>/dev/null || true; LOAD_PID=
-    echo "$rss"
 }
 
 # ---------------------------------------------------------------- pacing

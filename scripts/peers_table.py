@@ -92,8 +92,15 @@ def print_goals(med, idle, pace, pace_rate):
     """Issue 10's goals, each with this run's figure and whether it holds."""
     rows = []
 
-    def goal(name, figure, met):
-        verdict = "not measured" if figure is None else ("yes" if met else "**no**")
+    def goal(name, figure, met, unshown=False):
+        """`unshown`: the figure falls short, but the run could not show
+        more (the server, not the loadgen, was its limit)."""
+        if figure is None:
+            verdict = "not measured"
+        elif met:
+            verdict = "yes"
+        else:
+            verdict = "not shown: the server was the limit" if unshown else "**no**"
         rows.append((name, figure or "–", verdict))
 
     def ratio(kind, key, a, b):
@@ -115,14 +122,16 @@ def print_goals(med, idle, pace, pace_rate):
          kb and f"{kb * 1024:,.0f} B", kb is not None and kb <= 1.0)
     hs = {p: med("hs", p, "per_core_s") for p in ("wsbench", "tt", "fws")}
     goal("server handshakes per core-second ahead of both peers",
-         hs["wsbench"] and ", ".join(f"{p} {v:,.0f}" for p, v in hs.items() if v),
-         hs["wsbench"] is not None and all(v is None or hs["wsbench"] > v for p, v in hs.items() if p != "wsbench"))
+         ", ".join(f"{p} {v:,.0f}" for p, v in hs.items()) if all(hs.values()) else None,
+         all(hs.values()) and hs["wsbench"] > max(hs["tt"], hs["fws"]))
     closed = med("closed", "wsbench", "msgs")
     goal("loadgen closed loop (-c 100 -p 1, one core): >= 1.25 x 194k msg/s (the issue's baseline, against uWS; here against wsbench-server)",
-         closed and f"{closed:,.0f} msg/s ({closed / 194e3:.2f}x)", closed is not None and closed >= 1.25 * 194e3)
+         closed and f"{closed:,.0f} msg/s ({closed / 194e3:.2f}x)", closed is not None and closed >= 1.25 * 194e3,
+         unshown=not med("closed", "wsbench", "limited"))
     drive = med("deep", "wsbench", "msgs")
     goal("loadgen pipelined: one core drives and checks >= 16 M msg/s",
-         drive and f"{drive / 1e6:.1f} M msg/s", drive is not None and drive >= 16e6)
+         drive and f"{drive / 1e6:.1f} M msg/s", drive is not None and drive >= 16e6,
+         unshown=not med("deep", "wsbench", "limited"))
     lkb = med(big, "loadgen", "kb_per_conn") if big else None
     goal("loadgen memory: <= 2 KB per open connection", lkb and f"{lkb * 1024:,.0f} B", lkb is not None and lkb * 1024 <= 2000)
     kept = []
