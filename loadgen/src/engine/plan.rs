@@ -52,6 +52,11 @@ pub struct RunPlan {
     /// format (`mode_guess::describe_mismatch`'s line): the run stops
     /// early and fails with it, whatever thread found it.
     pub wrong_mode: std::sync::OnceLock<String>,
+    /// Connections open now, across the workers: the collector gives the
+    /// connect phase's memory back as soon as all are, without waiting for
+    /// a merged second (driver/trim.rs). One add and one subtract per
+    /// connection.
+    pub open_now: std::sync::atomic::AtomicU64,
     /// `--conn-lifetime`, `--messages-per-conn`, `--reconnect`; `None`: one connection per slot.
     pub churn: Option<super::churn::ChurnPlan>,
     /// `--mode broadcast`: how connections are grouped into topics.

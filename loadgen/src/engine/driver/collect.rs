@@ -128,6 +128,8 @@ pub(super) async fn collect(
     let mut interrupted_ns = None;
     let mut silence = SilenceWatch::default();
     let mut trim = super::trim::TrimAfterRamp::default();
+    let mut trim_check = tokio::time::interval(super::trim::CHECK_EVERY);
+    trim_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut silent = None;
     let mut last_end_ns = 0;
     let ctrl_c = tokio::signal::ctrl_c();
@@ -153,6 +155,10 @@ pub(super) async fn collect(
                     results.push(*result);
                 }
             },
+            _ = trim_check.tick(), if trim.pending(plan.now_ns(), plan.measure_start_ns) => {
+                let open = plan.open_now.load(std::sync::atomic::Ordering::Relaxed);
+                trim.check(open, plan.connections, plan.now_ns(), plan.measure_start_ns);
+            }
             r = &mut ctrl_c, if interrupted_ns.is_none() => {
                 if r.is_ok() {
                     interrupted_ns = Some(plan.now_ns());
@@ -188,7 +194,6 @@ pub(super) async fn collect(
                 log.add(Duration::from_nanos(start_ns), Duration::from_nanos(length_ns), &p.histograms)
                     .map_err(Error::failed)?;
             }
-            trim.second(p.open, plan.connections, plan.now_ns(), plan.measure_start_ns);
             let rtt = p.histograms.get(Series::RttCorrected);
             let secs = length_ns as f64 / 1e9;
             let phase = if p.end_ns <= plan.measure_start_ns {

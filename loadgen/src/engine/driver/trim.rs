@@ -9,7 +9,14 @@
 //! tens of MB), so it runs once: when every connection is open during
 //! the warmup, never in the measured window, where that stall would be in
 //! the latencies (judged by the clock when it would run, with a margin).
+//! The collector looks every [`CHECK_EVERY`] until it has trimmed or the
+//! window opens: a merged second comes too late for a short warmup.
 //! Other allocators return memory on their own; there it does nothing.
+
+use std::time::Duration;
+
+/// How often the collector looks whether every connection is open.
+pub(super) const CHECK_EVERY: Duration = Duration::from_millis(50);
 
 /// How long before the measured window a trim may still start: it takes
 /// milliseconds at tens of MB, and must be over before the window opens.
@@ -23,10 +30,15 @@ pub(super) struct TrimAfterRamp {
 }
 
 impl TrimAfterRamp {
-    /// Looks at one merged second, at `now_ns` (the run's clock, when the
-    /// trim would run: a second is merged after it ends, maybe late); true
-    /// if it trimmed.
-    pub(super) fn second(&mut self, open: u64, target: u32, now_ns: u64, measure_start_ns: u64) -> bool {
+    /// Whether a later check may still trim: not yet trimmed, and the
+    /// window not yet open at `now_ns`.
+    pub(super) fn pending(&self, now_ns: u64, measure_start_ns: u64) -> bool {
+        !self.done && now_ns < measure_start_ns
+    }
+
+    /// Trims if `open` connections are all (`target`) and the window is at
+    /// least the margin away at `now_ns` (the run's clock); true if it did.
+    pub(super) fn check(&mut self, open: u64, target: u32, now_ns: u64, measure_start_ns: u64) -> bool {
         if self.done || open < u64::from(target) || now_ns.saturating_add(MARGIN_NS) > measure_start_ns {
             return false;
         }
@@ -55,11 +67,14 @@ mod tests {
     fn trims_once_all_are_open_and_only_well_before_the_window() {
         const S: u64 = 1_000_000_000;
         let mut t = TrimAfterRamp::default();
-        assert!(!t.second(50, 100, S, 3 * S), "still opening");
-        assert!(!t.second(100, 100, 3 * S, 3 * S), "the window opens now: never");
-        assert!(!t.second(100, 100, 3 * S - MARGIN_NS / 2, 3 * S), "too close to it");
-        assert!(!t.second(100, 100, 4 * S, 3 * S), "in the window: never");
-        assert!(t.second(100, 100, 2 * S, 3 * S));
-        assert!(!t.second(100, 100, 2 * S, 3 * S), "once");
+        assert!(!t.check(50, 100, S, 3 * S), "still opening");
+        assert!(!t.check(100, 100, 3 * S, 3 * S), "the window opens now: never");
+        assert!(!t.check(100, 100, 3 * S - MARGIN_NS / 2, 3 * S), "too close to it");
+        assert!(!t.check(100, 100, 4 * S, 3 * S), "in the window: never");
+        assert!(t.check(100, 100, 2 * S, 3 * S));
+        assert!(!t.check(100, 100, 2 * S, 3 * S), "once");
+        assert!(!t.pending(2 * S, 3 * S), "done: no more checks");
+        assert!(TrimAfterRamp::default().pending(2 * S, 3 * S));
+        assert!(!TrimAfterRamp::default().pending(3 * S, 3 * S), "the window has opened");
     }
 }

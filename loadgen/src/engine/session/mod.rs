@@ -126,6 +126,7 @@ async fn open_once(ctx: &WorkerCtx, id: u32, slot: usize, life: &mut Life) -> Li
     let (end, next_index) = run.await;
     life.resume_index = Some(next_index);
     ctx.stats.borrow_mut().open -= 1;
+    ctx.plan.open_now.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     end
 }
 

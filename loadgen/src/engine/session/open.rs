@@ -34,6 +34,7 @@ impl Opened {
             st.interval.record_ns(Series::Handshake, connect::nanos(self.handshake_time));
             st.open += 1;
         }
+        ctx.plan.open_now.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         life.opened(ctx, self.started_ns, self.tcp_time, self.handshake_time);
         (self.stream, self.agreed, self.rbuf)
     }
