@@ -53,7 +53,9 @@ def main():
             while len(got) < 2 or len(got) < frame_len(got):
                 got += s.recv(65536)
             socks.append(s)
-        time.sleep(1.0)
+        # Settled: the server parks a connection after a quiet timer tick
+        # (at most 1 s) and trims its heap after the parking burst.
+        time.sleep(4.0)
         after = rss_kib(server.pid)
         print(f"{binary}: {count} idle connections: RSS {before} -> {after} KiB, "
               f"{(after - before) * 1024 / count:.0f} bytes per connection")

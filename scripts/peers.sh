@@ -278,7 +278,10 @@ idle_once() { # peer n
     fi
     for i in $(seq 600); do (( $(fds "$PEER_PID") >= n )) && break; sleep 0.1; done
     (( $(fds "$PEER_PID") >= n )) || echo "warning: $p holds only $(fds "$PEER_PID") fds of $n" >&2
-    sleep 1
+    # Settled, for every peer alike: wsbench parks a connection after a
+    # quiet timer tick (at most 1 s) and trims its heap after the parking
+    # burst (at most 2 s later).
+    sleep 4
     loaded=$(rss_kb "$PEER_PID")
     if [[ $p == wsbench ]]; then
         # The loadgen's own cost per connection: its RSS at n connections

@@ -55,6 +55,12 @@ pub struct Config {
     /// Accept permessage-deflate offers with this policy; `None`: decline
     /// them all (the default).
     pub deflate: Option<wsbench_proto::deflate::ServerPolicy>,
+    /// Park idle plain (ws://) connections: after a quiet timer tick (at
+    /// most 500 ms) with nothing pending, a connection gives up its task,
+    /// its timer and its reactor registration until bytes, its next
+    /// deadline or shutdown come (`park`). Off: every connection keeps its
+    /// task (for A/B measurement).
+    pub park_idle: bool,
 }
 
 /// Address the binary listens on by default.
@@ -96,6 +102,7 @@ impl Default for Config {
             max_backpressure: DEFAULT_MAX_BACKPRESSURE,
             max_memory: DEFAULT_MAX_MEMORY,
             deflate: None,
+            park_idle: true,
         }
     }
 }

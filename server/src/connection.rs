@@ -27,6 +27,8 @@ mod clock;
 mod deflate;
 mod limits;
 mod output;
+mod parkable;
+mod plain_io;
 mod shutdown;
 
 use std::future::Future;
@@ -37,15 +39,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tracing::{debug, warn};
 
 use wsbench_proto::close;
 use wsbench_proto::{Decoder, Event, OpCode, Role};
 
 use self::broadcast::Input;
-use self::buffers::{MIN_READ, OUT_OF_MEMORY};
+use self::buffers::{Budget, MIN_READ, OUT_OF_MEMORY};
 use self::clock::{Clock, Tick};
 pub use self::limits::ConnectionLimits;
+pub(crate) use self::parkable::Quiet;
+pub use self::plain_io::PlainIo;
 pub use self::shutdown::ShutdownSignal;
 use crate::json_pieces::JsonPieces;
 use crate::metrics::Metrics;
@@ -103,6 +106,28 @@ enum Progress {
     More,
 }
 
+/// What of a connection outlives a quiet spell: all but its socket, its
+/// buffers and what it was doing (a parked connection holds this).
+struct Lasting {
+    peer: SocketAddr,
+    decoder: Decoder,
+    responder: Responder,
+    limits: Arc<ConnectionLimits>,
+    budget: Budget,
+    clock: Clock,
+    deflate: Option<Box<deflate::Deflate>>,
+    registration: Option<crate::registry::Registration>,
+}
+
+/// How the loop handed the connection back.
+enum Served {
+    /// The connection ended.
+    Ended(Ending),
+    /// Quiet and nothing pending: it may be parked (only asked for by
+    /// [`Connection::serve_until_quiet`]).
+    Quiet,
+}
+
 /// Where the message of a `json` reply in pieces lies.
 #[derive(Debug)]
 enum Source {
@@ -130,13 +155,11 @@ pub struct Connection<S> {
     assembly: Vec<u8>,
     out: Outbox,
     responder: Responder,
-    metrics: Arc<Metrics>,
     /// Shared by every connection of the server (72 bytes each, copied).
     limits: Arc<ConnectionLimits>,
-    /// Bytes charged to the server's memory budget.
-    charged: usize,
-    /// Keeps its empty read buffer while it waits (a busy connection).
-    keeps_buffer: bool,
+    /// Its share of `--max-memory` and of the buffer keepers, given back
+    /// when dropped.
+    budget: Budget,
     /// A `json` reply to a large message, written a piece per flush
     /// (boxed: 8 bytes in every connection instead of 40, for a rare reply).
     json: Option<Box<(JsonPieces, Source)>>,
@@ -175,27 +198,46 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             buf.reserve_exact(MIN_READ.max(already_read.len()));
             buf.extend_from_slice(already_read);
         }
+        let lasting = Lasting {
+            peer,
+            decoder: Decoder::new(Role::Server, limits.max_message_size),
+            responder: Responder::new(params),
+            budget: Budget::new(metrics),
+            limits,
+            clock: Clock::new(),
+            deflate: None,
+            registration: None,
+        };
+        let mut conn = Connection::assemble(io, lasting);
+        conn.batch_bytes_in = already_read.len() as u64;
+        conn.buf = buf;
+        conn
+    }
+
+    /// A connection of `lasting`, with nothing buffered, queued or begun.
+    /// The one place that lists every field: [`new`](Self::new) and a
+    /// parked connection's resumption both build through it.
+    fn assemble(io: S, lasting: Lasting) -> Self {
+        let Lasting { peer, decoder, responder, limits, budget, clock, deflate, registration } = lasting;
         Connection {
             io,
             peer,
-            batch_bytes_in: already_read.len() as u64,
-            buf,
+            buf: Vec::new(),
             start: 0,
-            decoder: Decoder::new(Role::Server, limits.max_message_size),
+            decoder,
             assembly: Vec::new(),
             out: Outbox::new(),
-            responder: Responder::new(params),
-            metrics,
+            responder,
             limits,
-            charged: 0,
-            keeps_buffer: false,
+            budget,
             json: None,
-            clock: Clock::new(),
+            clock,
             batch_messages: 0,
+            batch_bytes_in: 0,
             last_answered: None,
             broadcast: None,
-            deflate: None,
-            registration: None,
+            deflate,
+            registration,
         }
     }
 
@@ -217,53 +259,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         S: Send,
     {
         async move {
-            let ending = self.serve(&mut shutdown).await;
-            let peer = self.peer;
-            match &ending {
-                Ending::ClosedByPeer(code) => debug!(%peer, ?code, "closed by peer"),
-                Ending::Failed { code, reason } => warn!(%peer, code, reason, "failed the connection"),
-                Ending::Shutdown => debug!(%peer, "closed for shutdown"),
-                Ending::PeerGone => warn!(%peer, "peer went away without a close frame"),
-                Ending::ReadError(e) => {
-                    self.metrics.read_error();
-                    warn!(%peer, error = %e, "read failed")
-                }
-                Ending::WriteError(_) => self.metrics.write_error(),
-                Ending::WriteTimeout => {
-                    self.metrics.write_timeout();
-                    warn!(%peer, timeout = ?self.limits.write_timeout, "peer did not read: dropped")
+            loop {
+                // Never `Quiet` without `may_park`; were it, serving again is right.
+                if let Served::Ended(ending) = self.serve(&mut shutdown, false).await {
+                    return self.finish(ending);
                 }
             }
-            // Counted closed before its place is given back: a shutdown
-            // waiting for the last place then sees the metrics settled.
-            if let Some(registration) = self.registration.take() {
-                self.metrics.connection_closed();
-                drop(registration);
-            }
-            ending
         }
     }
 
-    async fn serve(&mut self, shutdown: &mut ShutdownSignal) -> Ending {
+    /// The loop. With `may_park`, it hands the connection back
+    /// ([`Served::Quiet`]) once its timer has found it quiet and it
+    /// [can park](Self::can_park).
+    async fn serve(&mut self, shutdown: &mut ShutdownSignal, may_park: bool) -> Served {
         let timer = tokio::time::sleep_until(self.clock.next_deadline(&self.limits));
         tokio::pin!(timer);
+        let mut quiet = false;
         loop {
             let progress = match self.process() {
                 Ok(progress) => progress,
-                Err(closing) => return self.close(closing).await,
+                Err(closing) => return Served::Ended(self.close(closing).await),
             };
             if let Err(closing) = self.charge_to(self.held()) {
-                return self.close(closing).await;
+                return Served::Ended(self.close(closing).await);
             }
             if let Err(ending) = self.flush_bounded(None).await {
-                return ending;
+                return Served::Ended(ending);
             }
             if progress == Progress::More {
                 tokio::task::yield_now().await;
                 continue;
             }
             if let Err(closing) = self.make_room() {
-                return self.close(closing).await;
+                return Served::Ended(self.close(closing).await);
+            }
+            if std::mem::take(&mut quiet) && may_park && self.can_park() {
+                return Served::Quiet;
             }
             let in_progress = !self.buf.is_empty() || self.decoder.in_message();
             if let Some(deadline) = self.clock.message(in_progress, &self.limits) {
@@ -276,35 +307,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 input = std::future::poll_fn(|cx| self.poll_input(cx)) => match input {
                     Input::Read(read) => read,
                     Input::Broadcast(Ok(())) => continue,
-                    Input::Broadcast(Err(closing)) => return self.close(closing).await,
+                    Input::Broadcast(Err(closing)) => return Served::Ended(self.close(closing).await),
                 },
                 () = shutdown.fired() => {
                     self.close(Closing::Fail { code: close::GOING_AWAY, reason: "server shutting down" }).await;
-                    return Ending::Shutdown;
+                    return Served::Ended(Ending::Shutdown);
                 }
                 () = &mut timer => {
                     match self.clock.tick(&self.limits) {
                         Tick::Close(closing, idle) => {
-                            if idle { self.metrics.idle_timeout() } else { self.metrics.message_timeout() }
-                            return self.close(closing).await;
+                            if idle { self.budget.metrics.idle_timeout() } else { self.budget.metrics.message_timeout() }
+                            return Served::Ended(self.close(closing).await);
                         }
                         Tick::Ping => self.out.frame(OpCode::Ping, b""),
                         Tick::Wait => self.quiet(),
                     }
+                    quiet = true;
                     timer.as_mut().reset(self.clock.next_deadline(&self.limits));
                     continue;
                 }
             };
             match read {
-                Ok(0) => return Ending::PeerGone,
+                Ok(0) => return Served::Ended(Ending::PeerGone),
                 Ok(n) => {
                     self.batch_bytes_in += n as u64;
                     if let Some(deadline) = self.clock.received(&self.limits) {
                         timer.as_mut().reset(deadline);
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::OutOfMemory => return self.close(OUT_OF_MEMORY).await,
-                Err(e) => return Ending::ReadError(e),
+                Err(e) if e.kind() == io::ErrorKind::OutOfMemory => {
+                    return Served::Ended(self.close(OUT_OF_MEMORY).await)
+                }
+                Err(e) => return Served::Ended(Ending::ReadError(e)),
             }
         }
     }
@@ -356,14 +390,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
         }
         Ok(Progress::More)
-    }
-}
-
-impl<S> Drop for Connection<S> {
-    /// Refunds what the connection had charged to the memory budget.
-    fn drop(&mut self) {
-        self.stop_keeping();
-        self.metrics.release(self.charged);
     }
 }
 

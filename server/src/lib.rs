@@ -33,6 +33,7 @@ pub mod logging;
 pub mod metrics;
 pub mod mode;
 pub mod outbox;
+mod park;
 mod registry;
 pub mod reply;
 mod server;

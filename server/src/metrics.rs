@@ -43,6 +43,9 @@ fn shard_index() -> usize {
 pub struct Metrics {
     shards: [Shard; SHARDS],
     connections_open: AtomicU64,
+    connections_parked: AtomicU64,
+    /// Parkings and resumptions so far (for the heap trim).
+    park_moves: AtomicU64,
     connections_total: AtomicU64,
     upgrades_refused: AtomicU64,
     closes_sent: [AtomicU64; CLOSE_CODES.len() + 1],
@@ -71,6 +74,8 @@ struct LimitCounters {
 pub struct MetricsSnapshot {
     /// Open WebSocket connections.
     pub connections_open: u64,
+    /// Open connections parked: idle, without a task of their own.
+    pub connections_parked: u64,
     /// WebSocket connections accepted.
     pub connections_total: u64,
     /// Upgrade requests refused.
@@ -119,6 +124,23 @@ impl Metrics {
     /// Connections open now.
     pub fn connections_open(&self) -> u64 {
         self.connections_open.load(Relaxed)
+    }
+
+    /// Counts a connection parked (open, idle, without a task).
+    pub fn connection_parked(&self) {
+        self.connections_parked.fetch_add(1, Relaxed);
+        self.park_moves.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a parked connection given a task again.
+    pub fn connection_unparked(&self) {
+        self.connections_parked.fetch_sub(1, Relaxed);
+        self.park_moves.fetch_add(1, Relaxed);
+    }
+
+    /// Connections parked or resumed so far.
+    pub fn park_moves(&self) -> u64 {
+        self.park_moves.load(Relaxed)
     }
 
     /// Counts an upgrade refused.
@@ -210,6 +232,7 @@ impl Metrics {
         let codes = CLOSE_CODES.iter().copied().chain([0]);
         MetricsSnapshot {
             connections_open: self.connections_open.load(Relaxed),
+            connections_parked: self.connections_parked.load(Relaxed),
             connections_total: self.connections_total.load(Relaxed),
             upgrades_refused: self.upgrades_refused.load(Relaxed),
             messages_received: self.sum(|s| &s.messages_received),
@@ -237,6 +260,12 @@ impl MetricsSnapshot {
             let _ = writeln!(s, "# HELP wsbench_{name} {help}\n# TYPE wsbench_{name} {kind}\nwsbench_{name} {value}");
         };
         metric("connections_open", "gauge", "Open WebSocket connections.", self.connections_open);
+        metric(
+            "connections_parked",
+            "gauge",
+            "Open connections parked: idle, without a task of their own.",
+            self.connections_parked,
+        );
         metric("connections_total", "counter", "WebSocket connections accepted.", self.connections_total);
         metric("upgrades_refused_total", "counter", "Upgrade requests refused.", self.upgrades_refused);
         metric("messages_received_total", "counter", "Data messages received.", self.messages_received);

@@ -18,7 +18,9 @@ pub(crate) struct Registry {
 #[derive(Default)]
 struct RegistryState {
     next_id: u64,
-    open: HashMap<u64, oneshot::Sender<()>>,
+    /// Each open connection's shutdown signal; none while it is parked
+    /// (its shard resumes it at shutdown, and it takes a new one then).
+    open: HashMap<u64, Option<oneshot::Sender<()>>>,
     closing: bool,
 }
 
@@ -45,7 +47,7 @@ impl Registry {
         let id = state.next_id;
         state.next_id += 1;
         let (tx, rx) = oneshot::channel();
-        state.open.insert(id, tx);
+        state.open.insert(id, Some(tx));
         Some((Registration { registry: self.clone(), id }, rx))
     }
 
@@ -54,9 +56,8 @@ impl Registry {
         let mut state = self.state.lock().expect("registry lock");
         state.closing = true;
         let open = state.open.len();
-        for (_, tx) in state.open.iter_mut() {
-            let (replacement, _) = oneshot::channel();
-            let _ = std::mem::replace(tx, replacement).send(());
+        for tx in state.open.values_mut().filter_map(Option::take) {
+            let _ = tx.send(());
         }
         open
     }
@@ -69,6 +70,32 @@ impl Registry {
             }
             idle.await;
         }
+    }
+}
+
+impl Registration {
+    /// Drops the connection's shutdown signal (a parked connection holds
+    /// none: ~80 bytes each, and an allocation that kept a page resident).
+    pub(crate) fn release_signal(&self) {
+        let mut state = self.registry.state.lock().expect("registry lock");
+        if let Some(tx) = state.open.get_mut(&self.id) {
+            *tx = None;
+        }
+    }
+
+    /// A new shutdown signal for the connection, fired already if shutdown
+    /// has begun.
+    pub(crate) fn signal(&self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        let mut state = self.registry.state.lock().expect("registry lock");
+        let closing = state.closing;
+        match state.open.get_mut(&self.id) {
+            Some(slot) if !closing => *slot = Some(tx),
+            _ => {
+                let _ = tx.send(());
+            }
+        }
+        rx
     }
 }
 
@@ -102,6 +129,21 @@ mod tests {
         drop(held);
         assert_eq!(registry.open(), 0, "dropping a registration frees its slot");
         assert!(registry.register(1000).is_some());
+    }
+
+    #[test]
+    fn a_released_signal_is_skipped_at_shutdown_and_a_new_one_fires() {
+        let registry = Arc::new(Registry::default());
+        let (parked, mut released) = registry.register(10).unwrap();
+        let (_running, mut running_signal) = registry.register(10).unwrap();
+        parked.release_signal();
+        assert!(released.try_recv().is_err(), "its sender is gone, nothing was sent");
+        let mut before = parked.signal();
+        assert!(before.try_recv().is_err(), "not fired before shutdown");
+        assert_eq!(registry.shutdown_all(), 2);
+        assert_eq!(running_signal.try_recv(), Ok(()));
+        assert_eq!(before.try_recv(), Ok(()), "a signal taken again fires with the others");
+        assert_eq!(parked.signal().try_recv(), Ok(()), "one taken after shutdown began has fired already");
     }
 
     #[test]

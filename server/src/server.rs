@@ -27,9 +27,10 @@ use crate::connection::{ConnectionLimits, ShutdownSignal};
 use crate::handshake::{check_upgrade, text_response, Refusal};
 use crate::metrics::Metrics;
 use crate::mode::ReplyMode;
+use crate::park::Parking;
 use crate::registry::Registry;
 use crate::tls::TLS_HANDSHAKE_TIMEOUT;
-use crate::upgraded::{run_upgraded, Extras, OutputDropped};
+use crate::upgraded::{spawn_upgraded, Extras};
 
 /// Pending connections the kernel may queue (it caps this at somaxconn).
 const LISTEN_BACKLOG: u32 = 8192;
@@ -58,6 +59,8 @@ struct Shared {
     registry: Arc<Registry>,
     /// Mode `broadcast`'s topics.
     topics: Arc<Topics>,
+    /// Idle plain connections without a task (`--no-park`: none).
+    parking: Option<Arc<Parking>>,
     /// Tells HTTP connections not yet upgraded to finish up.
     http_shutdown: watch::Receiver<bool>,
     http_shutdown_tx: watch::Sender<bool>,
@@ -70,7 +73,11 @@ impl Server {
         let (http_shutdown_tx, http_shutdown) = watch::channel(false);
         let metrics = Arc::new(Metrics::default());
         let topics = Arc::new(Topics::new(metrics.clone(), config.max_backpressure));
+        // A shard per runtime thread, so that parking spreads like the tasks.
+        let threads = tokio::runtime::Handle::current().metrics().num_workers();
+        let parking = if config.park_idle { Some(Parking::new(threads, metrics.clone())?) } else { None };
         let shared = Arc::new(Shared {
+            parking,
             limits: Arc::new(ConnectionLimits::from_config(&config)),
             config,
             metrics,
@@ -98,6 +105,9 @@ impl Server {
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
         let Server { listener, shared } = self;
         let trimmer = tokio::spawn(crate::trim::after_bursts(shared.metrics.clone()));
+        if let Some(parking) = &shared.parking {
+            parking.start(shared.http_shutdown.clone());
+        }
         tokio::pin!(shutdown);
         let mut backoff = ACCEPT_BACKOFF_MIN;
         loop {
@@ -301,6 +311,7 @@ fn upgrade(req: &mut Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Re
     });
     let metrics = shared.metrics.clone();
     let limits = shared.limits.clone();
+    let parking = shared.parking.clone();
     // Joined before the 101: a client with its 101 gets every message
     // published from then on.
     let extras = Extras { registration, membership: topic.map(|topic| shared.topics.join(topic)), deflate };
@@ -316,7 +327,7 @@ fn upgrade(req: &mut Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Re
                 // its future (tokio's smallest cell), which holds the
                 // registration and counts the close.
                 let shutdown = ShutdownSignal::new(shutdown);
-                tokio::spawn(OutputDropped(run_upgraded(io, peer, params, extras, limits, metrics, shutdown)));
+                spawn_upgraded(io, peer, params, extras, limits, metrics, shutdown, parking);
             }
             Err(e) => {
                 warn!(%peer, error = %e, "upgrade failed");

@@ -8,8 +8,10 @@
 //! connection at 20,000 connects/s, 4.5 KB at 1,000/s (docs/performance.md).
 //! `malloc_trim(0)` returns the free pages inside the heap, not only at its
 //! top. It walks the free lists under the arena locks, so it runs only
-//! when a burst has just ended: at least [`BURST`] connections opened or
-//! closed since the last trim, and fewer than that in the last second.
+//! when a burst has just ended: at least [`BURST`] connections opened,
+//! closed, parked or resumed since the last trim, and fewer than that in
+//! the last second. Parking counts: each parked connection frees its task
+//! and its future (~1 KB), which glibc would otherwise keep resident.
 //! Other allocators return memory on their own; there this does nothing.
 
 use std::sync::Arc;
@@ -28,8 +30,8 @@ const BURST: u64 = 256;
 pub(crate) async fn after_bursts(metrics: Arc<Metrics>) {
     let churn = || {
         let s = metrics.snapshot();
-        // Opened plus closed.
-        (2 * s.connections_total).saturating_sub(s.connections_open)
+        // Opened plus closed, plus parked and resumed.
+        (2 * s.connections_total).saturating_sub(s.connections_open) + metrics.park_moves()
     };
     let mut interval = tokio::time::interval(TICK);
     interval.set_missed_tick_behavior(MissedTickBehavior::Skip);

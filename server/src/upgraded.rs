@@ -13,18 +13,22 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
 use crate::broadcast::Membership;
+use crate::connection::PlainIo;
 use crate::connection::{Connection, ConnectionLimits, Ending, ShutdownSignal};
 use crate::metrics::Metrics;
 use crate::mode::ConnectionParams;
+use crate::park::Parking;
 use crate::registry::Registration;
 
-/// The connection's future, boxed, built from the upgraded stream. A plain
-/// function, not an `async fn`: the task awaiting it then holds a pointer,
-/// not a generator that keeps a slot for every `Connection` moved out of
-/// its arms (rust-lang/rust#62958), which made each idle connection's task
-/// 1,904 bytes instead of a few dozen. Each arm is boxed apart from the
-/// others, so a plain connection is not as large as a TLS one.
-pub(crate) fn run_upgraded(
+/// Spawns the connection's task, its future boxed, built from the upgraded
+/// stream. A plain function, not an `async fn`: the task then holds a
+/// pointer, not a generator that keeps a slot for every `Connection` moved
+/// out of its arms (rust-lang/rust#62958), which made each idle
+/// connection's task 1,904 bytes instead of a few dozen. Each arm is boxed
+/// apart from the others, so a plain connection is not as large as a TLS
+/// one. Plain connections park when idle, given a `parking`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn spawn_upgraded(
     upgraded: hyper::upgrade::Upgraded,
     peer: SocketAddr,
     params: ConnectionParams,
@@ -32,24 +36,29 @@ pub(crate) fn run_upgraded(
     limits: Arc<ConnectionLimits>,
     metrics: Arc<Metrics>,
     shutdown: ShutdownSignal,
-) -> Pin<Box<dyn Future<Output = Ending> + Send>> {
+    parking: Option<Arc<Parking>>,
+) {
     // The plain TcpStream, without hyper's boxed IO in the way of every read.
     // `read_buf` is a view of hyper's whole read buffer (8 KiB or more): it
     // is copied into the connection and dropped here, or every idle
     // connection would keep that buffer alive.
     match upgraded.downcast::<TokioIo<TcpStream>>() {
         Ok(hyper::upgrade::Parts { io, read_buf, .. }) => {
-            let conn = extras.apply(Connection::new(io.into_inner(), peer, &read_buf, params, limits, metrics));
-            Box::pin(conn.run(shutdown))
+            let io = PlainIo::Live(io.into_inner());
+            let conn = extras.apply(Connection::new(io, peer, &read_buf, params, limits, metrics));
+            match parking {
+                Some(parking) => crate::park::spawn(conn, shutdown, parking),
+                None => drop(tokio::spawn(OutputDropped(Box::pin(conn.run(shutdown))))),
+            }
         }
         Err(upgraded) => match upgraded.downcast::<TokioIo<TlsStream<TcpStream>>>() {
             Ok(hyper::upgrade::Parts { io, read_buf, .. }) => {
                 let conn = extras.apply(Connection::new(io.into_inner(), peer, &read_buf, params, limits, metrics));
-                Box::pin(conn.run(shutdown))
+                tokio::spawn(OutputDropped(Box::pin(conn.run(shutdown))));
             }
             Err(upgraded) => {
                 let conn = extras.apply(Connection::new(TokioIo::new(upgraded), peer, &[], params, limits, metrics));
-                Box::pin(conn.run(shutdown))
+                tokio::spawn(OutputDropped(Box::pin(conn.run(shutdown))));
             }
         },
     }

@@ -22,11 +22,13 @@ use std::future::Future;
 use std::io;
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use super::{Closing, Connection};
+use crate::metrics::Metrics;
 
 /// Free space ensured before a read into the connection's own buffer.
 pub(super) const MIN_READ: usize = 4 << 10;
@@ -76,12 +78,37 @@ fn return_buffer(mut buf: Vec<u8>) {
 pub(super) const OUT_OF_MEMORY: Closing =
     Closing::Fail { code: TRY_AGAIN_LATER, reason: "server memory budget exhausted" };
 
-impl<S> Connection<S> {
+/// What a connection has of the shared budgets: the bytes charged to
+/// `--max-memory`, and a keeper's slot. Given back when dropped, wherever
+/// the connection ends: in its task, or parked.
+#[derive(Debug)]
+pub(super) struct Budget {
+    /// The server's counters (the connection's only handle on them).
+    pub(super) metrics: Arc<Metrics>,
+    /// Bytes charged to the server's memory budget.
+    charged: usize,
+    /// Keeps its empty read buffer while it waits (a busy connection).
+    keeps_buffer: bool,
+}
+
+impl Budget {
+    pub(super) fn new(metrics: Arc<Metrics>) -> Self {
+        Budget { metrics, charged: 0, keeps_buffer: false }
+    }
+
     /// Gives back the right to keep a buffer while waiting.
     pub(super) fn stop_keeping(&mut self) {
         if std::mem::take(&mut self.keeps_buffer) {
             KEEPERS.fetch_sub(1, Relaxed);
         }
+    }
+}
+
+impl Drop for Budget {
+    /// Refunds the charge and the keeper's slot.
+    fn drop(&mut self) {
+        self.stop_keeping();
+        self.metrics.release(self.charged);
     }
 }
 
@@ -108,10 +135,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// each, against 4.5 KB). A keeper gives its slot back when its clock
     /// finds it quiet, or when it closes.
     fn keep_buffer(&mut self) -> bool {
-        if !self.keeps_buffer && self.clock.is_active() {
-            self.keeps_buffer = KEEPERS.fetch_update(Relaxed, Relaxed, |n| (n < BUSY_KEEPERS).then_some(n + 1)).is_ok();
+        let budget = &mut self.budget;
+        if !budget.keeps_buffer && self.clock.is_active() {
+            budget.keeps_buffer =
+                KEEPERS.fetch_update(Relaxed, Relaxed, |n| (n < BUSY_KEEPERS).then_some(n + 1)).is_ok();
         }
-        self.keeps_buffer
+        budget.keeps_buffer
     }
 
     /// The timer found the connection quiet: a keeper gives its buffer back,
@@ -122,7 +151,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         if self.clock.is_active() || !self.buf.is_empty() {
             return;
         }
-        if self.keeps_buffer {
+        if self.budget.keeps_buffer {
             self.go_idle();
         }
         self.out.release();
@@ -132,7 +161,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// holds, so an idle connection costs its task and socket only (and an
     /// outbox of a few hundred bytes at most).
     fn go_idle(&mut self) {
-        self.stop_keeping();
+        self.budget.stop_keeping();
         return_buffer(std::mem::take(&mut self.buf));
         if self.out.capacity() > 1 << 10 {
             self.out.release();
@@ -165,8 +194,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 let rest = total.saturating_sub(len);
                 // Refused before it is buffered: the rest of this frame
                 // would take the server past its budget.
-                if rest > GRAIN && self.metrics.memory_held().saturating_add(rest) > self.limits.max_memory {
-                    self.metrics.memory_refused();
+                if rest > GRAIN && self.budget.metrics.memory_held().saturating_add(rest) > self.limits.max_memory {
+                    self.budget.metrics.memory_refused();
                     return Err(OUT_OF_MEMORY);
                 }
                 rest
@@ -191,15 +220,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Adjusts this connection's charge to the budget to cover `bytes`.
     pub(super) fn charge_to(&mut self, bytes: usize) -> Result<(), Closing> {
         let wanted = if bytes <= FREE_BYTES { 0 } else { bytes.next_multiple_of(GRAIN) };
-        if wanted > self.charged {
-            if !self.metrics.try_hold(wanted - self.charged, self.limits.max_memory) {
-                self.metrics.memory_refused();
+        let charged = self.budget.charged;
+        if wanted > charged {
+            if !self.budget.metrics.try_hold(wanted - charged, self.limits.max_memory) {
+                self.budget.metrics.memory_refused();
                 return Err(OUT_OF_MEMORY);
             }
         } else {
-            self.metrics.release(self.charged - wanted);
+            self.budget.metrics.release(charged - wanted);
         }
-        self.charged = wanted;
+        self.budget.charged = wanted;
         Ok(())
     }
 

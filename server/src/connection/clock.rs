@@ -58,8 +58,12 @@ pub(super) struct Clock {
 }
 
 impl Clock {
+    /// A new connection counts as having just received (its upgrade): the
+    /// timer first fires after [`ACTIVE_CHECK`], so a connection silent
+    /// from the start is found quiet (and may park) then, not only at half
+    /// the idle timeout.
     pub(super) fn new() -> Self {
-        Clock { last_received: Instant::now(), active: false, received: false, pinged: false, message_since: None }
+        Clock { last_received: Instant::now(), active: true, received: false, pinged: false, message_since: None }
     }
 
     /// Bytes arrived. Returns the timer's new deadline when the connection

@@ -53,7 +53,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             let message: String = message.chars().take(80).collect();
             error!(peer = %self.peer, error = %e, replies = self.batch_messages, message = ?message, "write failed");
         }
-        self.metrics.add_batch(self.batch_messages, self.batch_bytes_in, frames, bytes_out);
+        self.budget.metrics.add_batch(self.batch_messages, self.batch_bytes_in, frames, bytes_out);
         self.batch_messages = 0;
         self.batch_bytes_in = 0;
         self.last_answered = None;
@@ -83,7 +83,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             (None, _) => self.out.frame(OpCode::Close, &[]),
         }
         if let Some(code) = code {
-            self.metrics.close_sent(code);
+            self.budget.metrics.close_sent(code);
         }
         if let Err(ending) = self.flush_bounded(Some(deadline)).await {
             return ending;
@@ -91,7 +91,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         // Nothing read or queued is needed any more: free it (and refund it)
         // before lingering.
         self.buf = Vec::new();
-        self.stop_keeping();
+        self.budget.stop_keeping();
         self.start = 0;
         self.assembly = Vec::new();
         self.out.release();

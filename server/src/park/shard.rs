@@ -1,0 +1,241 @@
+//! One shard of the parked connections: their boxes, one epoll for their
+//! sockets, and one timer for their deadlines.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::future::Future;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use slab::Slab;
+
+use super::{resume, Parking};
+use crate::connection::Quiet;
+
+/// Socket events taken per `epoll_wait`.
+const EVENTS: usize = 256;
+/// The slab key's part of a token.
+const KEY_MASK: usize = u32::MAX as usize;
+/// The timer's deadline when no connection is parked.
+const NEVER: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// One shard: its parked connections and what watches them.
+pub(super) struct Shard {
+    /// Adds and removes sockets of the epoll the watcher polls.
+    registry: mio::Registry,
+    /// That epoll, until the watcher takes it.
+    poll: Mutex<Option<Poll>>,
+    state: Mutex<State>,
+    /// A deadline earlier than all others was added: the watcher's timer
+    /// must move.
+    earlier: Notify,
+}
+
+#[derive(Default)]
+struct State {
+    /// Inline, in one array: boxed one by one, they sat among the freed
+    /// tasks and kept those pages resident.
+    parked: Slab<Parked>,
+    /// (deadline, token), soonest first. A resumed connection's entry stays
+    /// until it comes up or the heap is rebuilt.
+    deadlines: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Parkings so far: the high half of the next token.
+    parkings: u64,
+    /// Shutdown began: nothing parks.
+    closing: bool,
+}
+
+/// A parked connection.
+pub(super) struct Parked {
+    quiet: Quiet,
+    /// Its slab key (low 32 bits) and the parking's number (high 32): an
+    /// event or deadline of a connection resumed since, whose key another
+    /// has taken, finds a different token. (A 32-bit target has no room for
+    /// the number: such an event resumes the other connection, which finds
+    /// nothing to read and parks again after a tick.)
+    token: usize,
+    wake_at: Instant,
+}
+
+impl State {
+    /// The connection parked as `token`, if it still is.
+    fn remove(&mut self, token: usize) -> Option<Parked> {
+        let key = token & KEY_MASK;
+        let parked = match self.parked.get(key) {
+            Some(parked) if parked.token == token => self.parked.remove(key),
+            _ => return None,
+        };
+        if self.parked.is_empty() && self.parked.capacity() > 1024 {
+            // A burst's array is not kept for ever.
+            self.parked = Slab::new();
+        }
+        Some(parked)
+    }
+
+    fn is_parked(&self, token: usize) -> bool {
+        let key = token & KEY_MASK;
+        self.parked.get(key).is_some_and(|p| p.token == token)
+    }
+}
+
+impl Shard {
+    pub(super) fn new() -> io::Result<Shard> {
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        Ok(Shard { registry, poll: Mutex::new(Some(poll)), state: Mutex::default(), earlier: Notify::new() })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic under the lock leaves the map whole: go on with it.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Parks `quiet`, or gives it a task again when it cannot be parked
+    /// (shutdown begun, or its socket cannot be watched).
+    pub(super) fn park(&self, quiet: Quiet, parking: &Arc<Parking>) {
+        let wake_at = quiet.deadline();
+        let mut state = self.state();
+        let key = match u32::try_from(state.parked.vacant_key()) {
+            Ok(key) if !state.closing => key,
+            _ => {
+                drop(state);
+                return resume(quiet, parking.clone());
+            }
+        };
+        let token = (u64::from(key) | (state.parkings << 32)) as usize;
+        // Edge-triggered, and reported at once if bytes came in meanwhile.
+        if let Err(e) = self.registry.register(&mut SourceFd(&quiet.fd()), Token(token), Interest::READABLE) {
+            debug!(error = %e, "cannot watch a parked socket");
+            drop(state);
+            return resume(quiet, parking.clone());
+        }
+        state.parkings = (state.parkings + 1) & u64::from(u32::MAX);
+        let inserted = state.parked.insert(Parked { quiet, token, wake_at });
+        debug_assert_eq!(inserted, key as usize);
+        let earlier = state.deadlines.peek().map_or(true, |Reverse((first, _))| wake_at < *first);
+        state.deadlines.push(Reverse((wake_at, token)));
+        parking.metrics.connection_parked();
+        drop(state);
+        if earlier {
+            self.earlier.notify_one();
+        }
+    }
+
+    /// The connection parked as `token`, if it still is.
+    fn take(&self, token: usize) -> Option<Parked> {
+        let mut state = self.state();
+        let parked = state.remove(token);
+        if state.deadlines.len() > 2 * state.parked.len() + 64 {
+            state.deadlines = state.parked.iter().map(|(_, p)| Reverse((p.wake_at, p.token))).collect();
+        }
+        parked
+    }
+
+    /// The connections whose deadline has come.
+    fn take_due(&self, now: Instant) -> Vec<Parked> {
+        let mut state = self.state();
+        let mut due = Vec::new();
+        while let Some(&Reverse((at, token))) = state.deadlines.peek() {
+            if at > now {
+                break;
+            }
+            state.deadlines.pop();
+            due.extend(state.remove(token));
+        }
+        due
+    }
+
+    /// The soonest deadline of a connection still parked.
+    fn next_deadline(&self) -> Option<Instant> {
+        let mut state = self.state();
+        while let Some(&Reverse((at, token))) = state.deadlines.peek() {
+            if state.is_parked(token) {
+                return Some(at);
+            }
+            state.deadlines.pop();
+        }
+        None
+    }
+
+    /// Parks nothing from now on; returns every connection parked.
+    pub(super) fn close(&self) -> Vec<Parked> {
+        let mut state = self.state();
+        state.closing = true;
+        state.deadlines.clear();
+        state.parked.drain().collect()
+    }
+
+    /// Gives `parked` a task again, its socket off this shard's epoll.
+    fn wake(&self, parked: Parked, parking: &Arc<Parking>) {
+        let _ = self.registry.deregister(&mut SourceFd(&parked.quiet.fd()));
+        parking.metrics.connection_unparked();
+        resume(parked.quiet, parking.clone());
+    }
+
+    /// The task that watches this shard's sockets and deadlines until
+    /// `closing` turns true; then it resumes every parked connection.
+    pub(super) fn watcher(
+        self: &Arc<Self>,
+        parking: Arc<Parking>,
+        mut closing: watch::Receiver<bool>,
+    ) -> io::Result<impl Future<Output = ()> + Send + 'static> {
+        let poll = self.poll.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let poll = poll.ok_or_else(|| io::Error::other("the shard is watched already"))?;
+        // SAFETY: a `mio::Poll` owns its epoll descriptor from creation to
+        // drop, and `as_raw_fd` always returns that one; the `AsyncFd` owns
+        // the `Poll`, so the descriptor outlives the registration.
+        let registered = unsafe { AsyncFd::register_with_interest(poll, tokio::io::Interest::READABLE) };
+        let mut poll = registered.map_err(|e| e.into_parts().1)?;
+        let shard = self.clone();
+        Ok(async move {
+            let mut events = Events::with_capacity(EVENTS);
+            let timer = tokio::time::sleep(NEVER);
+            tokio::pin!(timer);
+            loop {
+                timer.as_mut().reset(shard.next_deadline().unwrap_or_else(|| Instant::now() + NEVER));
+                tokio::select! {
+                    biased;
+                    _ = closing.wait_for(|closing| *closing) => break,
+                    ready = poll.readable_mut() => {
+                        let mut guard = match ready {
+                            Ok(guard) => guard,
+                            Err(e) => { warn!(error = %e, "parking shard failed: resuming its connections"); break }
+                        };
+                        // Readiness is cleared only once a poll finds nothing.
+                        let polled = guard.try_io(|poll| {
+                            poll.get_mut().poll(&mut events, Some(Duration::ZERO))?;
+                            if events.is_empty() { Err(io::ErrorKind::WouldBlock.into()) } else { Ok(()) }
+                        });
+                        if let Ok(Err(e)) = polled {
+                            warn!(error = %e, "parking shard failed: resuming its connections");
+                            break;
+                        }
+                        for event in events.iter() {
+                            if let Some(parked) = shard.take(event.token().0) {
+                                shard.wake(parked, &parking);
+                            }
+                        }
+                        events.clear();
+                    }
+                    () = &mut timer => {
+                        for parked in shard.take_due(Instant::now()) {
+                            shard.wake(parked, &parking);
+                        }
+                    }
+                    () = shard.earlier.notified() => {}
+                }
+            }
+            for parked in shard.close() {
+                shard.wake(parked, &parking);
+            }
+        })
+    }
+}
