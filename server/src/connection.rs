@@ -272,7 +272,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// ([`Served::Quiet`]) once its timer has found it quiet and it
     /// [can park](Self::can_park).
     async fn serve(&mut self, shutdown: &mut ShutdownSignal, may_park: bool) -> Served {
-        let timer = tokio::time::sleep_until(self.clock.next_deadline(&self.limits));
+        let timer = tokio::time::sleep_until(self.clock.first_deadline(&self.limits));
         tokio::pin!(timer);
         let mut quiet = false;
         loop {

@@ -44,24 +44,33 @@ pub(crate) async fn after_bursts(metrics: Arc<Metrics>) {
     }
 }
 
+/// Ticks of churn that never pauses after which the heap is trimmed anyway
+/// (steady reconnects, or idle connections pinged, parked and resumed in
+/// their thousands): else no trim would ever run.
+const SUSTAINED: u32 = 30;
+
 /// The churn seen at the last tick and at the last trim.
 #[derive(Debug)]
 struct Churn {
     last_tick: u64,
     last_trim: u64,
+    /// Ticks since the last trim.
+    ticks: u32,
 }
 
 impl Churn {
     fn new(now: u64) -> Self {
-        Churn { last_tick: now, last_trim: now }
+        Churn { last_tick: now, last_trim: now, ticks: 0 }
     }
 
     /// Whether to trim now, with `now` the churn so far.
     fn burst_ended(&mut self, now: u64) -> bool {
         let quiet = now - self.last_tick < BURST;
         self.last_tick = now;
-        if quiet && now - self.last_trim >= BURST {
+        self.ticks = self.ticks.saturating_add(1);
+        if (quiet || self.ticks >= SUSTAINED) && now - self.last_trim >= BURST {
             self.last_trim = now;
+            self.ticks = 0;
             return true;
         }
         false
@@ -94,5 +103,12 @@ mod tests {
         assert!(!churn.burst_ended(10_000), "still going");
         assert!(churn.burst_ended(10_010), "over");
         assert!(!churn.burst_ended(10_020));
+    }
+
+    #[test]
+    fn churn_that_never_pauses_is_trimmed_every_sustained_ticks() {
+        let mut churn = Churn::new(0);
+        let trims: Vec<u32> = (1..=3 * SUSTAINED).filter(|&t| churn.burst_ended(u64::from(t) * 1_000)).collect();
+        assert_eq!(trims, [SUSTAINED, 2 * SUSTAINED, 3 * SUSTAINED]);
     }
 }

@@ -118,7 +118,7 @@ async fn with_parking_off_idle_connections_keep_their_task() {
     let server = start(Config { park_idle: false, ..Config::default() }).await;
     let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(server.local_addr(), "?mode=json")).await.unwrap();
     assert!(ask(&mut ws, "one").await.contains("\"seq\":1,"));
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(server.metrics().snapshot().connections_parked, 0);
     assert!(ask(&mut ws, "two").await.contains("\"seq\":2,"));
 }
@@ -129,9 +129,33 @@ async fn a_broadcast_member_never_parks_and_gets_what_is_published() {
     let url = ws_url(server.local_addr(), "?mode=broadcast&topic=t");
     let (mut member, _) = tokio_tungstenite::connect_async(url.clone()).await.unwrap();
     let (mut publisher, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(server.metrics().snapshot().connections_parked, 0, "its topic delivers to its task");
     publisher.send(Message::text("news")).await.unwrap();
     let got = tokio::time::timeout(TIMEOUT, member.next()).await.expect("in time").unwrap().unwrap();
     assert_eq!(got, Message::text("news"));
+}
+
+/// More connections than one poll takes (256 events) and than the shard's
+/// array keeps once empty (1,024), all speaking at once: every one is
+/// answered, twice (the second time from an array rebuilt).
+#[tokio::test]
+async fn a_thousand_parked_connections_speaking_at_once_are_all_answered() {
+    const N: usize = 1_100;
+    let server = start(Config::default()).await;
+    let mut clients = Vec::with_capacity(N);
+    for _ in 0..N {
+        clients.push(raw_ws(server.local_addr(), "?mode=echo").await);
+    }
+    for round in 0..2 {
+        until(&server, "all parked", Duration::from_secs(10), |parked, _| parked == N as u64).await;
+        for (i, s) in clients.iter_mut().enumerate() {
+            s.write_all(&client_frame(0x81, format!("{round}:{i}").as_bytes())).await.unwrap();
+        }
+        for (i, s) in clients.iter_mut().enumerate() {
+            let frame = read_frame(s).await.expect("an echo");
+            assert_eq!(frame.payload, format!("{round}:{i}").as_bytes(), "connection {i}, round {round}");
+        }
+    }
+    assert_eq!(server.metrics().snapshot().messages_received, 2 * N as u64);
 }

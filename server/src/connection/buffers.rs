@@ -160,7 +160,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Nothing buffered and nothing arriving: give back what the connection
     /// holds, so an idle connection costs its task and socket only (and an
     /// outbox of a few hundred bytes at most).
-    fn go_idle(&mut self) {
+    pub(super) fn go_idle(&mut self) {
         self.budget.stop_keeping();
         return_buffer(std::mem::take(&mut self.buf));
         if self.out.capacity() > 1 << 10 {

@@ -58,12 +58,8 @@ pub(super) struct Clock {
 }
 
 impl Clock {
-    /// A new connection counts as having just received (its upgrade): the
-    /// timer first fires after [`ACTIVE_CHECK`], so a connection silent
-    /// from the start is found quiet (and may park) then, not only at half
-    /// the idle timeout.
     pub(super) fn new() -> Self {
-        Clock { last_received: Instant::now(), active: true, received: false, pinged: false, message_since: None }
+        Clock { last_received: Instant::now(), active: false, received: false, pinged: false, message_since: None }
     }
 
     /// Bytes arrived. Returns the timer's new deadline when the connection
@@ -100,6 +96,14 @@ impl Clock {
             }
             _ => None,
         }
+    }
+
+    /// When the timer of a loop (re)starting should first fire: within a
+    /// sample period, so that a connection silent from its start (or from
+    /// its resumption) is found quiet then, and may park, not only at half
+    /// the idle timeout. A tick that finds nothing due just re-arms.
+    pub(super) fn first_deadline(&self, limits: &ConnectionLimits) -> Instant {
+        self.next_deadline(limits).min(Instant::now() + ACTIVE_CHECK.min(limits.idle_timeout / 4))
     }
 
     /// When the timer should next fire.

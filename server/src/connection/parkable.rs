@@ -29,6 +29,12 @@ impl Quiet {
         self.lasting.clock.next_deadline(&self.lasting.limits)
     }
 
+    /// Ends the connection where it is parked, as a read error would.
+    pub(crate) fn abandon(self) {
+        let error = std::io::Error::other("its parking shard failed");
+        Connection::assemble(PlainIo::Gone, self.lasting).finish(Ending::ReadError(error));
+    }
+
     /// The connection again, its socket on the reactor of the runtime this
     /// is called on, with a new shutdown signal. A socket that cannot go
     /// back ends the connection as a read error would: `None`.
@@ -93,6 +99,10 @@ impl Connection<PlainIo> {
     /// shutdown signal. A socket that cannot leave the reactor ends the
     /// connection as a read error would: `None`.
     pub(crate) fn into_quiet(mut self) -> Option<Quiet> {
+        // Its buffers go (a keeper's too, with its slot), and its charge to
+        // the memory budget comes down to what parks with it.
+        self.go_idle();
+        self.out.release();
         let socket = match std::mem::replace(&mut self.io, PlainIo::Gone).into_std() {
             Ok(socket) => socket,
             Err(e) => {

@@ -13,7 +13,7 @@ use mio::{Events, Interest, Poll, Token};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 use slab::Slab;
 
@@ -185,7 +185,7 @@ impl Shard {
     pub(super) fn watcher(
         self: &Arc<Self>,
         parking: Arc<Parking>,
-        mut closing: watch::Receiver<bool>,
+        closing: watch::Receiver<bool>,
     ) -> io::Result<impl Future<Output = ()> + Send + 'static> {
         let poll = self.poll.lock().unwrap_or_else(|p| p.into_inner()).take();
         let poll = poll.ok_or_else(|| io::Error::other("the shard is watched already"))?;
@@ -193,49 +193,83 @@ impl Shard {
         // drop, and `as_raw_fd` always returns that one; the `AsyncFd` owns
         // the `Poll`, so the descriptor outlives the registration.
         let registered = unsafe { AsyncFd::register_with_interest(poll, tokio::io::Interest::READABLE) };
-        let mut poll = registered.map_err(|e| e.into_parts().1)?;
-        let shard = self.clone();
-        Ok(async move {
-            let mut events = Events::with_capacity(EVENTS);
-            let timer = tokio::time::sleep(NEVER);
-            tokio::pin!(timer);
-            loop {
-                timer.as_mut().reset(shard.next_deadline().unwrap_or_else(|| Instant::now() + NEVER));
-                tokio::select! {
-                    biased;
-                    _ = closing.wait_for(|closing| *closing) => break,
-                    ready = poll.readable_mut() => {
-                        let mut guard = match ready {
-                            Ok(guard) => guard,
-                            Err(e) => { warn!(error = %e, "parking shard failed: resuming its connections"); break }
-                        };
-                        // Readiness is cleared only once a poll finds nothing.
-                        let polled = guard.try_io(|poll| {
-                            poll.get_mut().poll(&mut events, Some(Duration::ZERO))?;
-                            if events.is_empty() { Err(io::ErrorKind::WouldBlock.into()) } else { Ok(()) }
-                        });
-                        if let Ok(Err(e)) = polled {
-                            warn!(error = %e, "parking shard failed: resuming its connections");
-                            break;
-                        }
-                        for event in events.iter() {
-                            if let Some(parked) = shard.take(event.token().0) {
-                                shard.wake(parked, &parking);
-                            }
-                        }
-                        events.clear();
+        let poll = registered.map_err(|e| e.into_parts().1)?;
+        let watching = Watching { shard: self.clone(), parking };
+        Ok(async move { watching.run(poll, closing).await })
+    }
+}
+
+/// A shard's watcher. However it ends, its connections are not left
+/// parked: a parked connection nobody watches would get no ping, no close
+/// and no shutdown.
+struct Watching {
+    shard: Arc<Shard>,
+    parking: Arc<Parking>,
+}
+
+impl Watching {
+    async fn run(&self, mut poll: AsyncFd<Poll>, mut closing: watch::Receiver<bool>) {
+        let (shard, parking) = (&self.shard, &self.parking);
+        let mut events = Events::with_capacity(EVENTS);
+        let timer = tokio::time::sleep(NEVER);
+        tokio::pin!(timer);
+        loop {
+            timer.as_mut().reset(shard.next_deadline().unwrap_or_else(|| Instant::now() + NEVER));
+            tokio::select! {
+                biased;
+                _ = closing.wait_for(|closing| *closing) => return,
+                ready = poll.readable_mut() => {
+                    let mut guard = match ready {
+                        Ok(guard) => guard,
+                        Err(e) => return warn!(error = %e, "parking shard failed: resuming its connections"),
+                    };
+                    // Readiness is cleared only once a poll finds nothing.
+                    let polled = guard.try_io(|poll| {
+                        poll.get_mut().poll(&mut events, Some(Duration::ZERO))?;
+                        if events.is_empty() { Err(io::ErrorKind::WouldBlock.into()) } else { Ok(()) }
+                    });
+                    if let Ok(Err(e)) = polled {
+                        return warn!(error = %e, "parking shard failed: resuming its connections");
                     }
-                    () = &mut timer => {
-                        for parked in shard.take_due(Instant::now()) {
-                            shard.wake(parked, &parking);
+                    for event in events.iter() {
+                        if let Some(parked) = shard.take(event.token().0) {
+                            shard.wake(parked, parking);
                         }
                     }
-                    () = shard.earlier.notified() => {}
+                    events.clear();
+                    // Busy sockets do not hold the deadlines back.
+                    for parked in shard.take_due(Instant::now()) {
+                        shard.wake(parked, parking);
+                    }
                 }
+                () = &mut timer => {
+                    for parked in shard.take_due(Instant::now()) {
+                        shard.wake(parked, parking);
+                    }
+                }
+                () = shard.earlier.notified() => {}
             }
-            for parked in shard.close() {
-                shard.wake(parked, &parking);
+        }
+    }
+}
+
+impl Drop for Watching {
+    /// Parks nothing more, and resumes every connection parked; after a
+    /// panic, when spawning may be what failed, ends them instead (their
+    /// sockets closed, their places given back, counted as read errors).
+    fn drop(&mut self) {
+        let parked = self.shard.close();
+        let panicking = std::thread::panicking();
+        if panicking && !parked.is_empty() {
+            error!(connections = parked.len(), "parking shard failed: closing its parked connections");
+        }
+        for parked in parked {
+            if panicking {
+                self.parking.metrics.connection_unparked();
+                parked.quiet.abandon();
+            } else {
+                self.shard.wake(parked, &self.parking);
             }
-        })
+        }
     }
 }
