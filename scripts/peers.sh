@@ -278,16 +278,20 @@ idle_once() { # peer n
     fi
     for i in $(seq 600); do (( $(fds "$PEER_PID") >= n )) && break; sleep 0.1; done
     (( $(fds "$PEER_PID") >= n )) || echo "warning: $p holds only $(fds "$PEER_PID") fds of $n" >&2
-    # Settled, for every peer alike: wsbench parks a connection after a
-    # quiet timer tick (at most 1 s) and trims its heap after the parking
-    # burst (at most 2 s later).
-    sleep 4
-    loaded=$(rss_kb "$PEER_PID")
+    local opened; opened=$(now_ns)
     if [[ $p == wsbench ]]; then
         # The loadgen's own cost per connection: its RSS at n connections
         # less its RSS at 100 (threads, histograms, buffers: what any run
-        # has), both taken the same way.
+        # has), both taken the same time after its start (its per-second
+        # results grow with the run).
         loadgen_settled_rss; lrss=$LRSS
+    fi
+    # The server settled, every peer alike: wsbench parks a connection
+    # after a quiet timer tick (at most 1 s) and trims its heap after the
+    # parking burst (at most 2 s later).
+    while (( $(now_ns) - opened < 4000000000 )); do sleep 0.1; done
+    loaded=$(rss_kb "$PEER_PID")
+    if [[ $p == wsbench ]]; then
         stop_load
         start_idle_loadgen "$p" 100
         for i in $(seq 100); do (( $(fds "$LOAD_PID") >= 100 )) && break; sleep 0.1; done
