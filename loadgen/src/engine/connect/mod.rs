@@ -59,7 +59,7 @@ pub enum ConnectFailure {
 }
 
 impl ConnectFailure {
-    fn from_io(e: io::Error) -> Self {
+    pub(crate) fn from_io(e: io::Error) -> Self {
         match e.kind() {
             io::ErrorKind::ConnectionRefused => ConnectFailure::Refused,
             io::ErrorKind::TimedOut => ConnectFailure::Timeout,
@@ -158,14 +158,61 @@ fn bind_address_no_port(socket: &TcpSocket) {
 }
 
 /// Runs `f` until `deadline`, mapping the elapsed deadline to a timeout.
-pub async fn before<T>(
-    deadline: tokio::time::Instant,
-    f: impl std::future::Future<Output = Result<T, ConnectFailure>>,
-) -> Result<T, ConnectFailure> {
-    tokio::time::timeout_at(deadline, f).await.unwrap_or(Err(ConnectFailure::Timeout))
+///
+/// A plain function returning a named future, not an `async fn`: an
+/// `async fn` keeps its argument `f` beside the timeout that `f` is moved
+/// into (rust-lang/rust#62958), so every connecting phase's state was held
+/// twice in the future of each connection being opened.
+pub fn before<T, F>(deadline: tokio::time::Instant, f: F) -> Before<F>
+where
+    F: std::future::Future<Output = Result<T, ConnectFailure>>,
+{
+    Before { inner: tokio::time::timeout_at(deadline, f) }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`before`].
+    pub struct Before<F> {
+        #[pin]
+        inner: tokio::time::Timeout<F>,
+    }
+}
+
+impl<T, F> std::future::Future for Before<F>
+where
+    F: std::future::Future<Output = Result<T, ConnectFailure>>,
+{
+    type Output = Result<T, ConnectFailure>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        self.project().inner.poll(cx).map(|r| r.unwrap_or(Err(ConnectFailure::Timeout)))
+    }
 }
 
 /// A duration in nanoseconds, saturating.
 pub fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connecting phase's state is held once, not twice: as an `async
+    /// fn`, `before` kept its argument beside the timeout it was moved into
+    /// (rust-lang/rust#62958), and each connection being opened held every
+    /// phase's state twice.
+    #[tokio::test]
+    async fn a_deadline_holds_the_phase_it_bounds_once() {
+        let phase = async {
+            let state = [1u8; 512];
+            tokio::task::yield_now().await;
+            Ok::<u8, ConnectFailure>(state[511])
+        };
+        let alone = std::mem::size_of_val(&phase);
+        let bounded = before(tokio::time::Instant::now() + std::time::Duration::from_secs(5), phase);
+        let size = std::mem::size_of_val(&bounded);
+        assert!(size < alone + 256, "{size} bytes for a {alone}-byte phase and its deadline");
+        assert_eq!(bounded.await.ok(), Some(1), "it still runs the phase");
+    }
 }

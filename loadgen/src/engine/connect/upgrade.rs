@@ -95,12 +95,34 @@ pub async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
     rng: &mut Rng,
     rbuf: &mut Vec<u8>,
 ) -> Result<(Option<String>, Option<Agreed>), ConnectFailure> {
+    let key = send_request(io, template, rng).await?;
+    read_response(io, template, &key, rbuf).await
+}
+
+/// The upgrade's first half: writes the request; returns its key, which
+/// the response must answer ([`read_response`]).
+pub async fn send_request<S: AsyncWrite + Unpin>(
+    io: &mut S,
+    template: &RequestTemplate,
+    rng: &mut Rng,
+) -> Result<String, ConnectFailure> {
     let mut raw = [0u8; 16];
     raw[..8].copy_from_slice(&rng.next_u64().to_ne_bytes());
     raw[8..].copy_from_slice(&rng.next_u64().to_ne_bytes());
     let key = client_key(raw);
     io.write_all(template.request(&key).as_bytes()).await.map_err(ConnectFailure::from_io)?;
     io.flush().await.map_err(ConnectFailure::from_io)?;
+    Ok(key)
+}
+
+/// The upgrade's second half: reads and checks the response to the
+/// request of `key`. On success `rbuf` holds the bytes read past it.
+pub async fn read_response<S: AsyncRead + Unpin>(
+    io: &mut S,
+    template: &RequestTemplate,
+    key: &str,
+    rbuf: &mut Vec<u8>,
+) -> Result<(Option<String>, Option<Agreed>), ConnectFailure> {
     rbuf.clear();
     loop {
         let n = io.read_buf(rbuf).await.map_err(|e| match e.kind() {
@@ -112,7 +134,7 @@ pub async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
         if n == 0 {
             return Err(ConnectFailure::BadHandshake("connection closed during the handshake".into()));
         }
-        if let Some((len, picked, agreed)) = check_response(rbuf, &key, &template.offered, template.deflate.as_ref())? {
+        if let Some((len, picked, agreed)) = check_response(rbuf, key, &template.offered, template.deflate.as_ref())? {
             rbuf.drain(..len);
             return Ok((picked, agreed));
         }

@@ -1,8 +1,7 @@
 //! Opening a session's connection: TCP connect, TLS, the upgrade and the
-//! init exchange of `--message`, each within the connect timeout. A
-//! function of its own, and boxed by its caller, so that its state (the
-//! request, TLS, the exchange: about 300 B) lives only while it connects,
-//! not in the connection's task for its whole life.
+//! init exchange of `--message`, each within the connect timeout. Its
+//! future is inline in the connection's task, overlapping the session's
+//! bytes there; TLS and the init exchange, large, are boxed apart.
 
 use std::time::{Duration, Instant};
 
@@ -45,7 +44,10 @@ impl Opened {
 pub(super) async fn connect_and_upgrade(ctx: &WorkerCtx, id: u32, life: &mut Life) -> Result<Opened, ConnectFailure> {
     let plan = &*ctx.plan;
     let rng = &mut life.rng;
-    let mut rbuf = Vec::with_capacity(INITIAL_READ_BUFFER);
+    // No buffer until the response is there: while the server answers, a
+    // connection being opened holds as little as it can (at 20,000
+    // connections a second, thousands may be waiting at once).
+    let mut rbuf = Vec::new();
     let started_ns = plan.now_ns();
     let deadline = plan.instant(started_ns + plan.connect_timeout_ns);
     // Round robin over the source addresses; each new connection of the slot takes the next.
@@ -57,15 +59,20 @@ pub(super) async fn connect_and_upgrade(ctx: &WorkerCtx, id: u32, life: &mut Lif
     let t1 = Instant::now();
     let (mut stream, (picked, agreed)) = match &plan.tls {
         None => {
-            let picked = connect::before(deadline, connect::upgrade(&mut tcp, &request, rng, &mut rbuf)).await?;
+            let picked = connect::before(deadline, async {
+                let key = connect::upgrade::send_request(&mut tcp, &request, rng).await?;
+                tcp.readable().await.map_err(ConnectFailure::from_io)?;
+                rbuf.reserve(INITIAL_READ_BUFFER);
+                connect::upgrade::read_response(&mut tcp, &request, &key, &mut rbuf).await
+            })
+            .await?;
             (Stream::Plain(tcp), picked)
         }
         Some(tls) => {
-            let name = plan.target.server_name()?;
-            let mut s =
-                connect::before(deadline, async { tls.connect(name, tcp).await.map_err(ConnectFailure::Tls) }).await?;
-            let picked = connect::before(deadline, connect::upgrade(&mut s, &request, rng, &mut rbuf)).await?;
-            (Stream::Tls(Box::new(s)), picked)
+            // Boxed apart: the TLS handshake's state (rustls' connection)
+            // would otherwise size the future of every plain connection.
+            let (s, picked) = Box::pin(tls_upgrade(plan, tls, tcp, &request, rng, &mut rbuf, deadline)).await?;
+            (Stream::Tls(s), picked)
         }
     };
     let t2 = Instant::now();
@@ -74,11 +81,35 @@ pub(super) async fn connect_and_upgrade(ctx: &WorkerCtx, id: u32, life: &mut Lif
         *st.counters.subprotocols.entry(picked.unwrap_or_default()).or_default() += 1;
     }
     if let Some(api) = &plan.api {
+        // Boxed apart too, for the same reason.
         let opcode = message_kind(plan.message_type).opcode();
-        match &mut stream {
-            Stream::Plain(s) => api::init::exchange(s, api, id, opcode, rng, &mut rbuf, deadline).await?,
-            Stream::Tls(s) => api::init::exchange(&mut **s, api, id, opcode, rng, &mut rbuf, deadline).await?,
-        }
+        Box::pin(async {
+            match &mut stream {
+                Stream::Plain(s) => api::init::exchange(s, api, id, opcode, rng, &mut rbuf, deadline).await,
+                Stream::Tls(s) => api::init::exchange(&mut **s, api, id, opcode, rng, &mut rbuf, deadline).await,
+            }
+        })
+        .await?;
     }
     Ok(Opened { stream, agreed, rbuf, started_ns, tcp_time: t1 - t0, handshake_time: t2 - t1 })
+}
+
+/// TLS over `tcp`, then the upgrade.
+async fn tls_upgrade(
+    plan: &crate::engine::plan::RunPlan,
+    tls: &tokio_rustls::TlsConnector,
+    tcp: tokio::net::TcpStream,
+    request: &connect::RequestTemplate,
+    rng: &mut crate::engine::connect::Rng,
+    rbuf: &mut Vec<u8>,
+    deadline: tokio::time::Instant,
+) -> Result<
+    (Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>, (Option<String>, Option<Agreed>)),
+    ConnectFailure,
+> {
+    let name = plan.target.server_name()?;
+    let mut s = connect::before(deadline, async { tls.connect(name, tcp).await.map_err(ConnectFailure::Tls) }).await?;
+    rbuf.reserve(INITIAL_READ_BUFFER);
+    let picked = connect::before(deadline, connect::upgrade(&mut s, request, rng, rbuf)).await?;
+    Ok((Box::new(s), picked))
 }
