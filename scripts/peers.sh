@@ -8,6 +8,9 @@
 #   fws      fastwebsockets 0.10 examples/echo_server.rs, its hard-coded
 #            listen address "127.0.0.1:8080" replaced by a free port
 #   raw      scripts/peers/raw_echo.rs: raw TCP echo, no framing (the ceiling)
+#   uring    scripts/peers/uring_echo.rs: the raw echo on io_uring, one ring for
+#            every connection: does batching the system calls lower the CPU
+#            per message? (load runs only: not in the idle or handshake runs)
 # The example sources are copied from the cargo registry (`cargo fetch` brings
 # them) into a throwaway project under target/peers; nothing third-party is
 # committed. env_logger, which the tokio-tungstenite example calls once at
@@ -36,7 +39,7 @@ WARMUP=1
 IDLE_NS="5000 9000"
 HS_N=5000
 PORT_BASE=19080
-PEERS="wsbench tt fws raw"
+PEERS="wsbench tt fws raw uring"
 DO_BUILD=1
 DO_LOAD=1
 DO_IDLE=1
@@ -65,8 +68,8 @@ Options:
   --warmup S        warmup seconds per load run (default $WARMUP)
   --idle "N ..."    idle connection counts for the RSS figure (default "$IDLE_NS")
   --hs N            connections opened for the handshake figure (default $HS_N)
-  --peers "P ..."   subset of: wsbench tt fws raw (default all)
-  --port-base P     first of 4 loopback ports used (default $PORT_BASE)
+  --peers "P ..."   subset of: wsbench tt fws raw uring (default all)
+  --port-base P     first of 5 loopback ports used (default $PORT_BASE)
   --pace "C ..."    connection counts of the open-loop pacing runs (default "$PACE_CS")
   --pace-rate R     their rate, msg/s in all (default $PACE_RATE)
   --no-build        use the binaries already in target/peers/bin
@@ -88,7 +91,7 @@ while [[ $# -gt 0 ]]; do
         --warmup) [[ ${2-} =~ ^[0-9]+$ ]] || die "--warmup needs seconds, got '${2-}'"; WARMUP=$2; shift 2 ;;
         --idle) for n in ${2-}; do posint --idle "$n"; done; [[ -n ${2-} ]] || die "--idle needs counts"; IDLE_NS=$2; shift 2 ;;
         --hs) posint "$1" "${2-}"; HS_N=$2; shift 2 ;;
-        --peers) for p in ${2-}; do [[ " wsbench tt fws raw " == *" $p "* ]] || die "--peers: unknown peer '$p'"; done
+        --peers) for p in ${2-}; do [[ " wsbench tt fws raw uring " == *" $p "* ]] || die "--peers: unknown peer '$p'"; done
                  [[ -n ${2-} ]] || die "--peers needs names"; PEERS=$2; shift 2 ;;
         --port-base) posint "$1" "${2-}"; PORT_BASE=$2; shift 2 ;;
         --no-build) DO_BUILD=0; shift ;;
@@ -151,10 +154,15 @@ fastwebsockets = { version = "0.10", features = ["upgrade"] }
 hyper = { version = "1", features = ["server", "http1"] }
 hyper-util = { version = "0.1", features = ["tokio"] }
 http-body-util = "0.1"
+io-uring = "0.7"
 
 [[bin]]
 name = "raw_echo"
 path = "$ROOT/scripts/peers/raw_echo.rs"
+
+[[bin]]
+name = "uring_echo"
+path = "$ROOT/scripts/peers/uring_echo.rs"
 
 [[bin]]
 name = "tcp_load"
@@ -172,7 +180,7 @@ EOF
     (cd "$OUT/proj" && CARGO_TARGET_DIR=$OUT/target timeout 1800 cargo build --release -q --offline 2>/dev/null) ||
         (cd "$OUT/proj" && CARGO_TARGET_DIR=$OUT/target timeout 1800 cargo build --release -q) ||
         die "building the peers failed"
-    for b in tt_echo fws_echo raw_echo tcp_load; do cp "$OUT/target/release/$b" "$BIN/"; done
+    for b in tt_echo fws_echo raw_echo uring_echo tcp_load; do cp "$OUT/target/release/$b" "$BIN/"; done
     echo "building wsbench-server and wsbench-loadgen (release) ..." >&2
     (cd "$ROOT" && timeout 1800 cargo build --release -q -p wsbench-server -p wsbench-loadgen) ||
         die "building wsbench failed"
@@ -182,7 +190,7 @@ EOF
 # ---------------------------------------------------------------- peers
 port_of() {
     case $1 in wsbench) echo $PORT_BASE ;; tt) echo $((PORT_BASE + 1)) ;;
-               fws) echo $((PORT_BASE + 2)) ;; raw) echo $((PORT_BASE + 3)) ;; esac
+               fws) echo $((PORT_BASE + 2)) ;; raw) echo $((PORT_BASE + 3)) ;; uring) echo $((PORT_BASE + 4)) ;; esac
 }
 url_of() { echo "ws://127.0.0.1:$(port_of "$1")/upgradews"; }
 
@@ -196,6 +204,7 @@ start_peer() { # name -> PEER_PID, listening
         tt) cmd=("$BIN/tt_echo" "$addr") ;;
         fws) cmd=("$BIN/fws_echo" "$addr") ;;
         raw) cmd=("$BIN/raw_echo" "$addr") ;;
+        uring) cmd=("$BIN/uring_echo" "$addr") ;;
     esac
     # fws prints a line per connection: to /dev/null, as cheap as it gets.
     taskset -c 1 "${cmd[@]}" >/dev/null 2>"$OUT/$p.stderr" &
@@ -236,9 +245,9 @@ load_once() { # peer loadname c p
     local p=$1 name=$2 c=$3 k=$4 c0 c1 t0 t1 rate json line
     start_peer "$p"
     c0=$(cpu_ns "$PEER_PID"); t0=$(now_ns)
-    if [[ $p == raw ]]; then
-        line=$(taskset -c 0 timeout $((WARMUP + DURATION + 30)) "$BIN/tcp_load" "127.0.0.1:$(port_of raw)" \
-            "$c" "$k" 32 "$WARMUP" "$DURATION") || die "tcp_load failed against raw"
+    if [[ $p == raw || $p == uring ]]; then
+        line=$(taskset -c 0 timeout $((WARMUP + DURATION + 30)) "$BIN/tcp_load" "127.0.0.1:$(port_of "$p")" \
+            "$c" "$k" 32 "$WARMUP" "$DURATION") || die "tcp_load failed against $p"
         rate=$(sed -n 's/^msgs_per_s=\([0-9.]*\) errors=0$/\1/p' <<<"$line")
         [[ -n $rate ]] || die "tcp_load reported: $line"
     else
@@ -387,7 +396,7 @@ hs_once() { # peer
 
 # ---------------------------------------------------------------- main
 [[ $DO_BUILD == 1 ]] && build
-for b in wsbench-server wsbench-loadgen tt_echo fws_echo raw_echo tcp_load; do
+for b in wsbench-server wsbench-loadgen tt_echo fws_echo raw_echo uring_echo tcp_load; do
     [[ -x $BIN/$b ]] || die "$BIN/$b missing: run without --no-build"
 done
 : > "$RES"
@@ -401,14 +410,14 @@ for r in $(seq "$ROUNDS"); do
         done
     fi
     if [[ $DO_HS == 1 ]]; then
-        for p in $PEERS; do [[ $p == raw ]] || hs_once "$p"; done
+        for p in $PEERS; do [[ $p == raw || $p == uring ]] || hs_once "$p"; done
     fi
     if [[ $DO_PACE == 1 ]]; then
         for c in $PACE_CS; do pace_once "$c"; done
     fi
 done
 if [[ $DO_IDLE == 1 ]]; then # memory moves little between runs: one round
-    for n in $IDLE_NS; do for p in $PEERS; do idle_once "$p" "$n"; done; done
+    for n in $IDLE_NS; do for p in $PEERS; do [[ $p == uring ]] || idle_once "$p" "$n"; done; done
 fi
 
 python3 "$ROOT/scripts/peers_table.py" "$RES" "$ROUNDS" "$PEERS" "$PACE_RATE"

@@ -16,6 +16,7 @@ NAMES = {
     "tt": "tokio-tungstenite 0.24 echo",
     "fws": "fastwebsockets 0.10 echo",
     "raw": "raw TCP echo (tcp_load)",
+    "uring": "raw TCP echo on io_uring (tcp_load)",
     "loadgen": "wsbench-loadgen (client side)",
 }
 
@@ -113,8 +114,10 @@ def print_goals(med, idle, pace, pace_rate):
          deep and f"{deep:.2f}x at -c 4 -p 1024{bound}" + (f", {piped:.2f}x at -c 16 -p 64" if piped else ""),
          deep is not None and deep >= 3.7)
     cpu, cpu_raw = ratio("closed", "ns_per_msg", "wsbench", "tt"), ratio("closed", "ns_per_msg", "wsbench", "raw")
+    cpu_uring = ratio("closed", "ns_per_msg", "uring", "tt")
     goal("server closed loop: CPU per message <= 0.7x tokio-tungstenite's",
-         cpu and f"{cpu:.2f}x" + (f" (raw TCP echo: {cpu / cpu_raw:.2f}x; wsbench {cpu_raw:.2f}x raw)" if cpu_raw else ""),
+         cpu and f"{cpu:.2f}x" + (f" (raw TCP echo: {cpu / cpu_raw:.2f}x; wsbench {cpu_raw:.2f}x raw)" if cpu_raw else "")
+         + (f"; raw echo on io_uring: {cpu_uring:.2f}x" if cpu_uring else ""),
          cpu is not None and cpu <= 0.7)
     big = idle[-1] if idle else None
     kb = med(big, "wsbench", "kb_per_conn") if big else None
