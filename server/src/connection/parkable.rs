@@ -31,8 +31,7 @@ impl Quiet {
 
     /// Ends the connection where it is parked, as a read error would.
     pub(crate) fn abandon(self) {
-        let error = std::io::Error::other("its parking shard failed");
-        Connection::assemble(PlainIo::Gone, self.lasting).finish(Ending::ReadError(error));
+        end(self.lasting, std::io::Error::other("its parking shard failed"));
     }
 
     /// The connection again, its socket on the reactor of the runtime this
@@ -46,11 +45,16 @@ impl Quiet {
         match TcpStream::from_std(self.socket) {
             Ok(stream) => Some((Connection::assemble(PlainIo::Live(stream), self.lasting), shutdown)),
             Err(e) => {
-                Connection::assemble(PlainIo::Gone, self.lasting).finish(Ending::ReadError(e));
+                end(self.lasting, e);
                 None
             }
         }
     }
+}
+
+/// Ends a connection that has no socket any more, as a read error would.
+fn end(lasting: Lasting, error: std::io::Error) {
+    Connection::assemble(PlainIo::Gone, lasting).finish(Ending::ReadError(error));
 }
 
 impl<S> Connection<S> {

@@ -5,18 +5,20 @@
 //! `scripts/peers.sh`, measured), and an idle connection's future with its
 //! timer another ~760 bytes. A connection that has been quiet for a timer
 //! tick (at most `ACTIVE_CHECK`, 500 ms) with nothing buffered, nothing
-//! being written and no message begun gives up all three: its
-//! `Connection` is boxed in one of a few shards (one per runtime thread),
-//! its socket moves from tokio's reactor to the shard's own epoll, and its
-//! next deadline (the ping at half the idle timeout, the close at all of
-//! it) joins the shard's heap, under the shard's one timer.
+//! being written and no message begun gives up all three: what lasts of
+//! it (`Quiet`) goes inline into the array of one of a few shards (one per
+//! runtime thread), its socket moves from tokio's reactor to the shard's
+//! own epoll, and its next deadline (the ping at half the idle timeout,
+//! the close at all of it) joins the shard's heap, under the shard's one
+//! timer.
 //!
 //! What wakes a parked connection: bytes or a hang-up on its socket, its
 //! deadline, or the server's shutdown. Each gives it a task again
 //! ([`resume`]), where the connection's own loop handles what happened: the
 //! loop is the one piece of code that reads, pings and closes. Parking
-//! costs four `epoll_ctl`s and a spawn per quiet spell, never anything per
-//! message: a connection busy in the last tick is never parked.
+//! costs four `epoll_ctl`s, a spawn and two registry locks per quiet
+//! spell: a connection busy in the last tick never parks, one that sends
+//! less often than about once a second pays it for every message.
 //!
 //! Limits: TLS connections, mode `broadcast` (its topic delivers to the
 //! task) and connections holding a half-sent reply are never parked.

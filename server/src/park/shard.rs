@@ -1,4 +1,4 @@
-//! One shard of the parked connections: their boxes, one epoll for their
+//! One shard of the parked connections: their array, one epoll for their
 //! sockets, and one timer for their deadlines.
 
 use std::cmp::Reverse;
@@ -62,27 +62,23 @@ pub(super) struct Parked {
     /// the number: such an event resumes the other connection, which finds
     /// nothing to read and parks again after a tick.)
     token: usize,
-    wake_at: Instant,
 }
 
 impl State {
     /// The connection parked as `token`, if it still is.
+    fn get(&self, token: usize) -> Option<&Parked> {
+        self.parked.get(token & KEY_MASK).filter(|p| p.token == token)
+    }
+
+    /// Takes the connection parked as `token`, if it still is.
     fn remove(&mut self, token: usize) -> Option<Parked> {
-        let key = token & KEY_MASK;
-        let parked = match self.parked.get(key) {
-            Some(parked) if parked.token == token => self.parked.remove(key),
-            _ => return None,
-        };
+        self.get(token)?;
+        let parked = self.parked.remove(token & KEY_MASK);
         if self.parked.is_empty() && self.parked.capacity() > 1024 {
             // A burst's array is not kept for ever.
             self.parked = Slab::new();
         }
         Some(parked)
-    }
-
-    fn is_parked(&self, token: usize) -> bool {
-        let key = token & KEY_MASK;
-        self.parked.get(key).is_some_and(|p| p.token == token)
     }
 }
 
@@ -118,7 +114,7 @@ impl Shard {
             return resume(quiet, parking.clone());
         }
         state.parkings = (state.parkings + 1) & u64::from(u32::MAX);
-        let inserted = state.parked.insert(Parked { quiet, token, wake_at });
+        let inserted = state.parked.insert(Parked { quiet, token });
         debug_assert_eq!(inserted, key as usize);
         let earlier = state.deadlines.peek().map_or(true, |Reverse((first, _))| wake_at < *first);
         state.deadlines.push(Reverse((wake_at, token)));
@@ -134,15 +130,16 @@ impl Shard {
         let mut state = self.state();
         let parked = state.remove(token);
         if state.deadlines.len() > 2 * state.parked.len() + 64 {
-            state.deadlines = state.parked.iter().map(|(_, p)| Reverse((p.wake_at, p.token))).collect();
+            state.deadlines = state.parked.iter().map(|(_, p)| Reverse((p.quiet.deadline(), p.token))).collect();
         }
         parked
     }
 
-    /// The connections whose deadline has come.
-    fn take_due(&self, now: Instant) -> Vec<Parked> {
-        let mut state = self.state();
+    /// Resumes the connections whose deadline has come.
+    fn wake_due(&self, parking: &Arc<Parking>) {
+        let now = Instant::now();
         let mut due = Vec::new();
+        let mut state = self.state();
         while let Some(&Reverse((at, token))) = state.deadlines.peek() {
             if at > now {
                 break;
@@ -150,14 +147,17 @@ impl Shard {
             state.deadlines.pop();
             due.extend(state.remove(token));
         }
-        due
+        drop(state);
+        for parked in due {
+            self.wake(parked, parking);
+        }
     }
 
     /// The soonest deadline of a connection still parked.
     fn next_deadline(&self) -> Option<Instant> {
         let mut state = self.state();
         while let Some(&Reverse((at, token))) = state.deadlines.peek() {
-            if state.is_parked(token) {
+            if state.get(token).is_some() {
                 return Some(at);
             }
             state.deadlines.pop();
@@ -238,15 +238,9 @@ impl Watching {
                     }
                     events.clear();
                     // Busy sockets do not hold the deadlines back.
-                    for parked in shard.take_due(Instant::now()) {
-                        shard.wake(parked, parking);
-                    }
+                    shard.wake_due(parking);
                 }
-                () = &mut timer => {
-                    for parked in shard.take_due(Instant::now()) {
-                        shard.wake(parked, parking);
-                    }
-                }
+                () = &mut timer => shard.wake_due(parking),
                 () = shard.earlier.notified() => {}
             }
         }
