@@ -79,6 +79,9 @@ async fn a_parked_connection_is_pinged_and_closed_at_its_deadlines() {
     let at = started.elapsed();
     assert_eq!(close.close_code(), Some(1001));
     assert!(at >= Duration::from_millis(1950) && at < Duration::from_millis(2800), "closed after {at:?}");
+    // The client hangs up, as one does after a close: else the server
+    // lingers up to 2 s for it (CLOSE_LINGER), as long as the wait below.
+    drop(s);
     until(&server, "closed", Duration::from_secs(2), |parked, open| parked == 0 && open == 0).await;
     assert_eq!(server.metrics().snapshot().idle_timeouts, 1);
 }
@@ -99,6 +102,8 @@ async fn shutdown_closes_parked_connections_with_1001() {
         // Answer it, as a client does, so the server's close completes.
         s.write_all(&client_frame(0x88, &1001u16.to_be_bytes())).await.unwrap();
     }
+    // And hang up, or the server lingers up to 2 s for each (CLOSE_LINGER).
+    drop(clients);
     tokio::time::timeout(Duration::from_secs(4), stopping).await.expect("shutdown in time").unwrap();
     let s = metrics.snapshot();
     assert_eq!((s.connections_open, s.connections_parked), (0, 0), "{s:?}");
