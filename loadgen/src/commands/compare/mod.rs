@@ -33,7 +33,7 @@ use super::Verdict;
 use crate::error::Error;
 pub use crate::results::noise::Better;
 use crate::results::noise::Verdict as NoiseVerdict;
-use crate::results::schema::{self, RunResult};
+use crate::results::schema::{self, RunResult, Status};
 pub use figures::{rows, Call, Row};
 
 mod figures;
@@ -267,11 +267,13 @@ pub fn report(m: &Matching<'_>, fail_if_worse: Option<f64>) -> (String, Vec<Stri
             if r.loadgen.limited {
                 let _ = writeln!(s, "  note: {side}'s loadgen was the limit: its figures are a lower bound");
             }
-            if !r.outcome.passed {
+            // A LOADGEN LIMIT run did not fail: its figures are a lower
+            // bound (noted above), held against BASE like any other.
+            if r.outcome.status() == Status::Fail {
                 let _ = writeln!(s, "  note: {side}'s run failed: {}", r.outcome.reasons.join("; "));
             }
         }
-        if fail_if_worse.is_some() && !n.outcome.passed {
+        if fail_if_worse.is_some() && n.outcome.status() == Status::Fail {
             failures.push(format!("{}: the NEW run failed: {}", p.scenario, n.outcome.reasons.join("; ")));
         }
     }

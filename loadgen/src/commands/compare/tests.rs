@@ -117,6 +117,7 @@ fn a_missing_scenario_or_a_failed_run_fails_the_gate() {
     let base = side(true, vec![result("a", 1, 10), result("b", 1, 10)]);
     let mut failed = result("a", 1, 10);
     failed.outcome.passed = false;
+    failed.outcome.status = Some(Status::Fail);
     failed.outcome.reasons = vec!["error rate 1%".into()];
     let new = side(true, vec![failed, result("c", 1, 10)]);
     let m = pair(&base, &new).unwrap();
@@ -134,4 +135,22 @@ fn setup_changes_are_noted() {
     let new = side(false, vec![synthetic("a", &["-d", "10", "-c", "7"], (0.0, 10.0), &[1])]);
     let (text, _) = report(&pair(&base, &new).unwrap(), None);
     assert!(text.contains("set up differently: connections 100 -> 7"), "{text}");
+}
+
+/// A run the loadgen limited did not fail: held against itself, unchanged,
+/// it passes the gate, with its figures noted as a lower bound (it was
+/// "failed", and the gate refused an unchanged build).
+#[test]
+fn a_loadgen_limited_run_is_no_failed_run() {
+    let mut limited = result("a", 1, 10);
+    limited.outcome.passed = false;
+    limited.outcome.status = Some(Status::LoadgenLimit);
+    limited.outcome.reasons = vec!["the loadgen, not the server, was the limit".into()];
+    limited.loadgen.limited = true;
+    let (base, new) = (side(false, vec![limited.clone()]), side(false, vec![limited]));
+    let m = pair(&base, &new).unwrap();
+    let (text, fails) = report(&m, Some(10.0));
+    assert!(fails.is_empty(), "{fails:?}");
+    assert!(!text.contains("run failed"), "{text}");
+    assert!(text.contains("NEW's loadgen was the limit: its figures are a lower bound"), "{text}");
 }
