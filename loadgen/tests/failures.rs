@@ -235,3 +235,37 @@ fn open_loop_messages_held_back_to_the_end_are_counted_not_dropped() {
     let scheduled = r.counters.messages_sent + e.unsent;
     assert!((950..=1050).contains(&scheduled), "{scheduled} of 1000 scheduled: {:?}", r.counters);
 }
+
+#[test]
+fn a_reply_later_than_the_drain_timeout_is_late_not_a_duplicate() {
+    // Every reply from 0.3 s to 1.5 s is held until 1.5 s: those held more
+    // than the 0.4 s drain timeout are counted missing, then come.
+    let server =
+        spawn_server(Behavior::Stall { after: Duration::from_millis(300), stall: Duration::from_millis(1200) });
+    let url = server.url();
+    let r = run(&[
+        &url,
+        "--mode",
+        "echo",
+        "-c",
+        "2",
+        "--rate",
+        "100",
+        "-d",
+        "2.5",
+        "-w",
+        "0",
+        "--drain-timeout",
+        "0.4",
+        "-q",
+    ]);
+    let (c, e) = (&r.counters, &r.counters.reply_errors);
+    assert!(e.missing > 20, "about 0.8 s of 100 msg/s waited past the drain timeout: {c:?}");
+    assert_eq!(e.duplicate, 0, "no reply came twice: {c:?}");
+    assert_eq!(c.late_replies, e.missing, "each message counted missing was answered, late: {c:?}");
+    assert_eq!(e.total(), e.missing, "one error per late message, not two: {c:?}");
+    assert_eq!(c.replies_received_total, c.messages_sent_total, "every message answered once: {c:?}");
+    let rtt = r.histogram(wsbench_loadgen::results::stats::Series::RttCorrected);
+    assert!(rtt.max >= 1_000_000, "the late replies' RTTs are recorded, up to ~1.2 s: max {} µs", rtt.max);
+    assert!(!r.outcome.passed, "missing replies still fail the run");
+}

@@ -34,16 +34,35 @@ pub enum Matched {
         /// A later message was answered first.
         overtaken: bool,
     },
-    /// A second reply to a message already answered (or settled long ago).
+    /// The first reply to a message already given up as missing (it came
+    /// later than `--drain-timeout`): late, not a duplicate. The message
+    /// stays counted missing; its RTT is what it was.
+    Late {
+        /// The message answered.
+        sent: Sent,
+    },
+    /// A second reply to a message already answered (or settled long
+    /// ago: answered, or given up before the [`GIVEN_UP_KEPT`] latest).
     Duplicate,
     /// A reply to a sequence number never sent.
     NeverSent,
 }
 
+/// How many of its latest given-up messages a connection remembers (40
+/// bytes each, and only once replies go missing), so that a reply coming
+/// after its message was counted missing is told apart from a duplicate.
+pub const GIVEN_UP_KEPT: usize = 256;
+
 /// A connection's messages in flight, oldest first.
 #[derive(Debug)]
 pub struct InFlight {
     queue: VecDeque<Sent>,
+    /// The latest messages given up as missing, by sequence number (in
+    /// increasing order), at most [`GIVEN_UP_KEPT`]. Boxed: most
+    /// connections never give one up, and this is 8 bytes in every task
+    /// where a `VecDeque` is 32.
+    #[allow(clippy::box_collection)]
+    given_up: Option<Box<VecDeque<(u64, Sent)>>>,
     /// Sequence number of `queue[0]`.
     base: u64,
     next_seq: u64,
@@ -63,6 +82,7 @@ impl Default for InFlight {
         // Sequence numbers start at 1: a stamp of 0 answers nothing.
         InFlight {
             queue: VecDeque::new(),
+            given_up: None,
             base: 1,
             next_seq: 1,
             outstanding: 0,
@@ -125,7 +145,11 @@ impl InFlight {
             return Matched::NeverSent;
         }
         let Some(index) = seq.checked_sub(self.base).map(|i| i as usize) else {
-            return Matched::Duplicate;
+            let Some(given_up) = &mut self.given_up else { return Matched::Duplicate };
+            return match given_up.binary_search_by_key(&seq, |&(s, _)| s) {
+                Ok(at) => Matched::Late { sent: given_up.remove(at).expect("found").1 },
+                Err(_) => Matched::Duplicate,
+            };
         };
         let sent = &mut self.queue[index];
         if sent.answered {
@@ -161,6 +185,11 @@ impl InFlight {
             if !head.answered {
                 expired += 1;
                 self.outstanding -= 1;
+                let given_up = self.given_up.get_or_insert_with(Default::default);
+                if given_up.len() == GIVEN_UP_KEPT {
+                    given_up.pop_front();
+                }
+                given_up.push_back((self.base, *head));
             }
             self.queue.pop_front();
             self.base += 1;
@@ -261,7 +290,7 @@ mod tests {
                         answered.push(seq);
                     }
                     Matched::Duplicate => assert!(answered.contains(&seq), "order {order:?}"),
-                    Matched::NeverSent => panic!("{seq} was sent"),
+                    Matched::NeverSent | Matched::Late { .. } => panic!("{seq} was sent, and none given up"),
                 }
             }
             assert_eq!(f.outstanding(), 6 - answered.len() as u64);
@@ -340,10 +369,25 @@ mod tests {
         assert_eq!(f.expire(15), 1, "message 1 expired; 2 was answered");
         assert_eq!(f.outstanding(), 2);
         assert_eq!(f.oldest_unanswered_ns(), Some(21));
-        assert_eq!(f.answer(1), Matched::Duplicate, "a reply after giving up is not a new answer");
+        let Matched::Late { sent } = f.answer(1) else { panic!("a reply after giving up is late, not a duplicate") };
+        assert_eq!(sent.queued_ns, 1, "with its message's times");
+        assert_eq!(f.answer(1), Matched::Duplicate, "a second one is a duplicate");
+        assert_eq!(f.outstanding(), 2, "a late reply frees no slot: its message was given up already");
         assert!(matches!(f.answer(3), Matched::Answer { .. }));
         assert_eq!(f.abandon(), 1, "message 4 was never answered");
         assert_eq!(f.outstanding(), 0);
         assert_eq!(f.push(0, 0), 5, "sequence numbers go on");
+    }
+
+    #[test]
+    fn only_the_latest_given_up_messages_are_remembered() {
+        let n = GIVEN_UP_KEPT as u64 + 10;
+        let mut f = sent(n);
+        assert_eq!(f.expire(u64::MAX), n);
+        assert_eq!(f.answer(10), Matched::Duplicate, "given up before the latest {GIVEN_UP_KEPT}: not told apart");
+        for seq in 11..=n {
+            assert!(matches!(f.answer(seq), Matched::Late { .. }), "{seq}");
+        }
+        assert!(f.given_up.unwrap().is_empty(), "each late reply forgets its message");
     }
 }

@@ -246,7 +246,7 @@ pub struct Counters {
     pub close_codes: BTreeMap<u16, u64>,
     /// Messages whose intended send time fell in the measured window.
     pub messages_sent: u64,
-    /// Replies to those messages that checked.
+    /// Replies to those messages that checked (late ones included).
     pub messages_received: u64,
     /// Wire bytes written and read in the measured window.
     pub bytes_sent: u64,
@@ -270,6 +270,12 @@ pub struct Counters {
     /// See `unsolicited`: every phase.
     #[serde(default)]
     pub unsolicited_total: u64,
+    /// Replies that came after their message was given up as missing
+    /// (later than `--drain-timeout`), every phase: late, not duplicates.
+    /// Their messages stay counted missing; their RTTs are in the
+    /// histograms. 0 in results before it.
+    #[serde(default)]
+    pub late_replies: u64,
     /// With `--subprotocol`: connections by the subprotocol the server
     /// picked; `""` when it picked none. Absent otherwise.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -322,6 +328,7 @@ impl Counters {
         self.send_blocked_ns += o.send_blocked_ns;
         self.unsolicited += o.unsolicited;
         self.unsolicited_total += o.unsolicited_total;
+        self.late_replies += o.late_replies;
         add_map(&mut self.subprotocols, &o.subprotocols);
         add_deflate(&mut self.deflate, &o.deflate);
     }

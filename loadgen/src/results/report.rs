@@ -133,6 +133,13 @@ pub fn summary(r: &RunResult) -> String {
         count_errors(kind.label(), k.connection_errors[kind]);
     }
     let _ = writeln!(s, "errors: {}", if errors.is_empty() { "none".to_string() } else { errors.join(", ") });
+    if k.late_replies > 0 {
+        let _ = writeln!(
+            s,
+            "  late replies {}: they came after --drain-timeout, to messages counted missing (not duplicates); their RTTs are in the histograms",
+            k.late_replies
+        );
+    }
     if let Some(ratios) = &r.outcome.ratios {
         let _ = writeln!(s, "  {}", ratios.connections_in_words());
         let _ = writeln!(s, "  {}", ratios.messages_in_words());

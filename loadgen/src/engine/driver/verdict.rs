@@ -88,9 +88,10 @@ pub(super) fn evaluate(
             config.duration.as_secs_f64()
         ));
     }
-    // A loadgen that could not drive the load causes some errors itself:
-    // replies it read too late (missing, then duplicate), messages it never
-    // sent, closing handshakes it could not finish in time. Those alone are
+    // A loadgen that could not drive an open loop's load causes some
+    // errors itself: replies it let wait past the drain timeout (its
+    // socket's window full, unread), messages it never sent, closing
+    // handshakes it could not finish in time. Those alone are
     // not held against the server; anything else is. (A send lag over its
     // bound alone excuses nothing: the loadgen kept up, only late.)
     let server_errors = counters.reply_errors.corrupt

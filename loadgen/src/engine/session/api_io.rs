@@ -100,6 +100,10 @@ impl<'a> ApiSession<'a> {
             }
             // In any order: an API's replies owe none (no out-of-order errors).
             Some(Matched::Answer { sent, .. }) => sent,
+            Some(Matched::Late { sent }) => {
+                st.counters.late_replies += 1;
+                sent
+            }
         };
         st.counters.replies_received_total += 1;
         st.live.received += 1;

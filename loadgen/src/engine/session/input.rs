@@ -226,7 +226,13 @@ fn on_reply(
             }
             record_answer(st, plan, &sent, r.now);
         }
-        // Answered before, or given up as missing after the drain timeout.
+        // Its message is counted missing already: the reply is late, not an
+        // error of its own, and its RTT is what it was.
+        Matched::Late { sent } => {
+            st.counters.late_replies += 1;
+            record_answer(st, plan, &sent, r.now);
+        }
+        // Answered before (or given up before the latest GIVEN_UP_KEPT).
         Matched::Duplicate => {
             st.counters.reply_errors[ReplyErrorKind::Duplicate] += 1;
             st.live.errors += 1;

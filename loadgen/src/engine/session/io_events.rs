@@ -17,7 +17,10 @@ pub(super) enum Event {
     Read,
     /// A write completed: every byte taken by the socket, and flushed.
     Wrote,
+    /// A broadcast topic's turn.
     Timer,
+    /// The session's clock, with nothing left to read in the socket.
+    Deadline,
     Stop,
     Eof,
     Error(io::Error),
@@ -101,7 +104,8 @@ impl<S: SessionIo> Session<'_, S> {
     /// Ends a time blocked on a full socket, if one was going on, and
     /// counts it in the worker's `send_blocked_ns`.
     pub(super) fn unblocked(&mut self) {
-        if let Some(since) = self.blocked_since.take() {
+        let since = std::mem::replace(&mut self.blocked_since, NEVER);
+        if since != NEVER {
             let blocked = self.plan.now_ns().saturating_sub(since);
             self.ctx.stats.borrow_mut().counters.send_blocked_ns += blocked;
         }
@@ -112,7 +116,7 @@ impl<S: SessionIo> Session<'_, S> {
         if self.poll_topic(cx) {
             return Poll::Ready(Event::Timer);
         }
-        if self.phase == Phase::Running && self.ctx.stop.check(self.stop_slot, cx.waker()) {
+        if self.phase == Phase::Running && self.ctx.stop.check(self.stop_slot as usize, cx.waker()) {
             return Poll::Ready(Event::Stop);
         }
         if let Some(source) = self.writing {
@@ -138,8 +142,8 @@ impl<S: SessionIo> Session<'_, S> {
                     Poll::Ready(Err(e)) => return Poll::Ready(Event::Error(e)),
                     Poll::Pending => {
                         // The socket takes no more: the server's pushback.
-                        if self.blocked_since.is_none() {
-                            self.blocked_since = Some(self.plan.now_ns());
+                        if self.blocked_since == NEVER {
+                            self.blocked_since = self.plan.now_ns();
                         }
                         break;
                     }
@@ -165,7 +169,7 @@ impl<S: SessionIo> Session<'_, S> {
         if self.wake_at != NEVER && self.wake.poll_expired(cx).is_ready() {
             // Set again on the next turn, whatever it is.
             self.wake_at = NEVER;
-            return Poll::Ready(Event::Timer);
+            return Poll::Ready(Event::Deadline);
         }
         Poll::Pending
     }

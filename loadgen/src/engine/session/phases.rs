@@ -29,7 +29,9 @@ impl<S: SessionIo> Session<'_, S> {
             self.settle_completed();
             let now = self.plan.now_ns();
             if self.phase == Phase::Running {
-                self.expire_lost(now);
+                if std::mem::take(&mut self.read_all) {
+                    self.expire_lost(now);
+                }
                 self.close_at_limit(now);
             }
             // Phase changes. An open loop first sends, late, every message
@@ -96,21 +98,34 @@ impl<S: SessionIo> Session<'_, S> {
                 // A time already past fires at once: a late connection sends at once.
                 self.wake.set((wake_at != NEVER).then(|| self.plan.epoch + Duration::from_nanos(wake_at)));
             }
-            match poll_fn(|cx| self.poll_io(cx)).await {
-                Event::Read => {
-                    if let Err(ending) = self.process_input() {
-                        return ending;
-                    }
-                }
-                // Each write marked the frames it completed.
-                Event::Wrote | Event::Timer | Event::Stop => {}
-                Event::Eof if self.server_closed => return Ending::ClosedByServer,
-                Event::Eof if self.close_received => return Ending::Done,
-                Event::Eof => return Ending::Eof,
-                Event::Error(_) if self.server_closed => return Ending::ClosedByServer,
-                Event::Error(_) if self.close_received => return Ending::Done,
-                Event::Error(e) => return Ending::Io(e),
+            let event = poll_fn(|cx| self.poll_io(cx)).await;
+            if let Err(ending) = self.on_event(event) {
+                return ending;
             }
+        }
+    }
+
+    /// Handles what the socket or the clock brought; `Err` ends the session.
+    fn on_event(&mut self, event: Event) -> Result<(), Ending> {
+        match event {
+            Event::Read => self.process_input(),
+            // The session's clock, reported only once the socket had nothing
+            // more to read: messages may be given up as missing now. Before
+            // any other turn, a reply already in the socket would have been
+            // the loadgen's to read late (a busy thread), not the server's
+            // to send late: it was counted missing, then duplicate.
+            Event::Deadline => {
+                self.read_all = true;
+                Ok(())
+            }
+            // Each write marked the frames it completed.
+            Event::Wrote | Event::Timer | Event::Stop => Ok(()),
+            Event::Eof if self.server_closed => Err(Ending::ClosedByServer),
+            Event::Eof if self.close_received => Err(Ending::Done),
+            Event::Eof => Err(Ending::Eof),
+            Event::Error(_) if self.server_closed => Err(Ending::ClosedByServer),
+            Event::Error(_) if self.close_received => Err(Ending::Done),
+            Event::Error(e) => Err(Ending::Io(e)),
         }
     }
 
