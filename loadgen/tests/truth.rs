@@ -255,6 +255,44 @@ fn a_silent_server_stops_the_run() {
     assert!(r.all().contains("no reply"), "names the cause:\n{}", r.all());
 }
 
+/// A run stopped for a silent server measured up to its end, with the
+/// wait for replies after the stop: it halved the rate sent, and blamed
+/// the loadgen for the shortfall.
+#[test]
+fn a_run_stopped_for_a_silent_server_measures_up_to_the_stop() {
+    let server = spawn(Kind::Silent);
+    let url = server.url();
+    let out = temp_file("silent.json");
+    let r = loadgen(
+        &[
+            "run",
+            &url,
+            "--mode",
+            "echo",
+            "-c",
+            "10",
+            "-r",
+            "200",
+            "-w",
+            "0",
+            "-d",
+            "60",
+            "--reply-timeout",
+            "2s",
+            "-q",
+            "--json",
+            out.to_str().unwrap(),
+        ],
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.code, Some(1), "{}", r.all());
+    let v = json(&out);
+    let sent = v.pointer("/throughput/sent_msgs_per_s").and_then(|x| x.as_f64()).unwrap();
+    assert!((180.0..=220.0).contains(&sent), "sent at 200 msg/s until the stop, not {sent}:\n{}", r.all());
+    assert_eq!(v.pointer("/loadgen/limited").and_then(|x| x.as_bool()), Some(false), "{}", r.all());
+    assert!(!r.all().contains("LOADGEN LIMIT"), "{}", r.all());
+}
+
 /// 7: the hlog was written at the end, so memory grew with the run.
 #[test]
 fn the_hlog_is_written_as_the_run_goes() {

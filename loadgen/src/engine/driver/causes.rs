@@ -88,11 +88,15 @@ pub(super) fn causes(f: &Facts<'_>) -> Causes {
         if f.measured_s > 0.0 && achieved < rate * SHORT {
             let short = 1.0 - achieved / rate;
             let sent = format!("sent {achieved:.0} msg/s of the {rate:.0} asked for, {:.1}% short", short * 100.0);
-            let opened = c.connections_opened as f64 / f64::from(f.connections.max(1));
-            if opened < 1.0 && achieved >= rate * opened * SHORT {
+            // Connections never opened, or lost during the run (a close
+            // timeout is the run's end, not a loss): the rest of a lost
+            // connection's schedule is never sent either.
+            let lost = c.connection_errors.total() - c.connection_errors.close_timeout;
+            let kept = c.connections_opened.min(u64::from(f.connections)).saturating_sub(lost);
+            let failed = u64::from(f.connections) - kept;
+            if failed > 0 && achieved >= rate * kept as f64 / f64::from(f.connections.max(1)) * SHORT {
                 out.held_back.push(format!(
-                    "{sent}: {} of {} connections failed, and their share of the schedule was never sent (not the loadgen's limit)",
-                    u64::from(f.connections).saturating_sub(c.connections_opened),
+                    "{sent}: {failed} of {} connections failed (never opened, or lost during the run), and their share of the schedule was never sent (not the loadgen's limit)",
                     f.connections
                 ));
             } else if pushback && achieved / (1.0 - blocked).max(1e-9) >= rate * SHORT {
@@ -235,6 +239,17 @@ mod tests {
         let got = causes(&facts(&c, &[0.3], 500.0));
         assert!(got.findings.is_empty(), "{got:?}");
         assert!(got.held_back[0].contains("5 of 10 connections failed"), "{got:?}");
+        // Lost during the run: their schedule stopped there.
+        let mut lost = opened(10);
+        lost.connection_errors.eof = 1;
+        lost.connection_errors.closed_by_server = 1;
+        let got = causes(&facts(&lost, &[0.02], 850.0));
+        assert!(got.findings.is_empty() && !got.overloaded, "{got:?}");
+        assert!(got.held_back[0].contains("2 of 10 connections failed"), "{got:?}");
+        // A close timeout at the end lost nothing of the schedule.
+        let mut late_close = opened(10);
+        late_close.connection_errors.close_timeout = 2;
+        assert!(causes(&facts(&late_close, &[0.02], 850.0)).findings[0].contains("no thread saturated"));
         // More short than the failed connections explain: the rest is the loadgen's.
         let got = causes(&facts(&c, &[0.3], 200.0));
         assert!(got.held_back.is_empty() && got.findings[0].contains("no thread saturated"), "{got:?}");

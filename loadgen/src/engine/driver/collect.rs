@@ -58,6 +58,9 @@ pub(super) struct Collected {
     pub interrupted_ns: Option<u64>,
     /// Why the run was stopped for a silent server, if it was.
     pub silent: Option<String>,
+    /// When the run was stopped early (Ctrl-C, or a silent server): the
+    /// measured window ends there, as nothing was sent after it.
+    pub stopped_ns: Option<u64>,
     pub last_end_ns: u64,
 }
 
@@ -131,6 +134,7 @@ pub(super) async fn collect(
     let mut trim_check = tokio::time::interval(super::trim::CHECK_EVERY);
     trim_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut silent = None;
+    let mut stopped_ns = None;
     let mut last_end_ns = 0;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -162,6 +166,7 @@ pub(super) async fn collect(
             r = &mut ctrl_c, if interrupted_ns.is_none() => {
                 if r.is_ok() {
                     interrupted_ns = Some(plan.now_ns());
+                    stopped_ns = interrupted_ns;
                     let _ = stop.send(true);
                     live.println("wsbench-loadgen: interrupted; draining replies in flight, then reporting (Ctrl-C again to quit at once)");
                     // A second Ctrl-C: the default action.
@@ -186,6 +191,7 @@ pub(super) async fn collect(
                     live.println(&format!("wsbench-loadgen: {why}: stopping the run"));
                     let _ = stop.send(true);
                     silent = Some(why);
+                    stopped_ns = Some(plan.now_ns());
                 }
             }
             let start_ns = index * 1_000_000_000;
@@ -221,7 +227,7 @@ pub(super) async fn collect(
             break;
         }
     }
-    Ok(Collected { workers, results, interrupted_ns, silent, last_end_ns })
+    Ok(Collected { workers, results, interrupted_ns, silent, stopped_ns, last_end_ns })
 }
 
 #[cfg(test)]

@@ -44,9 +44,8 @@ pub(super) fn evaluate(
     }
     let measure_start_ns = nanos(config.ramp() + config.warmup);
     let measure_end_ns = measure_start_ns + nanos(config.duration);
-    let window_end_ns = measure_end_ns
-        .min(collected.interrupted_ns.unwrap_or(u64::MAX))
-        .min(collected.last_end_ns.max(measure_start_ns));
+    let window_end_ns =
+        measure_end_ns.min(collected.stopped_ns.unwrap_or(u64::MAX)).min(collected.last_end_ns.max(measure_start_ns));
     let measured_s = window_end_ns.saturating_sub(measure_start_ns) as f64 / 1e9;
     let per_s = |v: u64| if measured_s > 0.0 { v as f64 / measured_s } else { 0.0 };
     let target_rate = match config.load {
