@@ -160,8 +160,10 @@ pub struct RunArgs {
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub server_threads: Option<u16>,
 
-    /// After the run, how long to wait for replies still in flight before
-    /// counting them missing.
+    /// How long a reply is waited for before its message counts as missing,
+    /// during the run and after it (for replies still in flight). A reply
+    /// that comes later is counted as late, not as a duplicate, and its RTT
+    /// is recorded.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
 
