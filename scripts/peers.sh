@@ -171,7 +171,8 @@ path = "$ROOT/scripts/peers/tcp_load.rs"
 # As the workspace's release profile, so that no peer is built differently.
 [profile.release]
 debug = "line-tables-only"
-codegen-units = 4
+lto = "fat"
+codegen-units = 1
 EOF
     # The workspace's lock file as the seed: the same versions of tokio,
     # hyper, tungstenite and fastwebsockets as wsbench-server uses.
