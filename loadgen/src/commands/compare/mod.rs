@@ -33,6 +33,7 @@ use super::Verdict;
 use crate::error::Error;
 pub use crate::results::noise::Better;
 use crate::results::noise::Verdict as NoiseVerdict;
+use crate::results::outcome::ErrorRatios;
 use crate::results::schema::{self, RunResult, Status};
 pub use figures::{rows, Call, Row};
 
@@ -52,8 +53,9 @@ pub struct CompareArgs {
     /// Exit 1 if any throughput, p50 or p99 is worse than BASE's by more
     /// than PCT percent (a factor both ways: 100 is a latency doubled or a
     /// throughput halved) and outside the noise of the repeats (with a
-    /// single run on a side: by PCT alone); or if a NEW run failed, or a
-    /// scenario of BASE is missing from NEW.
+    /// single run on a side: by PCT alone); if a NEW run failed, or its
+    /// errors pass BASE's allowances (--max-error-rate,
+    /// --max-connect-errors); or if a scenario of BASE is missing from NEW.
     #[arg(long, value_name = "PCT", value_parser = percent)]
     pub fail_if_worse: Option<f64>,
 }
@@ -276,6 +278,12 @@ pub fn report(m: &Matching<'_>, fail_if_worse: Option<f64>) -> (String, Vec<Stri
         if fail_if_worse.is_some() && n.outcome.status() == Status::Fail {
             failures.push(format!("{}: the NEW run failed: {}", p.scenario, n.outcome.reasons.join("; ")));
         }
+        for over in over_base_allowance(b, n) {
+            let _ = writeln!(s, "  note: {over}");
+            if fail_if_worse.is_some() {
+                failures.push(format!("{}: {over}", p.scenario));
+            }
+        }
     }
     if !m.only_base.is_empty() {
         let _ = writeln!(s, "\nonly in BASE (not run by NEW): {}", m.only_base.join(", "));
@@ -287,6 +295,29 @@ pub fn report(m: &Matching<'_>, fail_if_worse: Option<f64>) -> (String, Vec<Stri
         let _ = writeln!(s, "\nonly in NEW (no baseline): {}", m.only_new.join(", "));
     }
     (s, failures)
+}
+
+/// NEW's errors beyond what BASE allowed, in words. The baseline sets the
+/// bar: a NEW run made with a looser `--max-error-rate` or
+/// `--max-connect-errors` passes its own verdict, and without this its
+/// errors, shown but not gated, passed the gate with it.
+fn over_base_allowance(b: &RunResult, n: &RunResult) -> Vec<String> {
+    let ratios = ErrorRatios::of(&n.counters, &n.config);
+    let mut over = Vec::new();
+    if ratios.message_error_rate > b.config.max_error_rate {
+        over.push(format!(
+            "NEW's message error rate {:.4} % is over BASE's allowance {:.4} % (--max-error-rate)",
+            ratios.message_error_rate * 100.0,
+            b.config.max_error_rate * 100.0
+        ));
+    }
+    if ratios.connections_failed > b.config.max_connect_errors {
+        over.push(format!(
+            "NEW had {} failed connections, over BASE's allowance of {} (--max-connect-errors)",
+            ratios.connections_failed, b.config.max_connect_errors
+        ));
+    }
+    over
 }
 
 /// Loads both sides, prints the comparison, and returns the exit status:

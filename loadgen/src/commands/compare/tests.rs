@@ -154,3 +154,24 @@ fn a_loadgen_limited_run_is_no_failed_run() {
     assert!(!text.contains("run failed"), "{text}");
     assert!(text.contains("NEW's loadgen was the limit: its figures are a lower bound"), "{text}");
 }
+
+/// A NEW run allowed more errors than BASE passed its own verdict, and its
+/// errors, shown but not gated, passed the gate with it.
+#[test]
+fn errors_past_the_baselines_allowance_fail_the_gate() {
+    let base = side(false, vec![result("a", 1, 10)]);
+    let mut lax =
+        synthetic("a", &["-d", "10", "--max-error-rate", "0.5", "--max-connect-errors", "5"], (0.0, 10.0), &[1; 10]);
+    lax.counters.reply_errors.missing = 4;
+    lax.counters.connect_errors.refused = 3;
+    let new = side(false, vec![lax]);
+    let m = pair(&base, &new).unwrap();
+    let (text, fails) = report(&m, Some(100.0));
+    assert_eq!(fails.len(), 2, "{fails:?}");
+    assert!(fails[0].contains("message error rate 40.0000 % is over BASE's allowance 0.0000 %"), "{fails:?}");
+    assert!(fails[1].contains("3 failed connections, over BASE's allowance of 0"), "{fails:?}");
+    assert!(text.contains("note: NEW's message error rate"), "{text}");
+    // Within BASE's allowances: nothing to say.
+    let (_, fails) = report(&pair(&base, &base).unwrap(), Some(100.0));
+    assert!(fails.is_empty(), "{fails:?}");
+}
