@@ -371,6 +371,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             let frame_start = self.start;
             let payload = frame_start + frame.payload.start..frame_start + frame.payload.end;
             self.start += frame.len;
+            self.clock.frame_done(self.decoder.in_message());
             match frame.event {
                 Event::Data { kind, first, fin } if self.deflate.is_some() => {
                     self.on_deflate_data(kind, first, fin, payload)?

@@ -254,3 +254,34 @@ async fn a_fragmented_echo_is_not_copied_into_the_outbox() {
     assert!(reply.payload == message, "the echo is the message");
     until("buffers released", Duration::from_secs(3), || server.metrics().memory_held() == 0).await;
 }
+
+/// A steady pipeline whose reads end mid-frame (each write a byte short of
+/// a frame) completes frame after frame: the message timeout times each
+/// frame from its beginning. It timed the first partial one and never
+/// restarted while a partial frame stayed buffered: such a client was
+/// closed with 1008 after one timeout.
+#[tokio::test]
+async fn a_pipeline_whose_reads_end_mid_frame_is_not_timed_out() {
+    let server = start(Config { message_timeout: Duration::from_secs(1), ..limits(Config::default()) }).await;
+    let s = raw_ws(server.local_addr(), "?mode=echo").await.into_std().unwrap();
+    let writer = tokio::net::TcpStream::from_std(s.try_clone().unwrap()).unwrap();
+    let mut reader = tokio::net::TcpStream::from_std(s).unwrap();
+    let frame = client_frame(0x82, &[7u8; 1000]);
+    const FRAMES: usize = 400;
+    let stream: Vec<u8> = frame.iter().copied().cycle().take(frame.len() * FRAMES).collect();
+    let write = tokio::spawn(async move {
+        let mut writer = writer;
+        // About 2 s: two message timeouts.
+        for chunk in stream.chunks(frame.len() - 1) {
+            writer.write_all(chunk).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        writer
+    });
+    for n in 0..FRAMES {
+        let reply = read_frame(&mut reader).await.unwrap_or_else(|| panic!("reply {n}: EOF"));
+        assert_eq!((reply.opcode, reply.payload.len()), (2, 1000), "reply {n}: {reply:?}");
+    }
+    let _writer = write.await.unwrap();
+    assert_eq!(server.metrics().snapshot().message_timeouts, 0);
+}

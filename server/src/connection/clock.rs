@@ -98,6 +98,19 @@ impl Clock {
         }
     }
 
+    /// A whole frame was decoded. Outside a fragmented message (`in_message`
+    /// false), whatever is left buffered begins a new frame, timed from the
+    /// next [`message`](Self::message) check: without this a steady pipeline
+    /// whose reads end mid-frame was timed from its first partial frame and
+    /// closed with 1008 one timeout later. No clock read here (a field
+    /// cleared); the check reads it only if a partial frame remains.
+    #[inline]
+    pub(super) fn frame_done(&mut self, in_message: bool) {
+        if !in_message {
+            self.message_since = None;
+        }
+    }
+
     /// When the timer of a loop (re)starting should first fire: within a
     /// sample period, so that a connection silent from its start (or from
     /// its resumption) is found quiet then, and may park, not only at half
