@@ -13,6 +13,8 @@ pub const PROTOCOL_ERROR: u16 = 1002;
 pub const INVALID_PAYLOAD: u16 = 1007;
 /// A message too big to process.
 pub const MESSAGE_TOO_BIG: u16 = 1009;
+/// Try again later: the endpoint is out of a resource (memory) for now.
+pub const TRY_AGAIN_LATER: u16 = 1013;
 
 /// Whether a peer may put `code` on the wire in a Close frame.
 ///

@@ -190,3 +190,27 @@ async fn broadcast_connections_decline_deflate() {
     let (_, head) = upgrade(server.local_addr(), "?mode=echo", Some("permessage-deflate")).await;
     assert!(extensions(&head).is_some(), "other modes still agree: {head}");
 }
+
+/// The memory budget bounds an inflated message as it bounds any buffer:
+/// a 16 MiB bomb (about 16 KB on the wire, within --max-message-size) under
+/// an 8 MiB budget gets 1013, as the same message sent uncompressed does.
+/// It was inflated and answered, the budget never charged (107 MiB of RSS
+/// for four of them against 8 MiB).
+#[tokio::test]
+async fn a_bomb_past_the_memory_budget_gets_1013() {
+    let config = Config { max_memory: 8 << 20, ..deflate_config(false, 16 << 20) };
+    let server = start(config).await;
+    let (mut s, _) = upgrade(server.local_addr(), "?mode=echo", Some("permessage-deflate")).await;
+    let bomb = compress(&vec![b'a'; (16 << 20) - 1]);
+    s.write_all(&client_frame(0x80 | 0x40 | 2, &bomb)).await.unwrap();
+    assert_eq!(close_code(&mut s).await, 1013);
+    let m = server.metrics().snapshot();
+    assert_eq!(m.memory_refusals, 1, "{m:?}");
+    // Within the budget, a compressed message is still answered.
+    let (mut s, _) = upgrade(server.local_addr(), "?mode=echo", Some("permessage-deflate")).await;
+    let message = vec![b'b'; 1 << 20];
+    s.write_all(&client_frame(0x80 | 0x40 | 2, &compress(&message))).await.unwrap();
+    let (opcode, reply) = read_message(&mut s).await;
+    assert_eq!((opcode, reply.len()), (2, message.len()));
+    assert!(reply == message, "the reply differs from the message");
+}

@@ -97,6 +97,9 @@ pub enum InflateError {
     TooBig,
     /// It is not valid DEFLATE data (close 1007).
     Corrupt,
+    /// The output could not be allocated (close 1013): the process is out
+    /// of memory, not the peer out of bounds.
+    OutOfMemory,
 }
 
 impl InflateError {
@@ -105,6 +108,7 @@ impl InflateError {
         match self {
             InflateError::TooBig => crate::close::MESSAGE_TOO_BIG,
             InflateError::Corrupt => crate::close::INVALID_PAYLOAD,
+            InflateError::OutOfMemory => crate::close::TRY_AGAIN_LATER,
         }
     }
 
@@ -113,6 +117,7 @@ impl InflateError {
         match self {
             InflateError::TooBig => "message too big once inflated",
             InflateError::Corrupt => "invalid deflate data",
+            InflateError::OutOfMemory => "out of memory inflating the message",
         }
     }
 }
@@ -188,7 +193,9 @@ impl Decompressor {
             if !at_limit && out.len() == out.capacity() {
                 // Grow with what the data gives, never past the limit.
                 let step = (input.len() * 2).max(MIN_STEP).max(out.capacity() / 2);
-                out.reserve_exact(step.min(limit - out.len()));
+                // The peer's data drives this growth: a failed allocation
+                // ends the message, not the process.
+                out.try_reserve_exact(step.min(limit - out.len())).map_err(|_| InflateError::OutOfMemory)?;
             }
             let (in_before, out_before) = (self.inner.total_in(), self.inner.total_out());
             // At the limit, one byte of room tells "nothing more" apart

@@ -49,7 +49,7 @@ const BUSY_KEEPERS: usize = 64;
 /// Connections keeping one now.
 static KEEPERS: AtomicUsize = AtomicUsize::new(0);
 /// Close code of a message refused for memory: 1013 Try Again Later.
-pub(super) const TRY_AGAIN_LATER: u16 = 1013;
+pub(super) use wsbench_proto::close::TRY_AGAIN_LATER;
 
 thread_local! {
     static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
@@ -231,6 +231,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Bytes this connection holds in its buffers.
     pub(super) fn held(&self) -> usize {
         self.buf.capacity() + self.assembly.capacity() + self.out.capacity() + self.deflate_held()
+    }
+
+    /// How many bytes more the budget could take now: a snapshot (other
+    /// connections charge too), to bound an allocation before making it;
+    /// the charge after it is checked again.
+    pub(super) fn memory_room(&self) -> usize {
+        self.limits.max_memory.saturating_sub(self.budget.metrics.memory_held())
     }
 
     /// Adjusts this connection's charge to the budget to cover `bytes`.

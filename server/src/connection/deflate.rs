@@ -29,9 +29,10 @@
 use std::cell::RefCell;
 use std::ops::Range;
 
-use wsbench_proto::deflate::{Agreement, Compressor, Decompressor};
+use wsbench_proto::deflate::{Agreement, Compressor, Decompressor, InflateError};
 use wsbench_proto::{parse_header, MessageKind, OpCode, Role};
 
+use super::buffers::OUT_OF_MEMORY;
 use super::{Closing, Connection};
 use crate::outbox::Outbox;
 use crate::reply::Payload;
@@ -82,8 +83,10 @@ impl Deflate {
         })
     }
 
-    /// Inflates `self.message` into `self.inflated`, at most `limit` bytes.
-    fn inflate(&mut self, limit: usize) -> Result<(), Closing> {
+    /// Inflates `self.message` into `self.inflated`, at most `limit` bytes;
+    /// on failure the partial output is freed at once (a refused bomb must
+    /// not hold what it inflated while the connection closes).
+    fn inflate(&mut self, limit: usize) -> Result<(), InflateError> {
         self.inflated.clear();
         let (message, inflated) = (&self.message, &mut self.inflated);
         let result = match &mut self.decompressor {
@@ -92,7 +95,10 @@ impl Deflate {
                 shared.get_or_insert_with(|| Decompressor::new(true)).decompress(message, true, inflated, limit)
             }),
         };
-        result.map_err(|e| Closing::Fail { code: e.close_code(), reason: e.reason() })
+        if result.is_err() {
+            self.inflated = Vec::new();
+        }
+        result
     }
 
     /// Compresses the frames of the reply in `self.scratch` into `out`.
@@ -179,6 +185,7 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<S> {
         part: Range<usize>,
     ) -> Result<(), Closing> {
         let compressed = self.decoder.compressed();
+        let room = self.memory_room();
         let state = self.deflate.as_mut().expect("a deflate connection");
         if first {
             state.message.clear();
@@ -190,7 +197,18 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<S> {
             return Ok(());
         }
         if state.compressed {
-            state.inflate(self.limits.max_message_size)?;
+            // The budget bounds the inflated size as the message size does:
+            // a bomb of a few KB must not pin hundreds of MB past
+            // --max-memory. Past what it can take now: 1013, as for any
+            // buffer the budget refuses.
+            let limit = self.limits.max_message_size.min(room);
+            match state.inflate(limit) {
+                Err(InflateError::TooBig) if limit < self.limits.max_message_size => {
+                    self.budget.metrics.memory_refused();
+                    return Err(OUT_OF_MEMORY);
+                }
+                result => result.map_err(|e| Closing::Fail { code: e.close_code(), reason: e.reason() })?,
+            }
             if kind == MessageKind::Text && std::str::from_utf8(&state.inflated).is_err() {
                 return Err(Closing::Fail {
                     code: wsbench_proto::close::INVALID_PAYLOAD,
@@ -199,7 +217,10 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<S> {
             }
         }
         let len = if state.compressed { state.inflated.len() } else { state.message.len() };
-        self.charge_reply(len)?;
+        // Charged before they are made: the buffers as they are (the
+        // message, inflated), the reply written out whole (not zero-copy
+        // here), and its copy as wire frames to compress.
+        self.charge_to(self.held() + 2 * (len + self.responder.reply_bound(len)))?;
         let state = self.deflate.as_mut().expect("a deflate connection");
         let plain = if state.compressed { &state.inflated } else { &state.message };
         self.responder.respond(&mut state.scratch, kind, Payload::Detached(plain));

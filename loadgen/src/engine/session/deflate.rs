@@ -175,6 +175,7 @@ fn inflate_error(e: InflateError) -> Ending {
     match e {
         InflateError::TooBig => Ending::Protocol(ProtocolError::MessageTooBig),
         InflateError::Corrupt => Ending::Protocol(ProtocolError::BadDeflate),
+        InflateError::OutOfMemory => Ending::Io(std::io::ErrorKind::OutOfMemory.into()),
     }
 }
 
