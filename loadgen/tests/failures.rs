@@ -18,7 +18,11 @@ fn a_server_that_closes_mid_run_ends_the_run_early() {
     assert_eq!(r.counters.connection_errors.closed_by_server, 10);
     assert_eq!(r.counters.close_codes.get(&1001), Some(&10));
     assert!(r.counters.messages_received > 0, "what was measured before is kept");
-    assert!(r.outcome.stopped_early.as_deref().is_some_and(|s| s.contains("connections lost")), "{:?}", r.outcome);
+    assert!(
+        r.outcome.stopped_early.as_deref().is_some_and(|s| s.contains("every connection had ended")),
+        "{:?}",
+        r.outcome
+    );
 }
 
 #[test]

@@ -293,6 +293,39 @@ fn a_run_stopped_for_a_silent_server_measures_up_to_the_stop() {
     assert!(!r.all().contains("LOADGEN LIMIT"), "{}", r.all());
 }
 
+/// A slot whose replacement connection (churn) the server refused ended
+/// there; once every slot had, the run ended with its window cut short
+/// ("0.0 s measured") and said PASS: nothing called it stopped early, as
+/// only connections lost after opening did.
+#[test]
+fn a_run_whose_replacements_were_refused_stopped_early() {
+    let server = spawn(Kind::RefuseOdd);
+    let url = server.url();
+    let r = loadgen(
+        &[
+            "run",
+            &url,
+            "--mode",
+            "echo",
+            "-c",
+            "1",
+            "-w",
+            "0",
+            "-d",
+            "3",
+            "--messages-per-conn",
+            "50",
+            "--max-connect-errors",
+            "5",
+            "-q",
+        ],
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.code, Some(1), "{}", r.all());
+    assert!(r.all().contains("the run stopped early: every connection had ended"), "{}", r.all());
+    assert!(r.all().contains("1 failed to connect"), "{}", r.all());
+}
+
 /// 7: the hlog was written at the end, so memory grew with the run.
 #[test]
 fn the_hlog_is_written_as_the_run_goes() {

@@ -88,11 +88,13 @@ pub(super) fn causes(f: &Facts<'_>) -> Causes {
         if f.measured_s > 0.0 && achieved < rate * SHORT {
             let short = 1.0 - achieved / rate;
             let sent = format!("sent {achieved:.0} msg/s of the {rate:.0} asked for, {:.1}% short", short * 100.0);
-            // Connections never opened, or lost during the run (a close
-            // timeout is the run's end, not a loss): the rest of a lost
-            // connection's schedule is never sent either.
+            // Connections never opened, lost during the run (a close
+            // timeout is the run's end, not a loss), or whose replacement
+            // (churn) was refused: the rest of their schedule was never
+            // sent either.
             let lost = c.connection_errors.total() - c.connection_errors.close_timeout;
-            let kept = c.connections_opened.min(u64::from(f.connections)).saturating_sub(lost);
+            let never_opened = u64::from(f.connections).saturating_sub(c.connections_opened);
+            let kept = u64::from(f.connections).saturating_sub(never_opened.max(c.connect_errors.total()) + lost);
             let failed = u64::from(f.connections) - kept;
             if failed > 0 && achieved >= rate * kept as f64 / f64::from(f.connections.max(1)) * SHORT {
                 out.held_back.push(format!(
@@ -246,6 +248,11 @@ mod tests {
         let got = causes(&facts(&lost, &[0.02], 850.0));
         assert!(got.findings.is_empty() && !got.overloaded, "{got:?}");
         assert!(got.held_back[0].contains("2 of 10 connections failed"), "{got:?}");
+        // A replacement refused (churn): its slot's schedule ends there.
+        let mut refused = opened(12);
+        refused.connect_errors.refused = 2;
+        let got = causes(&facts(&refused, &[0.02], 850.0));
+        assert!(got.findings.is_empty() && got.held_back[0].contains("2 of 10 connections failed"), "{got:?}");
         // A close timeout at the end lost nothing of the schedule.
         let mut late_close = opened(10);
         late_close.connection_errors.close_timeout = 2;

@@ -80,11 +80,15 @@ pub(super) fn evaluate(
     let errors = counters.errors();
     let ratios = ErrorRatios::of(&counters, config);
     let mut stopped_early = collected.interrupted_ns.map(|_| "interrupted".to_string()).or(collected.silent);
-    if stopped_early.is_none() && collected.last_end_ns < measure_end_ns && counters.connection_errors.total() > 0 {
+    // Every connection ended before the window did: lost, or (with churn)
+    // their replacements refused. The window was cut there.
+    if stopped_early.is_none() && collected.last_end_ns < measure_end_ns && counters.connections_failed() > 0 {
         stopped_early = Some(format!(
-            "connections lost after {:.1} s of {:.1} s (server gone?)",
+            "every connection had ended after {:.1} s of {:.1} s ({} lost, {} failed to connect; server gone?)",
             window_end_ns.saturating_sub(measure_start_ns) as f64 / 1e9,
-            config.duration.as_secs_f64()
+            config.duration.as_secs_f64(),
+            counters.connection_errors.total(),
+            counters.connect_errors.total()
         ));
     }
     // A loadgen that could not drive an open loop's load causes some
