@@ -302,13 +302,24 @@ impl Counters {
         self.messages_sent_total + self.reply_errors.unsent
     }
 
-    /// Message errors (missing, corrupt, duplicate, out-of-order and
-    /// unsent) over [`Counters::messages_due`]: the rate `--max-error-rate`
-    /// bounds. Failed connections are not in it: they are counted on their
-    /// own ([`Counters::connections_failed`]), so that many messages cannot
+    /// The messages the error rate is over: every message due, and every
+    /// message received that answered none of them (a duplicate, or with
+    /// `--unsolicited error` an unsolicited one). Each of them fails at
+    /// most once, so the rate stays within 100 % (over the messages due
+    /// alone, 100 messages each answered twice beside 100 pushes were "200
+    /// of 100 messages failed").
+    pub fn messages_judged(&self) -> u64 {
+        self.messages_due() + self.reply_errors.duplicate + self.reply_errors.unsolicited
+    }
+
+    /// Message errors (missing, corrupt, duplicate, out-of-order, unsent,
+    /// and unsolicited when they are errors) over
+    /// [`Counters::messages_judged`]: the rate `--max-error-rate` bounds.
+    /// Failed connections are not in it: they are counted on their own
+    /// ([`Counters::connections_failed`]), so that many messages cannot
     /// dilute them. 0 when no message was due.
     pub fn error_rate(&self) -> f64 {
-        self.reply_errors.total() as f64 / self.messages_due().max(1) as f64
+        self.reply_errors.total() as f64 / self.messages_judged().max(1) as f64
     }
 
     /// Adds `o`'s counts to these, exactly.

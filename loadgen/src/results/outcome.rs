@@ -78,9 +78,11 @@ pub struct ErrorRatios {
     pub connection_failure_rate: f64,
     /// `--max-connect-errors`: failed connections allowed, a count.
     pub max_connect_errors: u64,
-    /// Missing, corrupt, duplicate, out-of-order and unsent messages.
+    /// Missing, corrupt, duplicate, out-of-order and unsent messages (and
+    /// unsolicited ones, with `--unsolicited error`).
     pub messages_failed: u64,
-    /// Messages of the run: sent (all phases), and due but never sent.
+    /// Messages of the run: sent (all phases), due but never sent, and
+    /// received answering none of them ([`Counters::messages_judged`]).
     pub messages: u64,
     /// `messages_failed / messages` (0 when there was none).
     pub message_error_rate: f64,
@@ -98,7 +100,7 @@ impl ErrorRatios {
             connection_failure_rate: connections_failed as f64 / c.connections_attempted.max(1) as f64,
             max_connect_errors: config.max_connect_errors,
             messages_failed: c.reply_errors.total(),
-            messages: c.messages_due(),
+            messages: c.messages_judged(),
             message_error_rate: c.error_rate(),
             max_error_rate: config.max_error_rate,
         }
@@ -190,6 +192,18 @@ mod tests {
         c.reply_errors.unsent = 900;
         assert_eq!(c.messages_due(), 1000);
         assert!((c.error_rate() - 0.9).abs() < 1e-12, "never above 100 %: {}", c.error_rate());
+    }
+
+    /// 100 messages each answered twice, beside 100 unsolicited pushes
+    /// counted as errors: 200 failed of the 300 judged, not "200 of 100".
+    #[test]
+    fn duplicates_and_unsolicited_messages_count_among_the_messages() {
+        let mut c = Counters { messages_sent_total: 100, ..Default::default() };
+        c.reply_errors.duplicate = 100;
+        c.reply_errors.unsolicited = 100;
+        let r = ErrorRatios::of(&c, &config());
+        assert_eq!(r.messages_in_words(), "200 of 300 messages failed (66.6667 %, allowed 1 %)");
+        assert!(c.error_rate() <= 1.0);
     }
 
     #[test]
