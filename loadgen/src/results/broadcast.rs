@@ -166,7 +166,9 @@ impl BroadcastResult {
         let c = &self.counts;
         let _ = writeln!(
             s,
-            "\nbroadcast: {} topic(s) of {} members; {} msg/s published, {} deliveries/s",
+            // The last topic takes what is left: `--connections` need not
+            // be a multiple of `--topic-size`.
+            "\nbroadcast: {} topic(s) of at most {} members; {} msg/s published, {} deliveries/s",
             self.topics,
             self.topic_size,
             count(sent_msgs_per_s),

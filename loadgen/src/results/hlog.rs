@@ -41,7 +41,7 @@ impl IntervalLog {
         IntervalLogWriterBuilder::new()
             .add_comment(&format!("[wsbench-loadgen {} against {target}]", crate::VERSION))
             .add_comment(&format!("[{SCENARIO_COMMENT}{scenario}]"))
-            .add_comment("[Values in microseconds; tags: connect, handshake, rtt_corrected, rtt_uncorrected, send_lag]")
+            .add_comment(&format!("[Values in microseconds; tags: {}]", Series::ALL.map(Series::name).join(", ")))
             .add_comment("[HistogramLogProcessor: pass -outputValueUnitRatio 1000 for milliseconds]")
             .with_start_time(start)
             .with_base_time(start)
@@ -147,6 +147,11 @@ mod tests {
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(text.starts_with("#[Histogram log format version 1.3]\n"));
         assert!(text.contains("\"StartTimestamp\",\"Interval_Length\""));
+        // The header names every tag the log may hold (write_lag was left out).
+        let header = text.lines().find(|l| l.contains("tags: ")).expect("the tags comment");
+        for series in Series::ALL {
+            assert!(header.contains(series.name()), "{} not in {header}", series.name());
+        }
         let entries: Vec<_> = IntervalLogIterator::new(&bytes).collect::<Result<_, _>>().unwrap();
         let intervals: Vec<_> = entries
             .iter()
