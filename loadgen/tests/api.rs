@@ -170,6 +170,25 @@ fn ids_unique_in_the_run_correlate_too() {
     assert_eq!(r.counters.unsolicited_total, 0);
 }
 
+/// Connections replaced every 30 messages each start their `{{seq}}` at 1
+/// again; `{{id}}` numbers the slot's messages, so it stays unique in the
+/// run (199 requests carried 60 distinct ids before), and replies still
+/// match their requests by it.
+#[test]
+fn ids_stay_unique_when_connections_are_replaced() {
+    let server = api_server::spawn(Rpc::default());
+    let url = server.url();
+    let call = r#"{"jsonrpc":"2.0","id":{{id}},"method":"x"}"#;
+    let args = [&url, "-c", "2", "-r", "200", "-d", "1s", "-w", "0s", "--message", call, "--match", "json:/id"];
+    let (o, r) = run("api-run-id-churn", &[&args[..], &["--messages-per-conn", "30"]].concat());
+    assert!(o.status.success(), "{:?}", r.outcome);
+    let requests = Counts::get(&server.counts.requests);
+    assert!(requests > 150, "{requests} requests");
+    assert_eq!(Counts::get(&server.counts.repeated_ids), 0, "an id carried twice among {requests} requests");
+    assert_eq!(r.counters.errors(), 0, "every reply matched its request: {:?}", r.counters);
+    assert!(r.churn.as_ref().is_some_and(|c| c.tally.closed_at_limit >= 4), "{:?}", r.churn);
+}
+
 #[test]
 fn failed_expectations_are_corrupt_and_shown() {
     let args = ["-c", "1", "-d", "1s", "-w", "0s", "--expect", "json:/result=pong"];

@@ -79,6 +79,10 @@ pub struct Counts {
     pub unknown: AtomicU64,
     pub dropped: AtomicU64,
     pub ticks: AtomicU64,
+    /// Requests whose id an earlier request of the run had already carried.
+    pub repeated_ids: AtomicU64,
+    /// Every request id seen, over all connections.
+    pub ids: std::sync::Mutex<std::collections::HashSet<u64>>,
 }
 
 impl Counts {
@@ -181,6 +185,9 @@ async fn connection(stream: tokio::net::TcpStream, rpc: Rpc, counts: Arc<Counts>
         }
         n += 1;
         counts.requests.fetch_add(1, Ordering::SeqCst);
+        if !counts.ids.lock().unwrap().insert(id) {
+            counts.repeated_ids.fetch_add(1, Ordering::SeqCst);
+        }
         if rpc.drop_every > 0 && n % rpc.drop_every == 0 {
             counts.dropped.fetch_add(1, Ordering::SeqCst);
             continue;

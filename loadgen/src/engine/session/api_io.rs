@@ -31,11 +31,21 @@ pub(super) struct ApiSession<'a> {
     plan: &'a ApiPlan,
     opcode: OpCode,
     rng: Rng,
+    /// Messages the slot's earlier connections sent (churn): this
+    /// connection's message `seq` is the slot's `sent_before + seq`-th, and
+    /// `{{id}}` numbers the slot's messages, so it stays unique in the run
+    /// when connections are replaced (each restarts `seq` at 1).
+    sent_before: u64,
 }
 
 impl<'a> ApiSession<'a> {
-    pub(super) fn new(plan: &'a ApiPlan, kind: MessageKind, rng: &mut Rng) -> Self {
-        ApiSession { plan, opcode: kind.opcode(), rng: Rng::new(rng.next_u64()) }
+    pub(super) fn new(plan: &'a ApiPlan, kind: MessageKind, rng: &mut Rng, sent_before: u64) -> Self {
+        ApiSession { plan, opcode: kind.opcode(), rng: Rng::new(rng.next_u64()), sent_before }
+    }
+
+    /// See the field.
+    pub(super) fn sent_before(&self) -> u64 {
+        self.sent_before
     }
 
     /// The shortest message of any template.
@@ -63,7 +73,7 @@ impl<'a> ApiSession<'a> {
         mask: [u8; 4],
         now_ms: u64,
     ) {
-        let vars = Vars { conn, seq, id: run_id(conn, seq, connections) };
+        let vars = Vars { conn, seq, id: run_id(conn, self.sent_before + seq, connections) };
         let template = self.plan.template(conn, seq);
         write_frame(wbuf, template, &vars, now_ms, self.opcode, mask, &mut self.rng);
     }
@@ -76,7 +86,9 @@ impl<'a> ApiSession<'a> {
         let mut parsed = Parsed::new(r.payload);
         let seq = api.matcher.key(&mut parsed).and_then(|key| match api.correlation {
             Correlation::Seq => Some(key),
-            Correlation::Id => seq_of_run_id(key, r.id, plan.connections),
+            Correlation::Id => seq_of_run_id(key, r.id, plan.connections)
+                .and_then(|n| n.checked_sub(self.sent_before))
+                .filter(|&seq| seq > 0),
         });
         let matched = seq.map(|seq| inflight.answer(seq));
         let sent = match matched {

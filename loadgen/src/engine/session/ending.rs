@@ -28,14 +28,16 @@ impl<'a, S: SessionIo + 'a> Session<'a, S> {
     /// (rust-lang/rust#62958), in every connection's task for its whole
     /// life. The `async move` block uses the captured session in place.
     #[allow(clippy::manual_async_fn)]
-    pub(super) fn run(mut self) -> impl Future<Output = (LifeEnd, u64)> + 'a {
+    /// Returns how it ended, the slot's next message index, and the
+    /// messages its connections sent so far (with `--message`; else 0).
+    pub(super) fn run(mut self) -> impl Future<Output = (LifeEnd, u64, u64)> + 'a {
         async move { self.run_in_place().await }
     }
 }
 
 impl<S: SessionIo> Session<'_, S> {
     /// [`run`](Self::run)'s body, on the session where it lies.
-    async fn run_in_place(&mut self) -> (LifeEnd, u64) {
+    async fn run_in_place(&mut self) -> (LifeEnd, u64, u64) {
         let ending = self.drive().await;
         self.unblocked();
         self.give_up_deliveries(None);
@@ -67,7 +69,8 @@ impl<S: SessionIo> Session<'_, S> {
             // be in every connection's task for its whole life.
             Box::pin(self.await_server_end()).await;
         }
-        (end, self.next_index)
+        let api_sent = self.api.as_ref().map_or(0, |api| api.sent_before() + self.inflight.pushed());
+        (end, self.next_index, api_sent)
     }
 
     /// Counts the messages given up as missing and, unless the session

@@ -54,6 +54,9 @@ pub(in crate::engine) struct Life {
     pub rng: Rng,
     /// Open loop: the next message's index, once a connection had it.
     pub resume_index: Option<u64>,
+    /// With `--message`: messages the slot's connections sent so far, so
+    /// that `{{id}}` goes on from them and stays unique in the run.
+    pub api_sent: u64,
     /// This attempt re-connects (after a drop or a failed attempt): counted
     /// as a reconnect, not as a planned connection.
     retrying: bool,
@@ -66,7 +69,7 @@ pub(in crate::engine) struct Life {
 impl Life {
     fn new(id: u32) -> Self {
         let rng = Rng::new(u64::from(id).wrapping_mul(0x2545_F491_4F6C_DD1D));
-        Life { number: 0, rng, resume_index: None, retrying: false, in_outage: false, attempt: 0 }
+        Life { number: 0, rng, resume_index: None, api_sent: 0, retrying: false, in_outage: false, attempt: 0 }
     }
 
     /// An attempt starts: counted as a connection or as a reconnect.

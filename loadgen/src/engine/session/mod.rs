@@ -33,7 +33,6 @@
 
 use std::io;
 
-use super::connect::Rng;
 use wsbench_proto::{
     encode_header, header_len, unmask_at, Decoder, MessageKind, ProtocolError, Reassembler, MAX_HEADER,
 };
@@ -99,7 +98,6 @@ fn message_kind(t: MessageType) -> MessageKind {
 /// counts everything that happens to it, and says how it ended.
 async fn open_once(ctx: &WorkerCtx, id: u32, slot: usize, life: &mut Life) -> LifeEnd {
     life.attempting(ctx);
-    let resume = life.resume_index;
     // Connecting, then the session made, in a block of their own: what they
     // bind (the result, the stream, its record: 144 bytes), moved out but
     // still in scope at the session's await, would keep its slots in the
@@ -125,10 +123,11 @@ async fn open_once(ctx: &WorkerCtx, id: u32, slot: usize, life: &mut Life) -> Li
             }
         };
         let (stream, agreed, rbuf) = opened.record(ctx, life);
-        Session::new(stream, ctx, id, slot, rbuf, &mut life.rng, resume).with_deflate(agreed).run()
+        Session::new(stream, ctx, id, slot, rbuf, life).with_deflate(agreed).run()
     };
-    let (end, next_index) = run.await;
+    let (end, next_index, api_sent) = run.await;
     life.resume_index = Some(next_index);
+    life.api_sent = api_sent;
     ctx.stats.borrow_mut().open -= 1;
     ctx.plan.open_now.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     end
@@ -243,17 +242,10 @@ struct Session<'a, S> {
 const NEVER: u64 = u64::MAX;
 
 impl<'a, S: SessionIo> Session<'a, S> {
-    /// `resume`: the slot's next message index, carried from its previous
-    /// connection (open loop); `None` for a slot's first connection.
-    fn new(
-        io: S,
-        ctx: &'a WorkerCtx,
-        id: u32,
-        stop_slot: usize,
-        leftover: Vec<u8>,
-        rng: &mut Rng,
-        resume: Option<u64>,
-    ) -> Self {
+    /// `life`: what the slot carries on from its previous connections (the
+    /// next message index of an open loop, the messages `{{id}}` counts).
+    fn new(io: S, ctx: &'a WorkerCtx, id: u32, stop_slot: usize, leftover: Vec<u8>, life: &mut Life) -> Self {
+        let (rng, resume) = (&mut life.rng, life.resume_index);
         let plan = &*ctx.plan;
         // A fresh buffer: the upgrade's has 4 KiB.
         let rend = leftover.len();
@@ -262,7 +254,10 @@ impl<'a, S: SessionIo> Session<'a, S> {
         drop(leftover);
         rbuf.resize(rbuf.capacity(), 0);
         let mask = (rng.next_u64() as u32).to_ne_bytes();
-        let api = plan.api.as_ref().map(|a| Box::new(ApiSession::new(a, message_kind(plan.message_type), rng)));
+        let api = plan
+            .api
+            .as_ref()
+            .map(|a| Box::new(ApiSession::new(a, message_kind(plan.message_type), rng, life.api_sent)));
         // Templated messages are rendered into `wbuf` as they go; slots are
         // counted from the shortest.
         let size = api.as_ref().map_or(plan.size, |a| a.min_len());
