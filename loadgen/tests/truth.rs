@@ -2,84 +2,13 @@
 //! false report of v0.1.0 (issue 11), checked against the real binary as a
 //! process and a server that records what it saw.
 
+mod truth_run;
 mod truth_servers;
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use truth_run::{counter, json, loadgen, temp_file, Ran};
 use truth_servers::{spawn, Kind};
-
-/// What one bounded run of the binary did.
-struct Ran {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    took: Duration,
-}
-
-impl Ran {
-    fn all(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-}
-
-/// Runs `wsbench-loadgen ARGS`, killed after `limit` (a hang is a failure).
-fn loadgen(args: &[&str], limit: Duration) -> Ran {
-    let _turn = serial();
-    let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wsbench-loadgen"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code();
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("wsbench-loadgen {args:?} still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Ran { code, stdout: out_reader.join().unwrap(), stderr: err_reader.join().unwrap(), took: started.elapsed() }
-}
-
-/// Runs in this binary take turns: each measures timing.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn temp_file(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wsbench-truth-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).expect("the result was written")).expect("valid JSON")
-}
-
-fn counter(v: &serde_json::Value, pointer: &str) -> u64 {
-    v.pointer(pointer).and_then(|x| x.as_u64()).unwrap_or_else(|| panic!("no counter {pointer} in {v}"))
-}
 
 /// 1: with less than 1 msg/s per connection, v0.1.0 clamped every
 /// connection's phase into the first second of its period, so the server saw
