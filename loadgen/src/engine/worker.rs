@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::plan::{RunPlan, StopSignal, WorkerCtx};
 use super::session::run_connection;
-use super::timer::PreciseTimer;
+use super::timer::{Counted, PreciseTimer};
 use crate::results::broadcast::BroadcastStats;
 use crate::results::counters::Counters;
 use crate::results::stats::{Histograms, LiveCounters, WorkerStats};
@@ -50,7 +50,8 @@ pub struct WorkerResult {
     /// `--mode broadcast`: deliveries and their latencies.
     pub broadcast: BroadcastStats,
     /// CPU time of the worker thread over the measured window (its whole
-    /// life if the run stopped early), and that wall time.
+    /// life if the run stopped early), less its timer's waits by polling
+    /// ([`PreciseTimer::spun`]), and that wall time.
     pub cpu: Duration,
     /// See `cpu`.
     pub wall: Duration,
@@ -77,14 +78,14 @@ pub fn spawn(
     std::thread::Builder::new().name(format!("loadgen-{worker}")).spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("worker runtime");
         let local = tokio::task::LocalSet::new();
-        let cpu0 = thread_cpu_time();
-        let wall0 = std::time::Instant::now();
-        let window_busy: Rc<std::cell::Cell<Option<(Duration, Duration)>>> = Rc::default();
         // The timer registers its timerfd with this runtime.
         let timer = {
             let _runtime = runtime.enter();
             PreciseTimer::new()
         };
+        let cpu0 = work_time(&timer);
+        let wall0 = std::time::Instant::now();
+        let window_busy: Rc<std::cell::Cell<Option<(Duration, Duration)>>> = Rc::default();
         let ctx = Rc::new(WorkerCtx {
             plan: plan.clone(),
             stats: std::cell::RefCell::new(WorkerStats { rtt_alike: !plan.load.is_open(), ..Default::default() }),
@@ -96,9 +97,9 @@ pub fn spawn(
         local.block_on(&runtime, async {
             let handles: Vec<_> = conns
                 .iter()
-                .map(|&(id, start)| tokio::task::spawn_local(run_connection(ctx.clone(), id, start)))
+                .map(|&(id, start)| tokio::task::spawn_local(Counted(run_connection(ctx.clone(), id, start))))
                 .collect();
-            let timer_driver = tokio::task::spawn_local(timer.drive());
+            let timer_driver = tokio::task::spawn_local(timer.clone().drive());
             // Stop requests from the collector (Ctrl-C). A dead target ends each
             // connection by itself (EOF, reset or close).
             let stopper = {
@@ -115,18 +116,19 @@ pub fn spawn(
             let window_cpu = {
                 let plan = ctx.plan.clone();
                 let busy = window_busy.clone();
+                let timer = timer.clone();
                 tokio::task::spawn_local(async move {
                     tokio::time::sleep_until(plan.instant(plan.measure_start_ns)).await;
-                    let (cpu, wall) = (thread_cpu_time(), std::time::Instant::now());
+                    let (cpu, wall) = (work_time(&timer), std::time::Instant::now());
                     tokio::time::sleep_until(plan.instant(plan.measure_end_ns)).await;
-                    busy.set(Some((thread_cpu_time().saturating_sub(cpu), wall.elapsed())));
+                    busy.set(Some((work_time(&timer).saturating_sub(cpu), wall.elapsed())));
                 })
             };
             // Once a second, aligned to the epoch.
             let ticker = {
                 let ctx = ctx.clone();
                 let reports = reports.clone();
-                tokio::task::spawn_local(async move {
+                tokio::task::spawn_local(Counted(async move {
                     let mut index = 0u64;
                     loop {
                         let end_ns = (index + 1) * 1_000_000_000;
@@ -139,7 +141,7 @@ pub fn spawn(
                         let _ = reports.send(Report::Interval(Box::new(report)));
                         index += 1;
                     }
-                })
+                }))
             };
             for h in handles {
                 let _ = h.await;
@@ -155,7 +157,7 @@ pub fn spawn(
         // The measured window's CPU when the run reached its end; the
         // thread's whole life when it stopped early.
         let (cpu, wall) =
-            window_busy.get().unwrap_or_else(|| (thread_cpu_time().saturating_sub(cpu0), wall0.elapsed()));
+            window_busy.get().unwrap_or_else(|| (work_time(&timer).saturating_sub(cpu0), wall0.elapsed()));
         let result = WorkerResult {
             worker,
             histograms: std::mem::take(&mut st.total),
@@ -173,6 +175,12 @@ pub fn spawn(
 fn interval(worker: usize, index: u64, end_ns: u64, st: &mut WorkerStats) -> IntervalReport {
     let (histograms, live) = st.take_interval();
     IntervalReport { worker, index, end_ns, histograms, live, open: st.open }
+}
+
+/// CPU time this thread has used for work: all of it but its timer's
+/// waits by polling.
+fn work_time(timer: &PreciseTimer) -> Duration {
+    thread_cpu_time().saturating_sub(timer.spun())
 }
 
 /// CPU time this thread has used.

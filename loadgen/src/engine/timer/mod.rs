@@ -23,7 +23,24 @@
 //!   or a system call: a connection behind its schedule sends straight away.
 //! - [`PreciseTimer::drive`] must run on the thread (a local task): it waits
 //!   for the timerfd, wakes every waiter whose deadline has come, in
-//!   deadline order, and arms the timerfd for the next one.
+//!   deadline order, and arms the timerfd for the next one. Only the driver
+//!   sets the clock: a waiter whose deadline is earlier than the clock's
+//!   wakes the driver, which sets it once for every waiter of the tick.
+//! - Setting the clock is not free: the deadline becomes the core's
+//!   earliest timer, and the kernel reprograms the timer hardware, ~0.5 µs
+//!   on bare metal but ~9 µs in the 2-core Firecracker VM this was measured
+//!   on (a VM exit; then the expiry's interrupt and the wake-up), where one
+//!   thread pacing 100k msg/s spent a fifth of its time setting the clock.
+//!   So a next deadline at most [`SPIN_NS`] ahead is waited for by polling
+//!   the driver again, behind the thread's other ready tasks and I/O,
+//!   instead: deadlines that close together are kept without a wake-up.
+//!   That is waiting, not work: the time a spinning driver waits while no
+//!   other task of the thread runs ([`PreciseTimer::spun`], told apart by
+//!   [`Counted`]) is left out of the thread's busy share, which decides
+//!   whether the loadgen was the run's limit (docs/performance.md, round
+//!   10). (Measuring the cost of setting the clock at start-up, to spin
+//!   only where it is dear, was tried: one sample in five came out 20
+//!   times cheaper, and the pacing would differ from run to run.)
 //!
 //! Off Linux, or if `timerfd_create` fails, the same heap is driven by one
 //! tokio `Sleep` at the earliest deadline, at tokio's resolution.
@@ -39,6 +56,33 @@ use std::time::Instant;
 
 /// No deadline.
 const NEVER: u64 = u64::MAX;
+
+/// A next deadline at most this far ahead (ns) is waited for by polling
+/// rather than by setting the clock: about what setting it costs in a VM.
+pub const SPIN_NS: u64 = 10_000;
+
+thread_local! {
+    /// Polls of the thread's [`Counted`] tasks: work, as opposed to a
+    /// spinning driver's waiting.
+    static WORK_POLLS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A task whose polls are work: while it runs, a spinning driver's wait
+/// is not idle time (see [`PreciseTimer::spun`]). No bytes added.
+#[derive(Debug)]
+pub struct Counted<F>(pub F);
+
+impl<F: Future> Future for Counted<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        WORK_POLLS.with(|n| n.set(n.get() + 1));
+        // SAFETY: structural pinning of the only field, which is never
+        // moved out of or handed out unpinned.
+        unsafe { self.map_unchecked_mut(|c| &mut c.0) }.poll(cx)
+    }
+}
 
 /// A heap entry: deadline (ns after the timer's base), slot, generation.
 type Entry = Reverse<(u64, u32, u32)>;
@@ -72,6 +116,18 @@ pub struct PreciseTimer {
     clock: Clock,
     /// The deadline the clock is set for, or `NEVER`.
     armed: Cell<u64>,
+    /// A next deadline at most this far ahead (ns) is waited for by
+    /// polling the driver again rather than by setting the clock.
+    spin_ns: u64,
+    /// The driver's waker: a waiter's earlier deadline wakes the driver,
+    /// which sets the clock once for all of them.
+    driver: RefCell<Option<Waker>>,
+    /// Times the clock was set (or disarmed).
+    arms: Cell<u64>,
+    /// When the driver last chose to spin, and the work polls by then.
+    spin_mark: Cell<Option<(u64, u64)>>,
+    /// The spinning driver's waits during which no counted task ran, ns.
+    spun_ns: Cell<u64>,
 }
 
 impl std::fmt::Debug for PreciseTimer {
@@ -103,7 +159,40 @@ impl PreciseTimer {
     }
 
     fn with_clock(base: Instant, clock: Clock) -> Rc<Self> {
-        Rc::new(PreciseTimer { base, inner: RefCell::default(), clock, armed: Cell::new(NEVER) })
+        let mut timer = PreciseTimer {
+            base,
+            inner: RefCell::default(),
+            clock,
+            armed: Cell::new(NEVER),
+            spin_ns: 0,
+            driver: RefCell::default(),
+            arms: Cell::new(0),
+            spin_mark: Cell::new(None),
+            spun_ns: Cell::new(0),
+        };
+        // tokio's timer is too coarse for a spin to keep a deadline.
+        timer.spin_ns = if timer.is_precise() { SPIN_NS } else { 0 };
+        Rc::new(timer)
+    }
+
+    /// A precise timer that waits for deadlines up to `spin_ns` ahead by
+    /// polling (for tests).
+    pub fn with_spin(spin_ns: u64) -> Rc<Self> {
+        let mut timer = Rc::into_inner(Self::new()).expect("a new timer has one owner");
+        timer.spin_ns = spin_ns;
+        Rc::new(timer)
+    }
+
+    /// Times the clock was set or disarmed (for tests and profiles).
+    pub fn arms(&self) -> u64 {
+        self.arms.get()
+    }
+
+    /// Time the driver spent waiting by polling (a spin) while no
+    /// [`Counted`] task ran: idle time the thread's CPU clock counts as
+    /// busy. An interval in which any counted task ran counts as work.
+    pub fn spun(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.spun_ns.get())
     }
 
     /// True if deadlines are kept to the nanosecond (timerfd), false on
@@ -133,10 +222,37 @@ impl PreciseTimer {
     /// local task on the timer's thread, for as long as there are waiters.
     pub async fn drive(self: Rc<Self>) {
         poll_fn(|cx| {
-            while self.poll_clock(cx).is_ready() {
-                self.fire();
+            {
+                let mut driver = self.driver.borrow_mut();
+                match &*driver {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *driver = Some(cx.waker().clone()),
+                }
             }
-            Poll::<()>::Pending
+            let work = WORK_POLLS.with(Cell::get);
+            if let Some((since, polls)) = self.spin_mark.take() {
+                if polls == work {
+                    self.spun_ns.set(self.spun_ns.get() + self.now_ns().saturating_sub(since));
+                }
+            }
+            loop {
+                // An expiry is taken first: the clock is then known to be
+                // unset, and is not set twice for the same deadline.
+                let _ = self.poll_clock(cx);
+                let next = self.fire();
+                let now = self.now_ns();
+                if next != NEVER && next.saturating_sub(now) <= self.spin_ns {
+                    // Near: polled again after the tasks already ready
+                    // (and, every few ticks, the runtime's I/O).
+                    self.spin_mark.set(Some((now, WORK_POLLS.with(Cell::get))));
+                    cx.waker().wake_by_ref();
+                    return Poll::<()>::Pending;
+                }
+                self.arm(next);
+                if self.poll_clock(cx).is_pending() {
+                    return Poll::Pending;
+                }
+            }
         })
         .await
     }
@@ -157,8 +273,8 @@ impl PreciseTimer {
     }
 
     /// Wakes the waiters whose deadlines have come, in deadline order, and
-    /// sets the clock for the next deadline.
-    fn fire(&self) {
+    /// returns the next deadline.
+    fn fire(&self) -> u64 {
         let mut now = self.now_ns();
         let mut inner = self.inner.borrow_mut();
         let Inner { heap, slots, .. } = &mut *inner;
@@ -190,9 +306,7 @@ impl PreciseTimer {
                 heap.push(Reverse((slot.deadline, index, gen)));
             }
         }
-        let next = heap.peek().map_or(NEVER, |e| e.0 .0);
-        drop(inner);
-        self.arm(next);
+        heap.peek().map_or(NEVER, |e| e.0 .0)
     }
 
     /// Sets the clock for `at`, unless it already is.
@@ -201,6 +315,7 @@ impl PreciseTimer {
             return;
         }
         self.armed.set(at);
+        self.arms.set(self.arms.get() + 1);
         match &self.clock {
             #[cfg(target_os = "linux")]
             Clock::TimerFd(fd) => fd.arm(at),
@@ -250,98 +365,11 @@ enum Clock {
     Tokio { sleep: RefCell<Pin<Box<tokio::time::Sleep>>>, waker: RefCell<Option<Waker>> },
 }
 
-/// One waiter's place in a [`PreciseTimer`]: at most one deadline at a time.
-#[derive(Debug)]
-pub struct TimerSlot {
-    timer: Rc<PreciseTimer>,
-    index: u32,
-}
-
-impl TimerSlot {
-    /// Waits for `deadline` from now on (replacing any earlier one), or for
-    /// nothing with `None`. A deadline already past fires at once.
-    pub fn set(&self, deadline: Option<Instant>) {
-        let timer = &*self.timer;
-        let at = deadline.map_or(NEVER, |d| timer.to_ns(d));
-        let mut inner = timer.inner.borrow_mut();
-        let Inner { heap, slots, .. } = &mut *inner;
-        let live = slots.len();
-        let slot = &mut slots[self.index as usize];
-        slot.fired = false;
-        if at == NEVER {
-            // Its entry, if any, is skipped when it comes up.
-            slot.deadline = NEVER;
-            return;
-        }
-        if at <= timer.now_ns() {
-            slot.deadline = NEVER;
-            slot.fired = true;
-            return;
-        }
-        slot.deadline = at;
-        if slot.queued && slot.queued_at <= at {
-            // The entry comes up first and is queued again at `at`.
-            return;
-        }
-        slot.gen = slot.gen.wrapping_add(1);
-        slot.queued = true;
-        slot.queued_at = at;
-        heap.push(Reverse((at, self.index, slot.gen)));
-        if heap.len() > 2 * live + 64 {
-            heap.retain(|&Reverse((_, i, g))| {
-                let s = &slots[i as usize];
-                s.queued && s.gen == g
-            });
-        }
-        drop(inner);
-        if at < timer.armed.get() {
-            timer.arm(at);
-        }
-    }
-
-    /// Ready once the deadline set last has come (then clear until the next
-    /// `set`); otherwise remembers `cx`'s waker, replacing it only if it
-    /// would wake another task.
-    #[inline]
-    pub fn poll_expired(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut inner = self.timer.inner.borrow_mut();
-        let slot = &mut inner.slots[self.index as usize];
-        if slot.fired {
-            slot.fired = false;
-            return Poll::Ready(());
-        }
-        match &slot.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => slot.waker = Some(cx.waker().clone()),
-        }
-        Poll::Pending
-    }
-
-    /// Waits until `deadline`.
-    pub async fn sleep_until(&self, deadline: Instant) {
-        self.set(Some(deadline));
-        poll_fn(|cx| self.poll_expired(cx)).await
-    }
-}
-
-impl Drop for TimerSlot {
-    fn drop(&mut self) {
-        let mut inner = self.timer.inner.borrow_mut();
-        let slot = &mut inner.slots[self.index as usize];
-        // Any entry it has in the heap is now stale.
-        *slot = Slot { deadline: NEVER, gen: slot.gen.wrapping_add(1), ..Slot::default() };
-        inner.free.push(self.index);
-    }
-}
-
-/// Waits until `deadline` on a one-off slot of `timer`.
-pub fn sleep_until(timer: &Rc<PreciseTimer>, deadline: Instant) -> impl Future<Output = ()> {
-    let slot = timer.slot();
-    async move { slot.sleep_until(deadline).await }
-}
-
+mod slot;
 #[cfg(target_os = "linux")]
 mod timerfd;
+
+pub use slot::{sleep_until, TimerSlot};
 
 #[cfg(test)]
 mod tests;

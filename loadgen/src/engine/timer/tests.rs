@@ -4,9 +4,12 @@ use std::time::Duration;
 
 use super::*;
 
-/// Runs `f` with a fresh timer (precise or coarse) and its driver on a
-/// current-thread runtime, as a worker thread does.
-fn with_timer<F, Fut>(precise: bool, f: F)
+/// A spin wide enough for the tests' deadlines 10 and 15 µs apart.
+const WIDE_SPIN_NS: u64 = 20_000;
+
+/// Runs `f` with a fresh timer (made by `make`, within the runtime) and its
+/// driver on a current-thread runtime, as a worker thread does.
+fn with_timer<F, Fut>(make: fn() -> Rc<PreciseTimer>, f: F)
 where
     F: FnOnce(Rc<PreciseTimer>) -> Fut,
     Fut: Future<Output = ()>,
@@ -14,18 +17,19 @@ where
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async {
-        let timer = if precise { PreciseTimer::new() } else { PreciseTimer::new_coarse() };
-        #[cfg(target_os = "linux")]
-        assert_eq!(timer.is_precise(), precise);
+        let timer = make();
         let driver = tokio::task::spawn_local(timer.clone().drive());
         f(timer).await;
         driver.abort();
     });
 }
 
-fn both(f: impl Fn(Rc<PreciseTimer>) -> Pin<Box<dyn Future<Output = ()>>>) {
-    with_timer(true, &f);
-    with_timer(false, &f);
+/// Every kind of timer: precise (with its spin, [`SPIN_NS`]), precise and
+/// polling for every deadline up to [`WIDE_SPIN_NS`] ahead, and coarse.
+fn each_timer(f: impl Fn(Rc<PreciseTimer>) -> Pin<Box<dyn Future<Output = ()>>>) {
+    with_timer(PreciseTimer::new, &f);
+    with_timer(|| PreciseTimer::with_spin(WIDE_SPIN_NS), &f);
+    with_timer(PreciseTimer::new_coarse, &f);
 }
 
 fn noop_waker() -> Waker {
@@ -49,34 +53,42 @@ fn offsets(n: u64, spread_ms: u64) -> Vec<u64> {
         .collect()
 }
 
+/// A task sleeping until each deadline: every one wakes, none early, in
+/// deadline order.
+async fn sleep_each(timer: &Rc<PreciseTimer>, deadlines: Vec<Instant>) {
+    let woke = Rc::new(RefCell::new(Vec::new()));
+    let tasks: Vec<_> = deadlines
+        .iter()
+        .map(|&deadline| {
+            let (timer, woke) = (timer.clone(), woke.clone());
+            tokio::task::spawn_local(async move {
+                sleep_until(&timer, deadline).await;
+                woke.borrow_mut().push((deadline, Instant::now()));
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let woke = woke.borrow();
+    assert_eq!(woke.len(), deadlines.len());
+    for (deadline, at) in woke.iter() {
+        assert!(at >= deadline, "woken {:?} early", deadline.duration_since(*at));
+    }
+    assert!(woke.windows(2).all(|w| w[0].0 < w[1].0), "woken out of deadline order");
+}
+
 #[test]
 fn deadlines_fire_in_order_and_never_early() {
-    both(|timer| {
+    each_timer(|timer| {
         Box::pin(async move {
             let start = Instant::now() + Duration::from_millis(30);
-            let woke = Rc::new(RefCell::new(Vec::new()));
-            let tasks: Vec<_> = offsets(50, 40)
+            // Distinct deadlines: ms plus a µs tie-breaker.
+            let deadlines = offsets(50, 40)
                 .into_iter()
                 .enumerate()
-                .map(|(i, ms)| {
-                    // Distinct deadlines: ms plus a µs tie-breaker.
-                    let deadline = start + Duration::from_millis(ms) + Duration::from_micros(i as u64);
-                    let (timer, woke) = (timer.clone(), woke.clone());
-                    tokio::task::spawn_local(async move {
-                        sleep_until(&timer, deadline).await;
-                        woke.borrow_mut().push((deadline, Instant::now()));
-                    })
-                })
-                .collect();
-            for t in tasks {
-                t.await.unwrap();
-            }
-            let woke = woke.borrow();
-            assert_eq!(woke.len(), 50);
-            for (deadline, at) in woke.iter() {
-                assert!(at >= deadline, "woken {:?} early", deadline.duration_since(*at));
-            }
-            assert!(woke.windows(2).all(|w| w[0].0 < w[1].0), "woken out of deadline order");
+                .map(|(i, ms)| start + Duration::from_millis(ms) + Duration::from_micros(i as u64));
+            sleep_each(&timer, deadlines.collect()).await;
             assert_eq!(timer.queued(), 0);
         })
     });
@@ -105,7 +117,7 @@ fn a_past_deadline_fires_at_once_without_the_driver() {
 
 #[test]
 fn many_waiters_all_wake() {
-    both(|timer| {
+    each_timer(|timer| {
         Box::pin(async move {
             let start = Instant::now() + Duration::from_millis(5);
             let count = Rc::new(Cell::new(0));
@@ -140,7 +152,7 @@ fn many_waiters_all_wake() {
 
 #[test]
 fn a_dropped_waiter_is_not_woken_and_its_slot_is_reused() {
-    both(|timer| {
+    each_timer(|timer| {
         Box::pin(async move {
             let soon = Instant::now() + Duration::from_millis(200);
             // A waiter dropped before its deadline (a timeout won the race).
@@ -160,7 +172,7 @@ fn a_dropped_waiter_is_not_woken_and_its_slot_is_reused() {
 
 #[test]
 fn moved_deadlines_fire_at_the_last_one_set() {
-    both(|timer| {
+    each_timer(|timer| {
         Box::pin(async move {
             let slot = timer.slot();
             let now = Instant::now();
@@ -204,4 +216,118 @@ fn the_heap_stays_bounded_when_deadlines_move_earlier() {
         }
         assert!(timer.queued() <= 2 * 10 + 64 + 1);
     }
+}
+
+#[test]
+fn near_deadlines_are_kept_by_polling_not_by_setting_the_clock() {
+    // 100 deadlines 10 µs apart: with a spin of 20 µs the clock is set for
+    // the first only, and every one still fires in order, none early.
+    with_timer(
+        || PreciseTimer::with_spin(WIDE_SPIN_NS),
+        |timer| async move {
+            #[cfg(target_os = "linux")]
+            assert!(timer.is_precise());
+            let start = Instant::now() + Duration::from_millis(20);
+            sleep_each(&timer, (0..100u64).map(|i| start + Duration::from_micros(10 * i)).collect()).await;
+            assert!(timer.arms() <= 3, "the clock was set {} times for 100 deadlines 10 µs apart", timer.arms());
+        },
+    );
+}
+
+#[test]
+fn the_driver_sets_the_clock_once_for_a_ticks_deadlines() {
+    // Each deadline earlier than the last: set one by one, each would move
+    // the clock. The driver sets it once, for the earliest.
+    with_timer(
+        || PreciseTimer::with_spin(0),
+        |timer| async move {
+            tokio::task::yield_now().await; // the driver's first poll
+            let before = timer.arms();
+            let now = Instant::now();
+            let slots: Vec<_> = (0..50u64).map(|_| timer.slot()).collect();
+            for (i, slot) in slots.iter().enumerate() {
+                slot.set(Some(now + Duration::from_millis(100 - i as u64)));
+            }
+            tokio::task::yield_now().await;
+            assert_eq!(timer.arms() - before, 1, "the clock was set more than once");
+            let earliest = &slots[49];
+            poll_fn(|cx| earliest.poll_expired(cx)).await;
+            assert!(Instant::now() >= now + Duration::from_millis(51));
+        },
+    );
+}
+
+/// 100 sleeps of 15 µs in a row (within the spin) by one task, wrapped in
+/// [`Counted`] or not, beside a counted task that yields after each short
+/// stretch of work, or not; returns (time spun, time elapsed).
+fn spin_run(counted_waiter: bool, busy_beside: bool) -> (Duration, Duration) {
+    let out = Rc::new(Cell::new((Duration::ZERO, Duration::ZERO)));
+    let result = out.clone();
+    with_timer(
+        || PreciseTimer::with_spin(WIDE_SPIN_NS),
+        move |timer| async move {
+            let done = Rc::new(Cell::new(false));
+            let busy = busy_beside.then(|| {
+                let done = done.clone();
+                tokio::task::spawn_local(Counted(async move {
+                    while !done.get() {
+                        let t = Instant::now();
+                        while t.elapsed() < Duration::from_micros(2) {
+                            std::hint::spin_loop();
+                        }
+                        // Straight back in the queue (tokio's yield_now would
+                        // wait for the runtime's next I/O poll).
+                        let mut woke = false;
+                        poll_fn(|cx| {
+                            if std::mem::replace(&mut woke, true) {
+                                return Poll::Ready(());
+                            }
+                            cx.waker().wake_by_ref();
+                            Poll::Pending
+                        })
+                        .await;
+                    }
+                }))
+            });
+            let start = Instant::now();
+            let waiter = {
+                let timer = timer.clone();
+                async move {
+                    for _ in 0..100 {
+                        sleep_until(&timer, Instant::now() + Duration::from_micros(15)).await;
+                    }
+                }
+            };
+            if counted_waiter {
+                tokio::task::spawn_local(Counted(waiter)).await.unwrap();
+            } else {
+                tokio::task::spawn_local(waiter).await.unwrap();
+            }
+            done.set(true);
+            if let Some(b) = busy {
+                b.await.unwrap();
+            }
+            out.set((timer.spun(), start.elapsed()));
+        },
+    );
+    result.get()
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_spin_with_nothing_else_to_do_is_idle_time() {
+    let (spun, elapsed) = spin_run(false, false);
+    assert!(elapsed >= Duration::from_micros(1500), "100 sleeps of 15 µs took {elapsed:?}");
+    assert!(spun <= elapsed);
+    assert!(spun * 3 >= elapsed, "only {spun:?} of {elapsed:?} counted as waiting");
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_spin_beside_work_is_not_idle_time() {
+    // Between any two polls of the driver a counted task ran: none of it
+    // was idle, though the driver was spinning all along.
+    let (spun, elapsed) = spin_run(true, true);
+    assert!(elapsed >= Duration::from_micros(1500), "100 sleeps of 15 µs took {elapsed:?}");
+    assert!(spun * 10 <= elapsed, "{spun:?} of {elapsed:?} counted as waiting beside work");
 }
