@@ -283,7 +283,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 # CPU time of every thread of PID in ns (schedstat: ns precision).
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d", s}'; }
+source "$ROOT/scripts/peers/proc.sh"
 rss_kb() { awk '/^VmRSS:/ {print $2}' /proc/"$1"/status; }
 fds() { ls /proc/"$1"/fd 2>/dev/null | wc -l; }
 now_ns() { date +%s%N; }
