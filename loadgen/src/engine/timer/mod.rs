@@ -61,6 +61,12 @@ const NEVER: u64 = u64::MAX;
 /// rather than by setting the clock: about what setting it costs in a VM.
 pub const SPIN_NS: u64 = 10_000;
 
+/// A spinning driver is polled again within a few µs (one tick of the
+/// runtime). A longer gap with no counted work means the thread was not
+/// running (descheduled, or held by an uncounted task): wall time its CPU
+/// clock did not count either, so it is not taken off as idle.
+const SPIN_STEP_MAX_NS: u64 = 4 * SPIN_NS;
+
 thread_local! {
     /// Polls of the thread's [`Counted`] tasks: work, as opposed to a
     /// spinning driver's waiting.
@@ -231,8 +237,9 @@ impl PreciseTimer {
             }
             let work = WORK_POLLS.with(Cell::get);
             if let Some((since, polls)) = self.spin_mark.take() {
-                if polls == work {
-                    self.spun_ns.set(self.spun_ns.get() + self.now_ns().saturating_sub(since));
+                let waited = self.now_ns().saturating_sub(since);
+                if polls == work && waited <= SPIN_STEP_MAX_NS {
+                    self.spun_ns.set(self.spun_ns.get() + waited);
                 }
             }
             loop {

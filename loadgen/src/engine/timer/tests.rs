@@ -257,22 +257,36 @@ fn the_driver_sets_the_clock_once_for_a_ticks_deadlines() {
     );
 }
 
+/// What runs beside the spinning driver in [`spin_run`].
+#[derive(Clone, Copy, PartialEq)]
+enum Beside {
+    Nothing,
+    /// A counted task, 2 µs of work at a time.
+    Work,
+    /// An uncounted task holding the thread 100 µs at a time, asleep: the
+    /// thread's CPU clock stops, as when it is descheduled.
+    Stall,
+}
+
 /// 100 sleeps of 15 µs in a row (within the spin) by one task, wrapped in
-/// [`Counted`] or not, beside a counted task that yields after each short
-/// stretch of work, or not; returns (time spun, time elapsed).
-fn spin_run(counted_waiter: bool, busy_beside: bool) -> (Duration, Duration) {
+/// [`Counted`] or not, beside `beside`; returns (time spun, time elapsed).
+fn spin_run(counted_waiter: bool, beside: Beside) -> (Duration, Duration) {
     let out = Rc::new(Cell::new((Duration::ZERO, Duration::ZERO)));
     let result = out.clone();
     with_timer(
         || PreciseTimer::with_spin(WIDE_SPIN_NS),
         move |timer| async move {
             let done = Rc::new(Cell::new(false));
-            let busy = busy_beside.then(|| {
+            let busy = (beside != Beside::Nothing).then(|| {
                 let done = done.clone();
-                tokio::task::spawn_local(Counted(async move {
+                let stall = beside == Beside::Stall;
+                let task = async move {
                     while !done.get() {
+                        if stall {
+                            std::thread::sleep(Duration::from_micros(100));
+                        }
                         let t = Instant::now();
-                        while t.elapsed() < Duration::from_micros(2) {
+                        while !stall && t.elapsed() < Duration::from_micros(2) {
                             std::hint::spin_loop();
                         }
                         // Straight back in the queue (tokio's yield_now would
@@ -287,7 +301,12 @@ fn spin_run(counted_waiter: bool, busy_beside: bool) -> (Duration, Duration) {
                         })
                         .await;
                     }
-                }))
+                };
+                if stall {
+                    tokio::task::spawn_local(Box::pin(task) as Pin<Box<dyn Future<Output = ()>>>)
+                } else {
+                    tokio::task::spawn_local(Box::pin(Counted(task)) as Pin<Box<dyn Future<Output = ()>>>)
+                }
             });
             let start = Instant::now();
             let waiter = {
@@ -316,10 +335,10 @@ fn spin_run(counted_waiter: bool, busy_beside: bool) -> (Duration, Duration) {
 #[test]
 #[cfg(target_os = "linux")]
 fn a_spin_with_nothing_else_to_do_is_idle_time() {
-    let (spun, elapsed) = spin_run(false, false);
+    let (spun, elapsed) = spin_run(false, Beside::Nothing);
     assert!(elapsed >= Duration::from_micros(1500), "100 sleeps of 15 µs took {elapsed:?}");
     assert!(spun <= elapsed);
-    assert!(spun * 3 >= elapsed, "only {spun:?} of {elapsed:?} counted as waiting");
+    assert!(spun * 5 >= elapsed, "only {spun:?} of {elapsed:?} counted as waiting");
 }
 
 #[test]
@@ -327,7 +346,40 @@ fn a_spin_with_nothing_else_to_do_is_idle_time() {
 fn a_spin_beside_work_is_not_idle_time() {
     // Between any two polls of the driver a counted task ran: none of it
     // was idle, though the driver was spinning all along.
-    let (spun, elapsed) = spin_run(true, true);
+    let (spun, elapsed) = spin_run(true, Beside::Work);
     assert!(elapsed >= Duration::from_micros(1500), "100 sleeps of 15 µs took {elapsed:?}");
     assert!(spun * 10 <= elapsed, "{spun:?} of {elapsed:?} counted as waiting beside work");
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_stalled_thread_is_not_idle_time() {
+    // A spin of 1 ms toward deadlines 500 µs apart, and between polls of
+    // the driver an uncounted task holding the thread asleep for 100 µs
+    // (as if descheduled): the thread's CPU clock did not run, so none of
+    // that is taken off its busy time.
+    with_timer(
+        || PreciseTimer::with_spin(1_000_000),
+        |timer| async move {
+            let done = Rc::new(Cell::new(false));
+            let stall = {
+                let done = done.clone();
+                tokio::task::spawn_local(async move {
+                    while !done.get() {
+                        std::thread::sleep(Duration::from_micros(100));
+                        tokio::task::yield_now().await;
+                    }
+                })
+            };
+            let start = Instant::now();
+            for _ in 0..5 {
+                sleep_until(&timer, Instant::now() + Duration::from_micros(500)).await;
+            }
+            done.set(true);
+            stall.await.unwrap();
+            let (spun, elapsed) = (timer.spun(), start.elapsed());
+            assert!(elapsed >= Duration::from_micros(2500), "5 sleeps of 500 µs took {elapsed:?}");
+            assert!(spun * 3 <= elapsed, "{spun:?} of {elapsed:?} counted as waiting while the thread stalled");
+        },
+    );
 }
