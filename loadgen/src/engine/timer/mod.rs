@@ -161,7 +161,7 @@ impl PreciseTimer {
 
     fn with_tokio_clock(base: Instant) -> Rc<Self> {
         let sleep = Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(base)));
-        Self::with_clock(base, Clock::Tokio { sleep: RefCell::new(sleep), waker: RefCell::new(None) })
+        Self::with_clock(base, Clock::Tokio(RefCell::new(sleep)))
     }
 
     fn with_clock(base: Instant, clock: Clock) -> Rc<Self> {
@@ -207,7 +207,7 @@ impl PreciseTimer {
         match self.clock {
             #[cfg(target_os = "linux")]
             Clock::TimerFd(_) => true,
-            Clock::Tokio { .. } => false,
+            Clock::Tokio(_) => false,
         }
     }
 
@@ -316,7 +316,8 @@ impl PreciseTimer {
         heap.peek().map_or(NEVER, |e| e.0 .0)
     }
 
-    /// Sets the clock for `at`, unless it already is.
+    /// Sets the clock for `at`, unless it already is. Only the driver
+    /// calls it, and polls the clock right after.
     fn arm(&self, at: u64) {
         if at == self.armed.get() {
             return;
@@ -326,14 +327,11 @@ impl PreciseTimer {
         match &self.clock {
             #[cfg(target_os = "linux")]
             Clock::TimerFd(fd) => fd.arm(at),
-            Clock::Tokio { sleep, waker } => {
+            // The driver polls the reset sleep right after (`drive`).
+            Clock::Tokio(sleep) => {
                 if at != NEVER {
                     let deadline = self.base + std::time::Duration::from_nanos(at);
                     sleep.borrow_mut().as_mut().reset(tokio::time::Instant::from_std(deadline));
-                }
-                // The driver polls the reset sleep again.
-                if let Some(w) = waker.borrow_mut().take() {
-                    w.wake();
                 }
             }
         }
@@ -350,8 +348,7 @@ impl PreciseTimer {
                 }
                 r
             }
-            Clock::Tokio { sleep, waker } => {
-                *waker.borrow_mut() = Some(cx.waker().clone());
+            Clock::Tokio(sleep) => {
                 if self.armed.get() == NEVER {
                     return Poll::Pending;
                 }
@@ -368,8 +365,8 @@ impl PreciseTimer {
 enum Clock {
     #[cfg(target_os = "linux")]
     TimerFd(timerfd::TimerFd),
-    /// tokio's timer; the driver's waker, to poll the sleep again once reset.
-    Tokio { sleep: RefCell<Pin<Box<tokio::time::Sleep>>>, waker: RefCell<Option<Waker>> },
+    /// tokio's timer, set only by the driver, which polls it right after.
+    Tokio(RefCell<Pin<Box<tokio::time::Sleep>>>),
 }
 
 mod slot;
