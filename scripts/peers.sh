@@ -344,9 +344,12 @@ hs_once() { # peer
 for b in wsbench-server wsbench-loadgen tt_echo fws_echo raw_echo uring_echo tcp_load; do
     [[ -x $BIN/$b ]] || die "$BIN/$b missing: run without --no-build"
 done
+# Named on the command line, uws is what the run is for; by default the
+# other peers still tell their part without it.
 if [[ " $PEERS " == *" uws "* && -z $UWS_BIN && ! -x $BIN/uws_echo ]]; then
-    [[ $PEERS_GIVEN == 1 ]] && die "$BIN/uws_echo missing: run without --no-build, or give --uws BIN"
-    echo "warning: uws skipped: $BIN/uws_echo missing (run without --no-build)" >&2
+    why="$BIN/uws_echo missing (its build failed, or --no-build before any build)"
+    [[ $PEERS_GIVEN == 1 ]] && die "$why: give --uws BIN, or drop uws from --peers"
+    echo "warning: uws skipped: $why" >&2
     PEERS=${PEERS/uws/}
 fi
 : > "$RES"
