@@ -3,10 +3,13 @@
 //!
 //! - [`frame`]: frame headers, parsed and encoded for either [`Role`], and
 //!   the server's in-place echo;
-//! - [`mask`]: the one masking kernel, [`unmask_at`];
+//! - [`mask`]: the masking kernel, [`unmask_at`], and [`unmask_move`], which
+//!   moves as it unmasks;
 //! - [`decoder`]: the [`Decoder`] state machine, fed bytes in place, that
 //!   emits message parts, pings, pongs and closes, or a [`ProtocolError`]
-//!   with its close code (1002, 1007, 1009); and [`Reassembler`];
+//!   with its close code (1002, 1007, 1009); its server echo of a
+//!   pipelined batch in one pass, [`Decoder::echo_whole`]; and
+//!   [`Reassembler`];
 //! - [`close`]: close codes, Close payloads;
 //! - [`utf8`]: incremental UTF-8 validation;
 //! - [`handshake`]: `Sec-WebSocket-Key` and `Sec-WebSocket-Accept`;
@@ -36,12 +39,12 @@ pub mod opcode;
 pub mod reply;
 pub mod utf8;
 
-pub use decoder::{Decoder, Event, Frame, ProtocolError, Reassembler};
+pub use decoder::{Decoder, EchoBudget, EchoRun, Event, Frame, ProtocolError, Reassembler};
 pub use frame::{
     echo_in_place, encode_header, encode_header_rsv1, header_len, parse_header, parse_header_with, write_frame,
     FrameHeader, HeaderError, Role, MAX_CONTROL_PAYLOAD, MAX_HEADER, MAX_SERVER_HEADER,
 };
-pub use mask::unmask_at;
+pub use mask::{unmask_at, unmask_move};
 pub use opcode::{MessageKind, OpCode};
 pub use reply::{seed_reply, ReplyMode, DEFAULT_CHUNK, REPLY_PREFIX, REPLY_SUFFIX};
 pub use utf8::Utf8Validator;

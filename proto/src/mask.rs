@@ -44,6 +44,41 @@ pub fn unmask(payload: &mut [u8], mask: [u8; 4]) {
     unmask_bytes(suffix, mask_u32.to_ne_bytes());
 }
 
+/// Unmasks the `len` bytes at `buf[src..]` into `buf[dst..]`, `dst <= src`:
+/// one pass that both moves and unmasks, where unmasking in place and then
+/// moving would read and write every byte twice (the server's echo of a
+/// pipelined batch, see [`Decoder::echo_whole`](crate::Decoder::echo_whole)).
+/// Returns whether every unmasked byte is ASCII, seen on the way, so that
+/// ASCII text needs no second pass to be validated as UTF-8.
+///
+/// Each chunk is read whole before it is written, and a write never
+/// reaches past the chunk just read (`dst <= src`), so the overlap is safe.
+///
+/// # Panics
+/// If `dst > src` or `src + len` is past the end of `buf`.
+#[inline]
+pub fn unmask_move(buf: &mut [u8], src: usize, dst: usize, len: usize, mask: [u8; 4]) -> bool {
+    assert!(dst <= src && src + len <= buf.len(), "unmask_move out of bounds");
+    const CHUNK: usize = 16;
+    let key = u128::from_ne_bytes(std::array::from_fn(|i| mask[i & 3]));
+    // The OR of every unmasked byte: ASCII if no top bit is set.
+    let mut seen = 0u128;
+    let mut i = 0;
+    while i + CHUNK <= len {
+        let chunk = u128::from_ne_bytes(buf[src + i..src + i + CHUNK].try_into().expect("CHUNK bytes")) ^ key;
+        seen |= chunk;
+        buf[dst + i..dst + i + CHUNK].copy_from_slice(&chunk.to_ne_bytes());
+        i += CHUNK;
+    }
+    let mut tail = 0;
+    for j in i..len {
+        let byte = buf[src + j] ^ mask[j & 3];
+        tail |= byte;
+        buf[dst + j] = byte;
+    }
+    seen & u128::from_ne_bytes([0x80; CHUNK]) == 0 && tail < 0x80
+}
+
 #[inline]
 fn unmask_bytes(payload: &mut [u8], mask: [u8; 4]) {
     for (i, b) in payload.iter_mut().enumerate() {
@@ -68,6 +103,37 @@ mod tests {
                         data[start..start + len].iter().enumerate().map(|(i, b)| b ^ mask[(i + offset) % 4]).collect();
                     assert_eq!(got, want, "start {start} len {len} offset {offset}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn unmask_move_agrees_with_the_definition_at_every_shift_and_length() {
+        let mask = [0x37, 0xfa, 0x21, 0x3d];
+        let data: Vec<u8> = (0..=255u8).cycle().take(400).collect();
+        for shift in [0, 1, 4, 5, 16, 17, 100] {
+            for len in (0..70).chain([255, 256, 257, 292]) {
+                let src = 101;
+                let mut buf = data.clone();
+                let ascii = unmask_move(&mut buf, src, src - shift, len, mask);
+                let want: Vec<u8> = data[src..src + len].iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect();
+                assert_eq!(ascii, want.is_ascii(), "shift {shift} len {len}");
+                assert_eq!(&buf[src - shift..src - shift + len], &want[..], "shift {shift} len {len}");
+                assert_eq!(&buf[..src - shift], &data[..src - shift], "nothing before the target is touched");
+            }
+        }
+    }
+
+    #[test]
+    fn unmask_move_finds_the_one_byte_that_is_not_ascii() {
+        let mask = [0x37, 0x7a, 0x21, 0x3d];
+        for len in [1, 15, 16, 17, 40] {
+            for at in 0..len {
+                let mut plain = vec![b'a'; len];
+                plain[at] = 0xce;
+                let mut buf: Vec<u8> = plain.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect();
+                assert!(!unmask_move(&mut buf, 0, 0, len, mask), "len {len}, at {at}");
+                assert_eq!(buf, plain);
             }
         }
     }

@@ -20,8 +20,11 @@
 //! as soon as a header announces a size, the sequence of fragments, and
 //! close frames.
 
+mod echo;
+
 use std::ops::Range;
 
+pub use self::echo::{EchoBudget, EchoRun};
 use crate::close::{self, parse_close, CloseError};
 use crate::frame::{parse_header_with, HeaderError, Role};
 use crate::mask::unmask_at;
@@ -257,10 +260,7 @@ impl Decoder {
                     unmask_at(bytes, mask, 0);
                 }
                 if self.check_utf8 && kind == MessageKind::Text && !self.compressed {
-                    check_whole(bytes).map_err(|e| match e {
-                        WholeError::Invalid => ProtocolError::InvalidUtf8,
-                        WholeError::Truncated => ProtocolError::TruncatedUtf8,
-                    })?;
+                    check_text(bytes)?;
                 }
                 self.pending = None;
                 return Ok(Some(Frame {
@@ -319,6 +319,15 @@ impl Decoder {
         };
         Ok(Some(Frame { event, payload, len: frame_len }))
     }
+}
+
+/// Checks a whole text message's payload as UTF-8.
+#[inline]
+fn check_text(bytes: &[u8]) -> Result<(), ProtocolError> {
+    check_whole(bytes).map_err(|e| match e {
+        WholeError::Invalid => ProtocolError::InvalidUtf8,
+        WholeError::Truncated => ProtocolError::TruncatedUtf8,
+    })
 }
 
 /// Joins the parts of fragmented messages (the optional helper for the
