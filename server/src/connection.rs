@@ -8,7 +8,10 @@
 //! The decoder unmasks payloads in place as their bytes arrive, so that
 //! invalid UTF-8 fails the connection (1007) at the byte that breaks it,
 //! and single-frame messages are answered from where they were read. Only
-//! fragmented messages are copied, to reassemble them.
+//! fragmented messages are copied, to reassemble them. In mode `echo`, a run
+//! of whole single-frame messages is echoed in one pass instead
+//! (`dispatch`): each unmasked as it is moved right after the echo
+//! before it, so that the run's echoes are one slice of the read buffer.
 //!
 //! Bounds, each set by [`ConnectionLimits`]:
 //! - at most [`FRAMES_PER_WAKE`] frames are answered before the replies are
@@ -25,6 +28,7 @@ mod broadcast;
 mod buffers;
 mod clock;
 mod deflate;
+mod dispatch;
 mod limits;
 mod output;
 mod parkable;
@@ -41,7 +45,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use wsbench_proto::close;
-use wsbench_proto::{Decoder, Event, OpCode, Role};
+use wsbench_proto::{Decoder, OpCode, Role};
 
 use self::broadcast::Input;
 use self::buffers::{Budget, MIN_READ, OUT_OF_MEMORY};
@@ -341,56 +345,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 Err(e) => return Served::Ended(Ending::ReadError(e)),
             }
         }
-    }
-
-    /// Handles the whole frames in the buffer (at most [`FRAMES_PER_WAKE`],
-    /// and no more once the queued replies pass `max_backpressure`), and
-    /// lets the decoder check what has arrived of the incomplete one after
-    /// them. `Err` ends the reading.
-    fn process(&mut self) -> Result<Progress, Closing> {
-        if let Some(pending) = &mut self.json {
-            let (json, source) = &mut **pending;
-            let message = match source {
-                Source::Input(range) => &self.buf[range.clone()],
-                Source::Assembly => &self.assembly,
-            };
-            if !json.write(&mut self.out, message, self.limits.max_backpressure) {
-                return Ok(Progress::More);
-            }
-            self.json = None;
-        }
-        for _ in 0..FRAMES_PER_WAKE {
-            if self.out.len() >= self.limits.max_backpressure || self.json.is_some() || self.published_enough() {
-                return Ok(Progress::More);
-            }
-            let frame = match self.decoder.decode(&mut self.buf[self.start..]) {
-                Ok(Some(frame)) => frame,
-                Ok(None) => return Ok(Progress::NeedInput),
-                Err(e) => return Err(Closing::Fail { code: e.close_code(), reason: e.reason() }),
-            };
-            let frame_start = self.start;
-            let payload = frame_start + frame.payload.start..frame_start + frame.payload.end;
-            self.start += frame.len;
-            self.clock.frame_done(self.decoder.in_message());
-            match frame.event {
-                Event::Data { kind, first, fin } if self.deflate.is_some() => {
-                    self.on_deflate_data(kind, first, fin, payload)?
-                }
-                Event::Data { kind, first: true, fin: true } => self.on_message(kind, frame_start, payload)?,
-                Event::Data { kind, first, fin } => {
-                    self.on_fragment(kind, first, fin, payload)?;
-                    if fin {
-                        // The replies refer to the reassembly buffer: they
-                        // go out before the next message can reuse it.
-                        return Ok(Progress::More);
-                    }
-                }
-                Event::Ping => self.out.frame(OpCode::Pong, &self.buf[payload]),
-                Event::Pong => {}
-                Event::Close { code, .. } => return Err(Closing::Answer(code)),
-            }
-        }
-        Ok(Progress::More)
     }
 }
 

@@ -100,6 +100,84 @@ async fn replies_before_an_error_are_sent_before_the_close() {
 }
 
 #[tokio::test]
+async fn a_pipelined_batch_of_every_kind_of_frame_is_answered_in_order() {
+    // Echo answers runs of whole messages in one pass (Decoder::echo_whole)
+    // and hands every other frame to the decoder: the mix must come back
+    // frame for frame, whatever falls between the runs.
+    let server = start_default().await;
+    let mut s = raw_ws(server.local_addr(), "?mode=echo").await;
+    let mut wire = Vec::new();
+    let mut want: Vec<(u8, Vec<u8>)> = Vec::new();
+    for i in 0..400usize {
+        let len = [0, 1, 5, 32, 125, 126, 300][i % 7];
+        let text: Vec<u8> = "aκ😀".bytes().cycle().take(len).collect::<Vec<u8>>();
+        let text = String::from_utf8_lossy(&text).into_owned().into_bytes();
+        match i % 50 {
+            10 => {
+                wire.extend(client_frame(0x89, b"ping"));
+                want.push((0x0a, b"ping".to_vec()));
+            }
+            20 => {
+                wire.extend([client_frame(0x01, b"frag"), client_frame(0x80, b"ment")].concat());
+                want.push((0x01, b"fragment".to_vec()));
+            }
+            30 => {
+                // 16-bit length form for 5 bytes: answered in the shortest form.
+                let mut frame = vec![0x82, 0x80 | 126, 0, 5, 0, 0, 0, 0];
+                frame.extend_from_slice(b"short");
+                wire.extend(frame);
+                want.push((0x02, b"short".to_vec()));
+            }
+            35 => {
+                // 64-bit length form for 1,000 bytes: its reply refers to
+                // the input, which the echoes after it must not overwrite.
+                let payload: Vec<u8> = (0..1000u32).map(|b| (b % 251) as u8).collect();
+                let mut frame = vec![0x82, 0x80 | 127];
+                frame.extend_from_slice(&1000u64.to_be_bytes());
+                frame.extend_from_slice(&[0; 4]);
+                frame.extend_from_slice(&payload);
+                wire.extend(frame);
+                want.push((0x02, payload));
+            }
+            40 => {
+                let big: Vec<u8> = (0..70_000u32).map(|i| i as u8).collect();
+                wire.extend(client_frame(0x82, &big));
+                want.push((0x02, big));
+            }
+            _ if i % 2 == 0 => {
+                wire.extend(client_frame(0x81, &text));
+                want.push((0x01, text));
+            }
+            _ => {
+                let binary: Vec<u8> = (0..len).map(|b| (b * 7 + i) as u8).collect();
+                wire.extend(client_frame(0x82, &binary));
+                want.push((0x02, binary));
+            }
+        }
+    }
+    // The runs end in text that is not UTF-8: everything before it is
+    // answered, then the close.
+    wire.extend(
+        [client_frame(0x81, b"last"), client_frame(0x81, b"bad \xc0\xaf"), client_frame(0x81, b"never")].concat(),
+    );
+    want.push((0x01, b"last".to_vec()));
+    // ~190 KB, within what loopback buffers before anyone reads.
+    s.write_all(&wire).await.unwrap();
+    let mut got = Vec::new();
+    for _ in 0..want.len() {
+        let frame = read_frame(&mut s).await.expect("a reply");
+        assert!(frame.fin, "every reply is one frame");
+        got.push((frame.opcode, frame.payload));
+    }
+    for (i, (got, want)) in got.iter().zip(&want).enumerate() {
+        let first_difference = got.1.iter().zip(&want.1).position(|(a, b)| a != b);
+        assert!(got == want, "reply {i}: opcode {} len {} at byte {first_difference:?}", got.0, got.1.len());
+    }
+    assert_eq!(expect_close(&mut s).await.close_code(), Some(1007));
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn pings_are_answered_and_closes_echoed() {
     let server = start_default().await;
     let mut s = raw_ws(server.local_addr(), "").await;

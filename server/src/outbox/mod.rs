@@ -18,6 +18,11 @@
 //! the server's cycles with two slices of 6 and 32 bytes per message:
 //! docs/performance.md); copying 32 bytes costs a few nanoseconds.
 //!
+//! In mode `echo` there is nothing to copy: a run of echoes is written,
+//! unmasked, one after another in the read buffer itself
+//! (`Decoder::echo_whole`), and queued as one referenced range
+//! ([`Outbox::input_frames`]), whatever its size.
+//!
 //! A broadcast frame (mode `broadcast`) is queued as a shared
 //! [`Bytes`]: encoded once by its publisher, the same bytes are written to
 //! every member of the topic, never copied per recipient.
@@ -178,6 +183,15 @@ impl Outbox {
         if range.len() <= COPY_AT_MOST {
             return self.extend(bytes);
         }
+        self.refer(buffer, range);
+    }
+
+    /// Queues `buffer[range]` by reference, joined to the segment before
+    /// if that one ends where it starts.
+    fn refer(&mut self, buffer: Referenced, range: Range<usize>) {
+        if range.is_empty() {
+            return;
+        }
         self.queued += range.len();
         let (start, end) = (range.start, range.end);
         match (self.segments.last_mut(), buffer) {
@@ -190,6 +204,14 @@ impl Outbox {
             (_, Referenced::Input) => self.segments.push(Segment::Input { start, end }),
             (_, Referenced::Aside) => self.segments.push(Segment::Aside { start, end }),
         }
+    }
+
+    /// Queues `frames` whole frames that lie one after another in the read
+    /// buffer at `range` (a run echoed by `Decoder::echo_whole`): referenced
+    /// whatever their size, as they already are one slice.
+    pub fn input_frames(&mut self, range: Range<usize>, frames: usize) {
+        self.refer(Referenced::Input, range);
+        self.frames += frames as u64;
     }
 
     /// Queues a whole frame that lies in the read buffer at `range`

@@ -152,3 +152,21 @@ async fn shared_frames_go_out_uncopied_in_order() {
     assert_eq!(sink.got, expected);
     assert!(out.shared.is_empty(), "a flush lets go of the shared frames");
 }
+
+#[tokio::test]
+async fn a_run_of_echoes_is_referenced_whatever_its_size_and_joins_the_next() {
+    let input: Vec<u8> = (0..300u32).map(|i| i as u8).collect();
+    let mut out = Outbox::new();
+    out.input_frames(10..40, 3);
+    out.input_frames(40..50, 1);
+    out.input_frames(50..50, 0);
+    assert_eq!(out.segments, [Segment::Input { start: 10, end: 50 }], "referenced, not copied, and joined");
+    assert_eq!(out.bytes.capacity(), 0, "nothing copied");
+    out.frame(OpCode::Pong, b"p");
+    out.input_frames(60..70, 2);
+    assert_eq!(out.segments.len(), 3, "not joined across a frame in between");
+    assert_eq!((out.frames(), out.len()), (7, 40 + 3 + 10));
+    let mut written = Vec::new();
+    out.flush(&mut written, &input).await.unwrap();
+    assert_eq!(written, [&input[10..50], &[0x8a, 1, b'p'][..], &input[60..70]].concat());
+}
