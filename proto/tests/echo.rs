@@ -149,32 +149,64 @@ fn it_writes_after_earlier_echoes_and_leaves_what_is_before_them() {
     assert!(buf[..20].iter().all(|&b| b == 9));
 }
 
+/// A masked frame with its length in the 16-bit form, whatever its size.
+fn sixteen_bit_form(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0x80 | opcode, 0x80 | 126];
+    frame.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    frame.extend_from_slice(&KEY);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
+    frame
+}
+
 #[test]
 fn it_stops_at_each_frame_decode_must_take() {
-    let mut non_minimal = vec![0x82, 0x80 | 126, 0, 5];
-    non_minimal.extend_from_slice(&KEY);
-    non_minimal.extend(b"hello".iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
     let whole = masked(true, OpCode::Text, b"whole");
-    let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("ping", masked(true, OpCode::Ping, b"p")),
-        ("first fragment", masked(false, OpCode::Text, b"f")),
-        ("continuation", masked(true, OpCode::Continuation, b"c")),
-        ("close", masked(true, OpCode::Close, &1000u16.to_be_bytes())),
-        ("incomplete", whole[..whole.len() - 1].to_vec()),
-        ("header only", whole[..1].to_vec()),
-        ("8-byte length", masked(true, OpCode::Binary, &vec![1; 65536])),
-        ("16-bit length for 5 bytes", non_minimal),
-        ("unmasked", echo_of(OpCode::Text, b"u")),
-        ("reserved bit", [&[0xc1][..], &masked(true, OpCode::Text, b"r")[1..]].concat()),
-        ("over the size limit", masked(true, OpCode::Binary, &[0; 11])),
+    let with_rsv = |bit: u8| [&[0x81 | bit][..], &masked(true, OpCode::Text, b"r")[1..]].concat();
+    // (what, the frame, the size limit)
+    let cases: Vec<(&str, Vec<u8>, usize)> = vec![
+        ("ping", masked(true, OpCode::Ping, b"p"), MAX),
+        ("first fragment", masked(false, OpCode::Text, b"f"), MAX),
+        ("continuation", masked(true, OpCode::Continuation, b"c"), MAX),
+        ("close", masked(true, OpCode::Close, &1000u16.to_be_bytes()), MAX),
+        ("incomplete", whole[..whole.len() - 1].to_vec(), MAX),
+        ("header only", whole[..1].to_vec(), MAX),
+        ("8-byte length", masked(true, OpCode::Binary, &vec![1; 65536]), MAX),
+        ("16-bit length for 5 bytes", sixteen_bit_form(2, b"hello"), MAX),
+        ("16-bit length for 125 bytes", sixteen_bit_form(2, &[b'x'; 125]), MAX),
+        ("unmasked", echo_of(OpCode::Text, b"u"), MAX),
+        ("RSV1", with_rsv(0x40), MAX),
+        ("RSV2", with_rsv(0x20), MAX),
+        ("RSV3", with_rsv(0x10), MAX),
+        ("over the size limit", masked(true, OpCode::Binary, &[0; 11]), 10),
     ];
-    for (name, stop) in cases {
+    for (name, stop, max) in cases {
         let first = masked(true, OpCode::Text, b"ok");
         let mut buf = [first.clone(), stop.clone()].concat();
-        let run = Decoder::new(Role::Server, 10).echo_whole(&mut buf, 0, 0, ALL);
+        let run = Decoder::new(Role::Server, max).echo_whole(&mut buf, 0, 0, ALL);
         assert_eq!((run.messages, run.read_to, run.error), (1, first.len(), None), "{name}");
         assert_eq!(&buf[first.len()..], &stop[..], "{name}: the frame it stopped at is untouched");
     }
+    // 126 bytes in the 16-bit form is the shortest form: echoed as it is.
+    let mut buf = sixteen_bit_form(2, &[b'y'; 126]);
+    let run = Decoder::new(Role::Server, MAX).echo_whole(&mut buf, 0, 0, ALL);
+    assert_eq!(&buf[..run.written_to], &echo_of(OpCode::Binary, &[b'y'; 126])[..]);
+}
+
+#[test]
+fn a_frame_whose_header_came_first_is_echoed_once_whole_and_the_decoder_is_between_frames() {
+    let frame = masked(true, OpCode::Binary, &[5; 40]);
+    let mut decoder = Decoder::new(Role::Server, MAX);
+    let mut head = frame[..6].to_vec();
+    assert_eq!(decoder.decode(&mut head), Ok(None));
+    assert_eq!(decoder.pending_frame_len(), Some(frame.len()));
+    let mut buf = [frame.clone(), masked(true, OpCode::Text, b"next")].concat();
+    let run = decoder.echo_whole(&mut buf, 0, 0, ALL);
+    assert_eq!(run.messages, 2);
+    assert_eq!(decoder.pending_frame_len(), None);
+    assert!(!decoder.in_message());
+    // And the decoder goes on from there.
+    let mut ping = masked(true, OpCode::Ping, b"p");
+    assert_eq!(decoder.decode(&mut ping).unwrap().unwrap().event, Event::Ping);
 }
 
 #[test]

@@ -14,10 +14,11 @@
 //! before it, so that the run's echoes are one slice of the read buffer.
 //!
 //! Bounds, each set by [`ConnectionLimits`]:
-//! - at most [`FRAMES_PER_WAKE`] frames are answered before the replies are
-//!   written and the task yields, and decoding stops once the queued
-//!   replies pass `max_backpressure`: the loop reads only when the outbox
-//!   is empty, so TCP pushes back on a client that does not read;
+//! - at most [`WAKE_BUDGET`] of work (256 frames, or 1,024 echoed) is done
+//!   before the replies are written and the task yields, and decoding
+//!   stops once the queued replies pass `max_backpressure`: the loop reads
+//!   only when the outbox is empty, so TCP pushes back on a client that
+//!   does not read;
 //! - every write, and the close handshake, is bounded by `write_timeout`;
 //! - the idle and message timeouts are in [`clock`];
 //! - buffers and the memory budget are in [`buffers`];
@@ -60,13 +61,19 @@ use crate::mode::ConnectionParams;
 use crate::outbox::Outbox;
 use crate::reply::Responder;
 
-/// Frames answered per wake-up before the connection writes and yields, so
-/// one pipelining peer cannot hold a runtime thread. Each wake-up costs a
-/// `sendto` and a yield: in a deep pipeline of 32 B echoes 1,024 frames a
-/// wake-up took 29-30 ns of server CPU per message against 39-43 with 256
-/// (docs/performance.md, round 12), while a closed-loop neighbour's median
-/// round trip rose from 35-39 µs to 42 µs.
-pub const FRAMES_PER_WAKE: usize = 1024;
+/// Work a connection does per wake-up before it writes and yields, so one
+/// pipelining peer cannot hold a runtime thread: a frame decoded and
+/// answered on its own costs [`DECODED_COST`], a frame of an echo run 1.
+/// So 256 frames a wake-up, or 1,024 echoed. Each wake-up costs a `sendto`
+/// and a yield: in a deep pipeline of 32 B echoes, 1,024 a wake-up took
+/// 29-30 ns of server CPU per message against 39-43 with 256, while a
+/// closed-loop neighbour's median round trip rose from 35-39 µs to 42 µs
+/// (docs/performance.md, round 12).
+pub const WAKE_BUDGET: usize = 1024;
+/// What a frame decoded on its own costs of [`WAKE_BUDGET`]: about four
+/// times an echoed one (~30-40 ns of user time against ~9 in the deep
+/// pipeline's profiles, round 12), more in the modes that format a reply.
+pub const DECODED_COST: usize = 4;
 /// How long a closing connection waits for the peer to close its side
 /// (within the write timeout).
 const CLOSE_LINGER: Duration = Duration::from_secs(2);

@@ -105,7 +105,7 @@ async fn a_pipelined_batch_of_every_kind_of_frame_is_answered_in_order() {
     // and hands every other frame to the decoder: the mix must come back
     // frame for frame, whatever falls between the runs.
     let server = start_default().await;
-    let mut s = raw_ws(server.local_addr(), "?mode=echo").await;
+    let s = raw_ws(server.local_addr(), "?mode=echo").await;
     let mut wire = Vec::new();
     let mut want: Vec<(u8, Vec<u8>)> = Vec::new();
     for i in 0..400usize {
@@ -161,19 +161,57 @@ async fn a_pipelined_batch_of_every_kind_of_frame_is_answered_in_order() {
         [client_frame(0x81, b"last"), client_frame(0x81, b"bad \xc0\xaf"), client_frame(0x81, b"never")].concat(),
     );
     want.push((0x01, b"last".to_vec()));
-    // ~190 KB, within what loopback buffers before anyone reads.
-    s.write_all(&wire).await.unwrap();
+    let got = send_and_read(s, wire, want.len(), 1007).await;
+    assert_same_replies(&got, &want);
+    server.shutdown().await;
+}
+
+/// Writes `wire` while reading `replies` frames (each one whole), then
+/// expects a close with `close_code`; returns the frames as (opcode,
+/// payload).
+async fn send_and_read(s: tokio::net::TcpStream, wire: Vec<u8>, replies: usize, close_code: u16) -> Vec<(u8, Vec<u8>)> {
+    let (mut read, mut write) = s.into_split();
+    // Written while the replies are read: neither side waits on the other's
+    // socket buffers.
+    let writer = tokio::spawn(async move {
+        write.write_all(&wire).await.unwrap();
+        write
+    });
     let mut got = Vec::new();
-    for _ in 0..want.len() {
-        let frame = read_frame(&mut s).await.expect("a reply");
+    for _ in 0..replies {
+        let frame = read_frame(&mut read).await.expect("a reply");
         assert!(frame.fin, "every reply is one frame");
         got.push((frame.opcode, frame.payload));
     }
-    for (i, (got, want)) in got.iter().zip(&want).enumerate() {
+    assert_eq!(expect_close(&mut read).await.close_code(), Some(close_code));
+    drop(writer.await.unwrap());
+    got
+}
+
+fn assert_same_replies(got: &[(u8, Vec<u8>)], want: &[(u8, Vec<u8>)]) {
+    for (i, (got, want)) in got.iter().zip(want).enumerate() {
         let first_difference = got.1.iter().zip(&want.1).position(|(a, b)| a != b);
         assert!(got == want, "reply {i}: opcode {} len {} at byte {first_difference:?}", got.0, got.1.len());
     }
-    assert_eq!(expect_close(&mut s).await.close_code(), Some(1007));
+}
+
+#[tokio::test]
+async fn echo_runs_cut_by_the_wake_up_and_backpressure_budgets_resume_where_they_stopped() {
+    // 5,000 small messages in one write: more than one wake-up's budget of
+    // echoes (1,024), and 4 KiB of backpressure cuts runs far sooner.
+    let server = start(Config { max_backpressure: 4 << 10, ..Config::default() }).await;
+    let s = raw_ws(server.local_addr(), "?mode=echo").await;
+    let mut wire = Vec::new();
+    let mut want = Vec::new();
+    for i in 0..5000u32 {
+        let payload: Vec<u8> = format!("message {i}").into_bytes();
+        let opcode = if i % 3 == 0 { 0x82 } else { 0x81 };
+        wire.extend(client_frame(opcode, &payload));
+        want.push((opcode & 0x0f, payload));
+    }
+    wire.extend(client_frame(0x88, &1000u16.to_be_bytes()));
+    let got = send_and_read(s, wire, want.len(), 1000).await;
+    assert_same_replies(&got, &want);
     server.shutdown().await;
 }
 

@@ -55,9 +55,11 @@ impl Decoder {
     ///
     /// It echoes nothing unless this is a server's decoder without
     /// permessage-deflate, between messages, at a frame boundary. The input
-    /// before `at` and the echoes before `to` are left alone; `buf[at..]`
-    /// up to [`EchoRun::read_to`] is overwritten. After an error the
-    /// decoder must not be fed again, as after [`decode`](Self::decode)'s.
+    /// before `at` and the echoes before `to` are left alone. `buf[at..]` up
+    /// to [`EchoRun::read_to`] is overwritten: past
+    /// [`EchoRun::written_to`] it holds nothing of use, nor does the frame
+    /// of an [`EchoRun::error`]. After an error the decoder must not be fed
+    /// again, as after [`decode`](Self::decode)'s.
     pub fn echo_whole(&mut self, buf: &mut [u8], at: usize, to: usize, budget: EchoBudget) -> EchoRun {
         assert!(to <= at && at <= buf.len(), "echo_whole: to <= at <= buf.len()");
         let mut run = EchoRun { messages: 0, read_to: at, written_to: to, last_payload: None, error: None };

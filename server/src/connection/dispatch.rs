@@ -4,7 +4,7 @@
 use tokio::io::{AsyncRead, AsyncWrite};
 use wsbench_proto::{EchoBudget, Event, OpCode, ProtocolError};
 
-use super::{Closing, Connection, Progress, Source, FRAMES_PER_WAKE};
+use super::{Closing, Connection, Progress, Source, DECODED_COST, WAKE_BUDGET};
 use crate::mode::ReplyMode;
 
 impl From<ProtocolError> for Closing {
@@ -14,8 +14,8 @@ impl From<ProtocolError> for Closing {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
-    /// Handles the whole frames in the buffer (at most [`FRAMES_PER_WAKE`],
-    /// and no more once the queued replies pass `max_backpressure`), and
+    /// Handles the whole frames in the buffer (within [`WAKE_BUDGET`], and
+    /// no more once the queued replies pass `max_backpressure`), and
     /// lets the decoder check what has arrived of the incomplete one after
     /// them. `Err` ends the reading.
     pub(super) fn process(&mut self) -> Result<Progress, Closing> {
@@ -31,23 +31,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             self.json = None;
         }
         let echo = self.responder.mode() == ReplyMode::Echo && self.deflate.is_none();
-        // Where the next run of echoes goes: right after the last one, so
-        // that a batch's echoes are one slice; at the input after any other
-        // frame, since its reply may refer to the bytes it was read from.
-        let mut echo_to = self.start;
-        let mut frames = 0;
-        while frames < FRAMES_PER_WAKE {
+        let mut spent = 0;
+        while spent < WAKE_BUDGET {
             if self.out.len() >= self.limits.max_backpressure || self.json.is_some() || self.published_enough() {
                 return Ok(Progress::More);
             }
             if echo {
-                let echoed = self.echo_run(&mut echo_to, FRAMES_PER_WAKE - frames)?;
+                let echoed = self.echo_run(WAKE_BUDGET - spent)?;
                 if echoed > 0 {
-                    frames += echoed;
+                    spent += echoed;
                     continue;
                 }
             }
-            frames += 1;
+            spent += DECODED_COST;
             let frame = match self.decoder.decode(&mut self.buf[self.start..]) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => return Ok(Progress::NeedInput),
@@ -56,7 +52,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             let frame_start = self.start;
             let payload = frame_start + frame.payload.start..frame_start + frame.payload.end;
             self.start += frame.len;
-            echo_to = self.start;
             self.clock.frame_done(self.decoder.in_message());
             match frame.event {
                 Event::Data { kind, first, fin } if self.deflate.is_some() => {
@@ -80,17 +75,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// Echoes the run of whole single-frame messages at the input, at most
-    /// `messages`, each written unmasked to `buf[*echo_to..]` after the one
-    /// before ([`wsbench_proto::Decoder::echo_whole`]), and queues them as
-    /// one slice of the read buffer; `echo_to` moves past them. Returns how
-    /// many it echoed; the frame after them is the decoder's. A bad frame
-    /// after them fails the connection once they are sent.
-    fn echo_run(&mut self, echo_to: &mut usize, messages: usize) -> Result<usize, Closing> {
+    /// `messages`, each written unmasked right after the one before, from
+    /// where the run starts ([`wsbench_proto::Decoder::echo_whole`]), and
+    /// queues them as one slice of the read buffer. Returns how many it
+    /// echoed; the frame after them is the decoder's. A bad frame after them
+    /// fails the connection once they are sent.
+    ///
+    /// The echoes overwrite only the input the run consumed: every reply
+    /// queued before refers to bytes before it (the outbox is flushed
+    /// before each [`process`](Self::process), and a frame decoded in this
+    /// one lies before `start`), so no queued reply can be overwritten.
+    fn echo_run(&mut self, messages: usize) -> Result<usize, Closing> {
         let budget = EchoBudget { messages, bytes: self.limits.max_backpressure - self.out.len() };
-        let run = self.decoder.echo_whole(&mut self.buf, self.start, *echo_to, budget);
+        let at = self.start;
+        let run = self.decoder.echo_whole(&mut self.buf, at, at, budget);
         if run.messages > 0 {
-            self.out.input_frames(*echo_to..run.written_to, run.messages);
-            *echo_to = run.written_to;
+            self.out.input_frames(at..run.written_to, run.messages);
             self.start = run.read_to;
             self.clock.frame_done(false);
             self.batch_messages += run.messages as u64;

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use wsbench_server::{Config, ServerHandle};
 
@@ -118,7 +118,7 @@ impl ServerFrame {
 
 /// Reads one server frame; None at EOF. Server frames must be unmasked and
 /// use no reserved bits.
-pub async fn read_frame(s: &mut TcpStream) -> Option<ServerFrame> {
+pub async fn read_frame<S: AsyncRead + Unpin>(s: &mut S) -> Option<ServerFrame> {
     let (first, frame) = read_frame_head_byte(s).await?;
     assert_eq!(first & 0x70, 0, "reserved bits set by the server");
     Some(frame)
@@ -127,7 +127,7 @@ pub async fn read_frame(s: &mut TcpStream) -> Option<ServerFrame> {
 /// [`read_frame`] without the reserved-bit check, with the frame's first
 /// byte (FIN, RSV1-3, opcode): for permessage-deflate, where RSV1 marks a
 /// compressed message.
-pub async fn read_frame_head_byte(s: &mut TcpStream) -> Option<(u8, ServerFrame)> {
+pub async fn read_frame_head_byte<S: AsyncRead + Unpin>(s: &mut S) -> Option<(u8, ServerFrame)> {
     let mut head = [0u8; 2];
     let read = tokio::time::timeout(TIMEOUT, s.read_exact(&mut head)).await.expect("frame in time");
     if read.is_err() {
@@ -154,7 +154,7 @@ pub async fn read_frame_head_byte(s: &mut TcpStream) -> Option<(u8, ServerFrame)
 
 /// Reads frames until a close frame and returns it; then expects EOF, as the
 /// server shuts the connection down after a close.
-pub async fn expect_close(s: &mut TcpStream) -> ServerFrame {
+pub async fn expect_close<S: AsyncRead + Unpin>(s: &mut S) -> ServerFrame {
     loop {
         let frame = read_frame(s).await.expect("a close frame before EOF");
         if frame.opcode == 8 {
