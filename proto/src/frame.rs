@@ -263,17 +263,12 @@ pub fn write_frame(out: &mut Vec<u8>, fin: bool, opcode: OpCode, payload: &[u8],
 /// server frame lies, or `None` when the client did not encode the length
 /// minimally (RFC 6455 requires the server's to be).
 pub fn echo_in_place(buf: &mut [u8], frame_start: usize, payload: Range<usize>) -> Option<Range<usize>> {
-    let header_len = payload.start.checked_sub(frame_start + 4)?;
-    let minimal = match header_len {
-        2 => true,
-        4 => payload.len() >= 126,
-        _ => payload.len() > u16::MAX as usize,
-    };
-    if !minimal {
+    let client_header = payload.start.checked_sub(frame_start + 4)?;
+    if client_header != header_len(payload.len(), false) {
         return None;
     }
     let start = frame_start + 4;
-    buf.copy_within(frame_start..frame_start + header_len, start);
+    buf.copy_within(frame_start..frame_start + client_header, start);
     buf[start + 1] &= 0x7f;
     Some(start..payload.end)
 }

@@ -20,6 +20,7 @@
 use std::ops::Range;
 
 use super::{check_text, Decoder, ProtocolError};
+use crate::frame::header_len;
 use crate::mask::unmask_move;
 
 /// How much one [`Decoder::echo_whole`] may echo.
@@ -130,11 +131,6 @@ fn whole_message(input: &[u8], max_message: usize) -> Option<WholeMessage> {
         127 => return None,
         short => (6, short as usize, [first, short, 0, 0]),
     };
-    let shortest = header == 6 || payload >= 126;
-    (shortest && payload <= max_message && header + payload <= input.len()).then_some(WholeMessage {
-        header,
-        payload,
-        text: first == 0x81,
-        echo_header,
-    })
+    (header == header_len(payload, true) && payload <= max_message && header + payload <= input.len())
+        .then_some(WholeMessage { header, payload, text: first == 0x81, echo_header })
 }
