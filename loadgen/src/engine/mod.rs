@@ -32,6 +32,7 @@ pub mod schedule;
 pub mod session;
 pub mod timer;
 pub mod tracker;
+pub mod waker;
 pub mod worker;
 
 pub use driver::{run, LiveFrame, Progress, RunOutput};

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use super::connect::{RequestTemplate, Target};
 use super::timer::PreciseTimer;
+use super::waker::remember;
 use crate::results::setup::{LoadModel, MessageType};
 use crate::results::stats::WorkerStats;
 
@@ -121,11 +122,7 @@ impl StopSignal {
         if self.stopped.get() {
             return true;
         }
-        let mut w = self.wakers.borrow_mut();
-        match &w[slot] {
-            Some(old) if old.will_wake(waker) => {}
-            _ => w[slot] = Some(waker.clone()),
-        }
+        remember(&mut self.wakers.borrow_mut()[slot], waker);
         false
     }
 

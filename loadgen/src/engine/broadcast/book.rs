@@ -12,6 +12,8 @@
 use std::collections::VecDeque;
 use std::task::Waker;
 
+use crate::engine::waker::remember;
+
 /// A message published and not yet received by every member.
 #[derive(Debug)]
 struct Pending {
@@ -209,18 +211,12 @@ impl TopicBook {
 
     /// Wakes `publisher` when one of its messages completes.
     pub fn register_publisher(&mut self, publisher: usize, waker: &Waker) {
-        let slot = &mut self.publishers[publisher].waker;
-        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
-            *slot = Some(waker.clone());
-        }
+        remember(&mut self.publishers[publisher].waker, waker);
     }
 
     /// Wakes `member` once every member has joined, or the topic is drained.
     pub fn wait(&mut self, member: usize, waker: &Waker) {
-        let slot = &mut self.waiters[member];
-        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
-            *slot = Some(waker.clone());
-        }
+        remember(&mut self.waiters[member], waker);
     }
 
     /// Gives up on `publisher`'s messages queued before `sent_before_ns`

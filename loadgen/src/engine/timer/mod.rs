@@ -54,6 +54,8 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+use crate::engine::waker::remember;
+
 /// No deadline.
 const NEVER: u64 = u64::MAX;
 
@@ -228,13 +230,7 @@ impl PreciseTimer {
     /// local task on the timer's thread, for as long as there are waiters.
     pub async fn drive(self: Rc<Self>) {
         poll_fn(|cx| {
-            {
-                let mut driver = self.driver.borrow_mut();
-                match &*driver {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => *driver = Some(cx.waker().clone()),
-                }
-            }
+            remember(&mut self.driver.borrow_mut(), cx.waker());
             let work = WORK_POLLS.with(Cell::get);
             if let Some((since, polls)) = self.spin_mark.take() {
                 let waited = self.now_ns().saturating_sub(since);

@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use super::{Inner, PreciseTimer, Slot, NEVER};
+use crate::engine::waker::remember;
 use std::cmp::Reverse;
 
 /// One waiter's place in a [`PreciseTimer`]: at most one deadline at a time.
@@ -71,10 +72,7 @@ impl TimerSlot {
             slot.fired = false;
             return Poll::Ready(());
         }
-        match &slot.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => slot.waker = Some(cx.waker().clone()),
-        }
+        remember(&mut slot.waker, cx.waker());
         Poll::Pending
     }
 
