@@ -19,6 +19,8 @@
 #            as its stand-in: the table judges them against uWS itself too.
 #            Skipped, with a warning, where it cannot be fetched or built
 #            (no g++); --uws BIN runs another build of it instead.
+#            uWS's C load tool (benchmarks/load_test.c, unchanged) is the
+#            loadgen's yardstick in the closed loop against it.
 # The example sources are copied from the cargo registry (`cargo fetch` brings
 # them) into a throwaway project under target/peers; nothing third-party is
 # committed. env_logger, which the tokio-tungstenite example calls once at
@@ -67,7 +69,8 @@ Builds wsbench-server, the tokio-tungstenite 0.24 and fastwebsockets 0.10 echo
 examples, an echo on uWebSockets v20 (C++, from the crates.io package
 libuwebsockets-sys; needs g++) and a raw TCP echo into target/peers, loads
 each the same way (server on core 1, load on core 0, 32 B echo), alternating
-peers over rounds, and prints one table of medians: msg/s and ratios, server
+peers over rounds (and uWS's C load tool after the loadgen's closed loop
+against uWS), and prints one table of medians: msg/s and ratios, server
 CPU per message, RSS per idle upgraded connection, handshakes per second.
 The loads: closed (-c 100 -p 1), pipelined (-c 16 -p 64) and deep (-c 4
 -p 1024, where the loadgen writes 1,024 frames at a time). Then the
@@ -218,6 +221,26 @@ load_once() { # peer loadname c p
     printf '  %-9s %-5s %12.0f msg/s\n' "$name" "$p" "$rate" >&2
 }
 
+# ---------------------------------------------------------------- the C load tool
+# uWS's C load tool in the loadgen's closed loop against uWS, just after it.
+# It prints its rate every 4 s (uSockets' tick): the first is its warmup,
+# the mean of the next ceil(DURATION / 4) its figure.
+cload_once() {
+    local n=$(( (DURATION + 3) / 4 )) out=$OUT/uws_load.out rate
+    start_peer uws
+    timeout $(( 4 * (n + 1) + 3 )) stdbuf -oL taskset -c 0 "$BIN/uws_load" 100 127.0.0.1 "$(port_of uws)" 0 0 32 \
+        >"$out" 2>&1 || true
+    stop_peer
+    if grep -q -e ERROR -e 'Closed!' "$out"; then
+        die "uWS's load tool reported: $(grep -m 1 -o -e 'ERROR[^!]*' -e 'Closed!' "$out")"
+    fi
+    rate=$(awk -v n="$n" '/^Msg\/sec: / { if (++k > 1 && k <= n + 1) { s += $2; m++ } }
+        END { if (m == n) printf "%.0f", s / m }' "$out")
+    [[ -n $rate ]] || die "uWS's load tool printed fewer than $((n + 1)) rates: $(tail -n 3 "$out")"
+    record closed uws_load msgs "$rate"
+    printf '  %-9s %-5s %12.0f msg/s (uWS load_test)\n' closed uws "$rate" >&2
+}
+
 # ---------------------------------------------------------------- idle RSS
 idle_once() { # peer n
     local p=$1 n=$2 base loaded i lrss= lbase
@@ -359,7 +382,10 @@ for r in $(seq "$ROUNDS"); do
     if [[ $DO_LOAD == 1 ]]; then
         for l in $LOADS; do
             IFS=: read -r name c k <<<"$l"
-            for p in $PEERS; do load_once "$p" "$name" "$c" "$k"; done
+            for p in $PEERS; do
+                load_once "$p" "$name" "$c" "$k"
+                if [[ $name == closed && $p == uws && -x $BIN/uws_load ]]; then cload_once; fi
+            done
         done
     fi
     if [[ $DO_HS == 1 ]]; then

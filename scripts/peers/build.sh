@@ -91,7 +91,8 @@ EOF
 # uWebSockets and uSockets from the crates.io package that carries them
 # (fetched, not built by cargo: its build script needs bindgen), compiled
 # with their own Makefiles' optimisation (-O3 -flto) and no -march=native,
-# like every other peer here. Registry dir -> $BIN/uws_echo.
+# like every other peer here. Registry dir -> $BIN/uws_echo, and uWS's C
+# load tool (benchmarks/load_test.c) -> $BIN/uws_load.
 build_uws() {
     local reg=$1 src
     command -v gcc >/dev/null && command -v g++ >/dev/null || { echo "gcc and g++ are needed"; return 1; }
@@ -108,5 +109,10 @@ build_uws() {
     (cd "$OUT/uws/obj" && gcc -O3 -flto -DLIBUS_NO_SSL -std=c11 -I"$src/uSockets/src" -c \
         "$src"/uSockets/src/*.c "$src"/uSockets/src/eventing/*.c) || return 1
     g++ -O3 -flto -std=c++20 -DUWS_NO_ZLIB -DLIBUS_NO_SSL -I"$src/src" -I"$src/uSockets/src" \
-        "$ROOT/scripts/peers/uws_echo.cpp" "$OUT/uws/obj/"*.o -o "$BIN/uws_echo"
+        "$ROOT/scripts/peers/uws_echo.cpp" "$OUT/uws/obj/"*.o -o "$BIN/uws_echo" || return 1
+    # uWS's own C load tool, unchanged: the yardstick of the loadgen's
+    # closed-loop goal. Without it the goal falls back to a fixed rate.
+    rm -f "$BIN/uws_load"
+    gcc -O3 -flto -DLIBUS_NO_SSL -std=c11 -I"$src/uSockets/src" "$src/benchmarks/load_test.c" \
+        "$OUT/uws/obj/"*.o -o "$BIN/uws_load" || echo "warning: uWS's load_test.c did not build"
 }
