@@ -1,7 +1,7 @@
 //! wsbench-loadgen: parses the command line and runs a command. Every
 //! error ends as one line on stderr; the exit status is decided here, and
 //! only here: 0 passed, 1 a failed run (or regression), 3 the loadgen was
-//! the limit (`run`), 130 interrupted, 2 bad usage (clap's refusals, bad
+//! the limit (`run`), 130 interrupted (Ctrl-C or SIGTERM), 2 bad usage (clap's refusals, bad
 //! flags, input files that are not results).
 
 use std::process::ExitCode;

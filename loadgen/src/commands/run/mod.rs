@@ -64,7 +64,7 @@ Exit status:
        stopped early; or the run could not start
   2    bad usage: a bad flag or value, an output path that cannot be written
   3    LOADGEN LIMIT: the loadgen, not the server, held the load back
-  130  interrupted (Ctrl-C); what was measured is still reported";
+  130  interrupted (Ctrl-C or SIGTERM); what was measured is still reported";
 
 /// `run`'s arguments.
 #[derive(Debug, Args)]

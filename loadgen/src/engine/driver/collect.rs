@@ -1,7 +1,7 @@
 //! The collector: receives the workers' reports until all are done,
 //! merges each second, shows it, appends it to the interval log (written
-//! as the run goes: nothing accumulates for the end), and turns Ctrl-C or
-//! a silent server into a stop.
+//! as the run goes: nothing accumulates for the end), and turns Ctrl-C,
+//! SIGTERM or a silent server into a stop.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -112,8 +112,26 @@ struct Pending {
     end_ns: u64,
 }
 
+/// Ctrl-C, or SIGTERM: what `kill`, `timeout`, `docker stop` and a CI job's
+/// time limit send. Either stops the run, which then reports what it
+/// measured; the default action of SIGTERM would lose all of it.
+async fn interrupt() -> std::io::Result<&'static str> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.map(|()| "Ctrl-C"),
+            _ = term.recv() => Ok("SIGTERM"),
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await.map(|()| "Ctrl-C")
+}
+
 /// Receives the workers' reports until all are done: merges each second,
-/// updates the live view and the interval log, and turns Ctrl-C into a stop.
+/// updates the live view and the interval log, and turns Ctrl-C or SIGTERM
+/// into a stop.
 pub(super) async fn collect(
     plan: &RunPlan,
     workers: usize,
@@ -136,8 +154,8 @@ pub(super) async fn collect(
     let mut silent = None;
     let mut stopped_ns = None;
     let mut last_end_ns = 0;
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    let signal = interrupt();
+    tokio::pin!(signal);
     loop {
         tokio::select! {
             report = rx.recv() => match report {
@@ -163,15 +181,18 @@ pub(super) async fn collect(
                 let open = plan.open_now.load(std::sync::atomic::Ordering::Relaxed);
                 trim.check(open, plan.connections, plan.now_ns(), plan.measure_start_ns);
             }
-            r = &mut ctrl_c, if interrupted_ns.is_none() => {
-                if r.is_ok() {
+            r = &mut signal, if interrupted_ns.is_none() => {
+                if let Ok(by) = r {
                     interrupted_ns = Some(plan.now_ns());
                     stopped_ns = interrupted_ns;
                     let _ = stop.send(true);
-                    live.println("wsbench-loadgen: interrupted; draining replies in flight, then reporting (Ctrl-C again to quit at once)");
-                    // A second Ctrl-C: the default action.
+                    live.println(&format!(
+                        "wsbench-loadgen: interrupted ({by}); draining replies in flight, then reporting \
+                         (Ctrl-C again to quit at once)"
+                    ));
+                    // A second signal: quit at once, as without a handler.
                     tokio::spawn(async {
-                        if tokio::signal::ctrl_c().await.is_ok() {
+                        if interrupt().await.is_ok() {
                             std::process::exit(130);
                         }
                     });
