@@ -1,6 +1,7 @@
 //! Latency truthfulness against servers with known timing: a fixed reply
 //! delay shows up as the RTT; a stall shows up in the corrected RTT and not
-//! in the uncorrected one (coordinated omission).
+//! in the uncorrected one (coordinated omission); a saturated server's
+//! throughput is what it answered, not what was asked of it.
 
 mod common;
 
@@ -55,4 +56,20 @@ fn a_stall_shows_in_the_corrected_rtt_only() {
     let sent = r.counters.messages_sent;
     assert!((2700..=3300).contains(&sent), "{sent} sent in 3 s at 1000/s");
     assert!(r.histogram(Series::SendLag).max >= 600_000);
+}
+
+#[test]
+fn a_saturated_servers_throughput_is_what_it_answered_in_the_window() {
+    // Each connection answers one message per 50 ms: 40 msg/s over two.
+    let server = spawn_server(Behavior::Echo { delay: Duration::from_millis(50) });
+    let url = server.url();
+    // 100 msg/s for 1 s: the server answers 40 of them in the window, the
+    // rest in the drain (1.5 s more at 40/s).
+    let r =
+        run(&[&url, "--mode", "echo", "-c", "2", "--rate", "100", "-d", "1", "-w", "0", "--drain-timeout", "5s", "-q"]);
+    let c = &r.counters;
+    assert_eq!((c.errors(), c.messages_received), (0, c.messages_sent), "every message answered, late: {c:?}");
+    let rate = r.throughput.received_msgs_per_s;
+    assert!((25.0..=50.0).contains(&rate), "{rate} msg/s received, from a server answering 40 msg/s");
+    assert!(r.throughput.sent_msgs_per_s >= 90.0, "{:?}", r.throughput);
 }

@@ -248,6 +248,12 @@ pub struct Counters {
     pub messages_sent: u64,
     /// Replies to those messages that checked (late ones included).
     pub messages_received: u64,
+    /// Replies that checked and arrived in the measured window, to
+    /// messages meant to go whenever: the throughput (received msg/s). Not
+    /// `messages_received`, whose replies may come in the drain: a
+    /// saturated server would seem to keep up. 0 in results before it.
+    #[serde(default)]
+    pub replies_in_window: u64,
     /// Wire bytes written and read in the measured window.
     pub bytes_sent: u64,
     /// See `bytes_sent`.
@@ -332,6 +338,7 @@ impl Counters {
         add_map(&mut self.close_codes, &o.close_codes);
         self.messages_sent += o.messages_sent;
         self.messages_received += o.messages_received;
+        self.replies_in_window += o.replies_in_window;
         self.bytes_sent += o.bytes_sent;
         self.bytes_received += o.bytes_received;
         self.messages_sent_total += o.messages_sent_total;

@@ -101,7 +101,8 @@ pub struct Timing {
 pub struct Throughput {
     /// Messages sent.
     pub sent_msgs_per_s: f64,
-    /// Replies received and checked.
+    /// Replies received and checked, by their arrival in the window: a
+    /// reply that came in the drain is not in it (before 0.3, it was).
     pub received_msgs_per_s: f64,
     /// Wire bytes written.
     pub sent_bytes_per_s: f64,

@@ -54,7 +54,7 @@ pub(super) fn evaluate(
     };
     let throughput = Throughput {
         sent_msgs_per_s: per_s(counters.messages_sent),
-        received_msgs_per_s: per_s(counters.messages_received),
+        received_msgs_per_s: per_s(counters.replies_in_window),
         sent_bytes_per_s: per_s(counters.bytes_sent),
         received_bytes_per_s: per_s(counters.bytes_received),
         target_msgs_per_s: target_rate,

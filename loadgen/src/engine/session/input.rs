@@ -247,9 +247,13 @@ fn on_reply(
 }
 
 /// Records the answer to `sent`, read at `now`: a reply, and its RTTs,
-/// when the message was meant to go in the measured window.
+/// when the message was meant to go in the measured window; a reply of the
+/// throughput when it came in the window.
 #[inline]
 pub(super) fn record_answer(st: &mut WorkerStats, plan: &RunPlan, sent: &Sent, now: u64) {
+    if plan.in_window(now) {
+        st.counters.replies_in_window += 1;
+    }
     if plan.in_window(sent.intended_ns) {
         st.counters.messages_received += 1;
         // A closed loop has no schedule: a message is meant to go
