@@ -79,7 +79,21 @@ impl Target {
         if host.is_empty() {
             return Err(bad("no host"));
         }
-        let port = authority.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        // What follows the host: `http` reads a port it cannot hold as none,
+        // which would load the scheme's default port instead.
+        let port = match authority.as_str()[authority.host().len()..].trim_start_matches(':') {
+            "" => {
+                if secure {
+                    443
+                } else {
+                    80
+                }
+            }
+            text => match text.parse::<u16>() {
+                Ok(port) if port > 0 => port,
+                _ => return Err(bad(&format!("port {text} is not in 1-65535"))),
+            },
+        };
         let path = if uri.path().is_empty() { "/" } else { uri.path() };
         let mut query: Vec<String> =
             uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()).map(String::from).collect();
@@ -159,6 +173,12 @@ mod tests {
         let t = Target::parse("ws://127.0.0.1:9000/upgradews", Some(ReplyMode::Echo), None).unwrap();
         assert_eq!(t.url, "ws://127.0.0.1:9000/upgradews?mode=echo");
         assert_eq!((t.host.as_str(), t.port, t.secure, t.mode), ("127.0.0.1", 9000, false, ReplyMode::Echo));
+        for (url, port) in
+            [("ws://[::1]:9000/", 9000), ("ws://[::1]/", 80), ("wss://h:/", 443), ("ws://h:65535", 65535)]
+        {
+            let t = Target::parse(url, None, None).unwrap();
+            assert_eq!(t.port, port, "{url}");
+        }
         let t = Target::parse("wss://example.com/x?a=1", Some(ReplyMode::Stream), Some(7)).unwrap();
         assert_eq!(t.path_and_query, "/x?a=1&mode=stream&chunk=7");
         assert_eq!((t.port, t.host_header.as_str()), (443, "example.com"));
@@ -169,7 +189,9 @@ mod tests {
 
     #[test]
     fn bad_urls() {
-        for bad in ["http://h/", "h:80", "ws://", "ws://u:p@h/", "not a url"] {
+        for bad in
+            ["http://h/", "h:80", "ws://", "ws://u:p@h/", "not a url", "ws://h:99999/", "wss://h:65536/x", "ws://h:0/"]
+        {
             let e = Target::parse(bad, None, None).unwrap_err();
             assert!(matches!(e, Error::Usage(_)), "{bad}: {e}");
         }
