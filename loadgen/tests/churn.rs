@@ -2,8 +2,8 @@
 //! against the real wsbench-server binary, each a process of its own.
 //! `--messages-per-conn` and `--conn-lifetime` against the server's own
 //! count of connections; `--reconnect` across a server killed and started
-//! again on the same port (and the same scenario failing without it); the
-//! churn flags refused in one line.
+//! again on the same port (and the same scenario failing without it), and
+//! a server killed for good; the churn flags refused in one line.
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -183,6 +183,30 @@ fn reconnect_rides_out_a_server_restart() {
     assert!(recovery < 5.0, "{recovery}");
     assert!(c.messages_received > 0);
     assert!(stdout.contains("result: PASS, with 12 connections dropped by the server"), "{stdout}");
+}
+
+#[test]
+fn a_server_gone_for_good_fails_the_run_and_is_not_blamed_on_the_loadgen() {
+    let _turn = common::serial();
+    let addr = free_addr();
+    let server = Server::start(addr);
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1000));
+        server.kill();
+    });
+    let url = format!("ws://{addr}/upgradews");
+    let args = [&url, "--mode", "echo", "-c", "10", "-r", "500", "-d", "3", "-w", "0", "--reconnect"];
+    let (out, r) = loadgen(&args, "gone");
+    killer.join().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(r.outcome.status(), Status::Fail);
+    // The schedule went unsent because the server was gone: not the
+    // loadgen's limit, and its unsent messages are held against the server.
+    assert!(!r.loadgen.limited && r.loadgen.findings.is_empty(), "{:?}", r.loadgen);
+    assert!(r.loadgen.held_back.iter().any(|h| h.contains("10 of 10 connections failed")), "{:?}", r.loadgen);
+    let reasons = r.outcome.reasons.join("; ");
+    assert!(reasons.contains("not recovered") && reasons.contains("messages failed"), "{reasons}");
+    assert!(r.counters.reply_errors.unsent > 0, "{:?}", r.counters);
 }
 
 #[test]

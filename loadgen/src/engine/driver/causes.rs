@@ -43,6 +43,9 @@ pub(super) struct Facts<'a> {
     pub send_lag_p99_us: Option<u64>,
     /// `--max-send-lag`, µs.
     pub max_send_lag_us: u64,
+    /// With `--reconnect`: connections the server dropped that were not
+    /// back at the end (not counted as failed connections).
+    pub down_at_end: u64,
 }
 
 /// Who held the load back.
@@ -89,16 +92,16 @@ pub(super) fn causes(f: &Facts<'_>) -> Causes {
             let short = 1.0 - achieved / rate;
             let sent = format!("sent {achieved:.0} msg/s of the {rate:.0} asked for, {:.1}% short", short * 100.0);
             // Connections never opened, lost during the run (a close
-            // timeout is the run's end, not a loss), or whose replacement
-            // (churn) was refused: the rest of their schedule was never
-            // sent either.
-            let lost = c.connection_errors.total() - c.connection_errors.close_timeout;
+            // timeout is the run's end, not a loss), dropped and not back
+            // (--reconnect), or whose replacement (churn) was refused: the
+            // rest of their schedule was never sent either.
+            let lost = c.connection_errors.total() - c.connection_errors.close_timeout + f.down_at_end;
             let never_opened = u64::from(f.connections).saturating_sub(c.connections_opened);
             let kept = u64::from(f.connections).saturating_sub(never_opened.max(c.connect_errors.total()) + lost);
             let failed = u64::from(f.connections) - kept;
             if failed > 0 && achieved >= rate * kept as f64 / f64::from(f.connections.max(1)) * SHORT {
                 out.held_back.push(format!(
-                    "{sent}: {failed} of {} connections failed (never opened, or lost during the run), and their share of the schedule was never sent (not the loadgen's limit)",
+                    "{sent}: {failed} of {} connections failed (never opened, lost during the run, or dropped and not back), and their share of the schedule was never sent (not the loadgen's limit)",
                     f.connections
                 ));
             } else if pushback && achieved / (1.0 - blocked).max(1e-9) >= rate * SHORT {
@@ -178,6 +181,7 @@ mod tests {
             busy,
             send_lag_p99_us: Some(100),
             max_send_lag_us: 5_000,
+            down_at_end: 0,
         }
     }
 
@@ -253,6 +257,14 @@ mod tests {
         refused.connect_errors.refused = 2;
         let got = causes(&facts(&refused, &[0.02], 850.0));
         assert!(got.findings.is_empty() && got.held_back[0].contains("2 of 10 connections failed"), "{got:?}");
+        // Dropped by the server and not back (--reconnect): not failed
+        // connections, but their schedule stopped there all the same.
+        let all = opened(10);
+        let mut f = facts(&all, &[0.02], 300.0);
+        f.down_at_end = 10;
+        let got = causes(&f);
+        assert!(got.findings.is_empty() && !got.overloaded, "{got:?}");
+        assert!(got.held_back[0].contains("10 of 10 connections failed"), "{got:?}");
         // A close timeout at the end lost nothing of the schedule.
         let mut late_close = opened(10);
         late_close.connection_errors.close_timeout = 2;

@@ -183,7 +183,7 @@ pub fn run(config: RunConfig, progress: &mut dyn Progress) -> Result<RunOutput, 
     let churn = churn::total(&collected.results);
     let mut deliveries = BroadcastStats::default();
     collected.results.iter().for_each(|r| deliveries.add(&r.broadcast));
-    let mut result = evaluate(&config, &target, embedded, start_time, epoch, collected);
+    let mut result = evaluate(&config, &target, embedded, start_time, epoch, collected, &churn.tally);
     churn::judge(&mut result, &plan, &churn);
     if let Some(b) = &plan.broadcast {
         let measured_s = result.timing.measured_s;

@@ -10,6 +10,7 @@ use std::time::{Instant, SystemTime};
 use super::causes::{causes, Facts};
 use super::collect::Collected;
 use crate::engine::connect::{nanos, Target};
+use crate::results::churn::ChurnTally;
 use crate::results::counters::Counters;
 use crate::results::schema::{
     ErrorRatios, HostInfo, LoadgenHealth, Outcome, RunResult, Status, TargetInfo, Throughput, Timing, SCHEMA,
@@ -26,6 +27,7 @@ pub(super) fn evaluate(
     start_time: SystemTime,
     epoch: Instant,
     collected: Collected,
+    churn: &ChurnTally,
 ) -> RunResult {
     let mut histograms = Histograms::default();
     let mut counters = Counters::default();
@@ -73,6 +75,8 @@ pub(super) fn evaluate(
         busy: &busy,
         send_lag_p99_us: (!lag.is_empty()).then(|| lag.value_at_quantile(0.99)),
         max_send_lag_us: config.max_send_lag.as_micros() as u64,
+        // Each drop takes a slot down, each re-connection brings one back.
+        down_at_end: churn.drops.total().saturating_sub(churn.reconnects),
     });
     let limited = !causes.findings.is_empty();
 
