@@ -199,9 +199,23 @@ mod tests {
     }
 
     #[test]
+    fn refuses_a_run_given_twice() {
+        let a = synthetic("s", &["-c", "10", "-d", "10"], (100.0, 110.0), &[10, 20]);
+        let b = synthetic("s", &["-c", "10", "-d", "10"], (100.5, 110.5), &[30]);
+        let e = merge(&[input("a.json", a.clone()), input("again.json", a.clone())]).unwrap_err();
+        assert!(matches!(e, Error::Usage(_)), "{e}");
+        assert!(e.to_string().contains("again.json: the run started at") && e.to_string().contains("a.json"), "{e}");
+        // Inside a merged result too.
+        let ab = merge(&[input("a.json", a.clone()), input("b.json", b)]).unwrap();
+        let e = merge(&[input("ab.json", ab), input("a2.json", a)]).unwrap_err();
+        assert!(e.to_string().contains("a2.json: the run started at") && e.to_string().contains("ab.json"), "{e}");
+    }
+
+    #[test]
     fn a_failed_worker_fails_the_merge() {
         let a = synthetic("s", &[], (0.0, 10.0), &[10]);
         let mut b = a.clone();
+        b.started_at = "2026-01-01T01:00:00.000Z".into();
         b.outcome.passed = false;
         b.outcome.reasons = vec!["no reply was received in the measured window".into()];
         let m = merge(&[input("a.json", a), input("b.json", b)]).unwrap();

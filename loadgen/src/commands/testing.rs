@@ -44,7 +44,13 @@ pub fn synthetic(scenario: &str, run_args: &[&str], window: (f64, f64), latencie
         schema_version: SCHEMA_VERSION,
         scenario: scenario.into(),
         loadgen_version: crate::VERSION.into(),
-        started_at: "2026-01-01T00:00:00.000Z".into(),
+        // Each a run of its own, as `merge` tells runs apart (a run given
+        // twice is refused): the start differs by a millisecond per call.
+        started_at: {
+            static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let ms = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 60_000;
+            format!("2026-01-01T00:00:{:02}.{:03}Z", ms / 1000, ms % 1000)
+        },
         started_at_unix: window.0 - 1.0,
         target: TargetInfo { url: "ws://127.0.0.1:9/ws".into(), embedded: false, mode: "reply".into() },
         host: HostInfo::current(),

@@ -110,13 +110,46 @@ fn merged_from(file: String, r: &RunResult, (start, end): (f64, f64)) -> MergedF
     }
 }
 
+/// One loadgen's run, as a merged result records it ([`MergedFrom`]): its
+/// host, start, window and counts. Two inputs holding the same one are the
+/// same run given twice, and their sum would count it twice.
+fn runs_held(r: &RunResult) -> Vec<(Option<String>, String, u64, u64, u32, u64)> {
+    let leaf = |m: &MergedFrom| {
+        let window = (m.window_start_unix.to_bits(), m.window_end_unix.to_bits());
+        (m.host.hostname.clone(), m.started_at.clone(), window.0, window.1, m.connections, m.messages_received)
+    };
+    match &r.merged_from {
+        Some(inner) => inner.iter().map(leaf).collect(),
+        None => vec![leaf(&merged_from(String::new(), r, r.window()))],
+    }
+}
+
+/// Refuses a run given twice, directly or inside a merged result.
+fn refuse_twice(inputs: &[(PathBuf, RunResult)]) -> Result<(), Error> {
+    let mut seen = Vec::new();
+    for (path, r) in inputs {
+        for run in runs_held(r) {
+            if let Some((_, first)) = seen.iter().find(|(held, _)| *held == run) {
+                return Err(Error::usage(format!(
+                    "{}: the run started at {} is in {first} already: merge adds up different loadgens' results, and would count it twice",
+                    name(path),
+                    run.1
+                )));
+            }
+            seen.push((run, name(path)));
+        }
+    }
+    Ok(())
+}
+
 /// Merges results of one scenario run at the same time. Refuses inputs that
-/// differ in what [`identity`] lists, windows that do not overlap, and
-/// inputs with different numbers of repeats; inputs with repeats are merged
-/// repeat by repeat.
+/// differ in what [`identity`] lists, a run given twice, windows that do
+/// not overlap, and inputs with different numbers of repeats; inputs with
+/// repeats are merged repeat by repeat.
 pub fn merge(inputs: &[(PathBuf, RunResult)]) -> Result<RunResult, Error> {
     let labelled: Vec<(String, &RunResult)> = inputs.iter().map(|(p, r)| (name(p), r)).collect();
     check_same(&labelled, true, "merge")?;
+    refuse_twice(inputs)?;
     let n = inputs[0].1.repeat_count();
     if let Some((path, r)) = inputs.iter().find(|(_, r)| r.repeat_count() != n) {
         return Err(Error::usage(format!(
