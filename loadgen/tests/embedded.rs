@@ -1,5 +1,5 @@
 //! Against the embedded wsbench server: 1,000 connections whose replies all
-//! check, in each reply mode and both load models.
+//! check, in each reply mode and both load models; the handshake's Host.
 
 mod common;
 
@@ -60,4 +60,12 @@ fn stream_mode_reassembles_large_fragmented_replies() {
     // 10 kB messages with 1 kB fragments: each reply is ~11 frames.
     let r = run(&["-c", "20", "--mode", "stream", "--chunk", "1000", "--size", "10000", "-d", "0.5", "-w", "0", "-q"]);
     assert_clean(&r, 20);
+}
+
+/// `-H Host` replaces the URL's Host (a server behind an ingress, reached
+/// by address); two Host headers would be a bad request (400).
+#[test]
+fn a_host_header_replaces_the_urls() {
+    let r = run(&["-c", "2", "-H", "Host: staging.example", "--mode", "echo", "-d", "0.3", "-w", "0", "-q"]);
+    assert_clean(&r, 2);
 }

@@ -33,9 +33,13 @@ pub struct RequestTemplate {
 impl RequestTemplate {
     /// The request for `target`, with the headers `config` adds.
     pub fn new(target: &Target, config: &RunConfig) -> Self {
+        // `-H Host` replaces the URL's (a server behind an ingress, reached
+        // by address); a second Host header would be a bad request.
+        let is_host = |name: &str| name.eq_ignore_ascii_case("host");
+        let host = config.headers.iter().find(|(n, _)| is_host(n)).map_or(target.host_header.as_str(), |(_, v)| v);
         let head = format!(
-            "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ",
-            target.path_and_query, target.host_header
+            "GET {} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ",
+            target.path_and_query
         );
         let mut tail = String::from("\r\n");
         if let Some(origin) = &config.origin {
@@ -51,7 +55,7 @@ impl RequestTemplate {
         if let Some(offer) = &config.deflate {
             tail += &format!("Sec-WebSocket-Extensions: {}\r\n", offer.offer);
         }
-        for (name, value) in &config.headers {
+        for (name, value) in config.headers.iter().filter(|(n, _)| !is_host(n)) {
             tail += &format!("{name}: {value}\r\n");
         }
         if !config.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("user-agent")) {
