@@ -17,7 +17,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             Err(format!("{s:?} is not a duration"))
         };
     }
-    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration ({e}); try 10s, 500ms or 1m"))
+    match humantime::parse_duration(s) {
+        // The same bound as a number of seconds: in nanoseconds, the run's
+        // clock adds such spans up without overflow.
+        Ok(d) if d.as_secs_f64() < 1e9 => Ok(d),
+        Ok(_) => Err(format!("{s:?} is too long a duration (at most 1e9 s)")),
+        Err(e) => Err(format!("{s:?} is not a duration ({e}); try 10s, 500ms or 1m")),
+    }
 }
 
 /// Scenario names become file names (`suite` writes `<name>.json`): letters,
@@ -67,6 +73,9 @@ mod tests {
         assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("99999999999s").is_err());
+        assert!(parse_duration("1000000000").is_err());
+        assert_eq!(parse_duration("1000h").unwrap(), Duration::from_secs(3_600_000));
     }
 
     #[test]

@@ -49,15 +49,34 @@ impl FromRunArgs for RunConfig {
             }
             None => LoadModel::Closed { pipeline: args.pipeline.unwrap_or(1) },
         };
-        if args.reply_timeout.is_zero() {
-            return Err(Error::usage("--reply-timeout must be more than 0"));
+        // At 0 every connection or reply would fail at once.
+        for (flag, d) in [
+            ("--connect-timeout", args.connect_timeout),
+            ("--drain-timeout", args.drain_timeout),
+            ("--reply-timeout", args.reply_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(Error::usage(format!("{flag} must be more than 0")));
+            }
         }
         for (flag, path) in [("--json", &args.json), ("--hlog", &args.hlog)] {
             if let Some(path) = path {
                 check_writable(flag, path)?;
             }
         }
+        if let (Some(json), Some(hlog)) = (&args.json, &args.hlog) {
+            if same_file(json, hlog) {
+                return Err(Error::usage(format!(
+                    "--hlog {} is the --json file: one would overwrite the other",
+                    hlog.display()
+                )));
+            }
+        }
+        check_url_flags(args)?;
         let headers = args.headers.iter().map(|h| parse_header(h)).collect::<Result<Vec<_>, _>>()?;
+        if headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("host")).count() > 1 {
+            return Err(Error::usage("-H Host is given more than once"));
+        }
         if let Some(origin) = &args.origin {
             check_header_value("--origin", origin)?;
         }
@@ -120,6 +139,30 @@ impl FromRunArgs for RunConfig {
             random_payload: args.deflate.payload == deflate_args::PayloadArg::Random,
         })
     }
+}
+
+/// Flags that mean something only for some URLs: refused for the others,
+/// rather than ignored.
+fn check_url_flags(args: &RunArgs) -> Result<(), Error> {
+    let secure = args.url.as_deref().is_some_and(|u| u.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("wss://")));
+    if !secure {
+        if args.insecure {
+            return Err(Error::usage("--insecure is for wss:// URLs (TLS)"));
+        }
+        if args.ca.is_some() {
+            return Err(Error::usage("--ca is for wss:// URLs (TLS)"));
+        }
+    }
+    if args.url.is_some() && args.server_threads.is_some() {
+        return Err(Error::usage("--server-threads is for the embedded server, which runs only without a URL"));
+    }
+    Ok(())
+}
+
+/// Whether two paths name one file: the same path, or (once it exists)
+/// the same file by another name.
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
 }
 
 /// Refuses an output file that the run could not write at its end: its
@@ -200,6 +243,13 @@ mod tests {
             (&["--hlog", "/nonexistent-dir/out.hlog"], "--hlog"),
             (&["--json", "/"], "--json"),
             (&["--reply-timeout", "0"], "--reply-timeout"),
+            (&["--drain-timeout", "0s"], "--drain-timeout"),
+            (&["--connect-timeout", "0"], "--connect-timeout"),
+            (&["--json", "/tmp/wsbench-same.out", "--hlog", "/tmp/wsbench-same.out"], "--hlog"),
+            (&["-H", "Host: a", "-H", "host: b"], "-H Host"),
+            (&["--insecure"], "--insecure"),
+            (&["ws://h/", "--ca", "/etc/hostname"], "--ca"),
+            (&["ws://h/", "--server-threads", "2"], "--server-threads"),
         ] {
             let err = config(args).unwrap_err();
             assert!(matches!(err, Error::Usage(_)), "{args:?}");

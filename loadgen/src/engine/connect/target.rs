@@ -112,6 +112,9 @@ impl Target {
             (None, Some(u)) => u.parse().map_err(|e: String| bad(&e))?,
             (None, None) => ReplyMode::default(),
         };
+        if let (Some(c), false) = (chunk, checked_mode == ReplyMode::Stream) {
+            return Err(Error::usage(format!("--chunk {c} is for --mode stream, not {checked_mode}")));
+        }
         if let (Some(m), None) = (mode, &url_mode) {
             query.push(format!("mode={m}"));
         }
@@ -196,5 +199,8 @@ mod tests {
             assert!(matches!(e, Error::Usage(_)), "{bad}: {e}");
         }
         assert!(Target::parse("ws://h/?mode=json", Some(ReplyMode::Echo), None).is_err());
+        let e = Target::parse("ws://h/", Some(ReplyMode::Echo), Some(7)).unwrap_err().to_string();
+        assert!(e.contains("--chunk 7 is for --mode stream"), "{e}");
+        assert!(Target::parse("ws://h/?mode=stream", None, Some(7)).is_ok());
     }
 }
