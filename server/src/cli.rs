@@ -33,7 +33,7 @@ pub(crate) struct ServerArgs {
 
     /// An origin allowed to upgrade besides the request's own host, as
     /// scheme://host[:port]. Repeatable.
-    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    #[arg(long = "allow-origin", value_name = "ORIGIN", value_parser = parse_origin)]
     pub(crate) allow_origin: Vec<String>,
 
     /// Allow any origin: turns off the cross-site request forgery check.
@@ -172,10 +172,28 @@ fn parse_mode() -> impl clap::builder::TypedValueParser<Value = ReplyMode> {
 }
 
 fn parse_path(s: &str) -> Result<String, String> {
-    if s.starts_with('/') && !s.contains(['?', '#', ' ']) {
-        Ok(s.to_string())
-    } else {
-        Err(format!("{s:?} is not a path: it must start with '/' and hold no '?', '#' or space"))
+    if !s.starts_with('/') || s.contains(['?', '#', ' ']) {
+        return Err(format!("{s:?} is not a path: it must start with '/' and hold no '?', '#' or space"));
+    }
+    if wsbench_server::ENDPOINTS.contains(&s) {
+        return Err(format!("{s} is the server's own endpoint: choose another path for WebSocket upgrades"));
+    }
+    Ok(s.to_string())
+}
+
+/// An origin as a browser sends it, `scheme://host[:port]` (a trailing '/'
+/// is let through): anything else could never match an Origin header.
+fn parse_origin(s: &str) -> Result<String, String> {
+    let host = s.trim_end_matches('/').split_once("://").and_then(|(scheme, host)| {
+        let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+        scheme_ok.then_some(host)
+    });
+    match host {
+        Some(h) if !h.is_empty() && !h.contains(['/', '?', '#', '@']) && !h.contains(char::is_whitespace) => {
+            Ok(s.to_string())
+        }
+        _ => Err(format!("{s:?} is not an origin: expected scheme://host[:port], such as https://app.example")),
     }
 }
 
@@ -245,6 +263,11 @@ mod tests {
             &["--max-backpressure", "0"],
             &["--max-memory", "lots"],
             &["--allow-any-origin", "--allow-origin", "http://a"],
+            &["--path", "/metrics"],
+            &["--path", "/healthz"],
+            &["--allow-origin", "notanorigin"],
+            &["--allow-origin", "http://x.com/path"],
+            &["--allow-origin", "http://"],
         ] {
             let err = ServerArgs::try_parse_from(std::iter::once("wsbench-server").chain(bad.iter().copied()))
                 .unwrap_err()
@@ -252,5 +275,8 @@ mod tests {
             let flag = bad[0].split('=').next().unwrap();
             assert!(err.contains(flag) || err.contains("--allow-origin"), "{bad:?}: {err}");
         }
+        let ok = ["--allow-origin", "https://app.example", "--allow-origin", "http://127.0.0.1:8080/"];
+        let args = ServerArgs::try_parse_from(std::iter::once("wsbench-server").chain(ok)).unwrap();
+        assert_eq!(args.allow_origin, ["https://app.example", "http://127.0.0.1:8080/"]);
     }
 }

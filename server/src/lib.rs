@@ -44,5 +44,5 @@ mod upgraded;
 
 pub use config::Config;
 pub use mode::{ConnectionParams, ReplyMode};
-pub use server::{spawn, Server, ServerHandle};
+pub use server::{spawn, Server, ServerHandle, ENDPOINTS};
 pub use tls::Tls;

@@ -257,6 +257,10 @@ where
     }
 }
 
+/// The server's own endpoints, beside the WebSocket path (which may not be
+/// one of them).
+pub const ENDPOINTS: [&str; 2] = ["/healthz", "/metrics"];
+
 fn route(mut req: Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Response<Full<Bytes>> {
     let path = req.uri().path();
     if path == shared.config.path {
@@ -269,14 +273,21 @@ fn route(mut req: Request<Incoming>, peer: SocketAddr, shared: &Shared) -> Respo
             }
         };
     }
-    match (req.method(), path) {
-        (&Method::GET, "/healthz") => text_response(StatusCode::OK, "ok"),
-        (&Method::GET, "/metrics") => {
+    // HEAD as GET: hyper sends the head alone.
+    let read = matches!(*req.method(), Method::GET | Method::HEAD);
+    match (read, path) {
+        (true, "/healthz") => text_response(StatusCode::OK, "ok"),
+        (true, "/metrics") => {
             let mut r = text_response(StatusCode::OK, shared.metrics.snapshot().to_prometheus());
             r.headers_mut().insert(
                 hyper::header::CONTENT_TYPE,
                 hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
             );
+            r
+        }
+        (false, p) if ENDPOINTS.contains(&p) => {
+            let mut r = text_response(StatusCode::METHOD_NOT_ALLOWED, format!("{p} takes GET or HEAD"));
+            r.headers_mut().insert(hyper::header::ALLOW, hyper::header::HeaderValue::from_static("GET, HEAD"));
             r
         }
         _ => text_response(

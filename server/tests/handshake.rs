@@ -67,6 +67,21 @@ async fn token_is_required_when_configured() {
 }
 
 #[tokio::test]
+async fn own_endpoints_answer_head_as_get_and_name_their_methods() {
+    let server = start(Config::default()).await;
+    let addr = server.local_addr();
+    for path in ["/healthz", "/metrics"] {
+        let (s, head) = http(addr, &format!("HEAD {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")).await;
+        assert_eq!(s, 200, "{head}");
+        assert!(head.ends_with("\r\n\r\n"), "the head alone: {head}");
+        let (s, body) = http(addr, &format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")).await;
+        assert_eq!(s, 405, "{body}");
+        assert!(body.to_ascii_lowercase().contains("allow: get, head"), "{body}");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn bad_mode_or_chunk_get_400_naming_the_parameter() {
     for (query, name) in [("?mode=loud", "mode"), ("?chunk=0", "chunk"), ("?mode=stream&chunk=x", "chunk")] {
         let (s, body) = status_of(Config::default(), &upgrade_request(&format!("/upgradews{query}"), "")).await;
