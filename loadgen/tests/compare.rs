@@ -101,3 +101,28 @@ fn directories_are_matched_by_scenario_and_gated() {
         assert!(err.starts_with("wsbench-loadgen: ") && err.lines().count() == 1 && err.contains(why), "{err}");
     }
 }
+
+/// A stored result whose histogram does not decode is refused by name, by
+/// every command that reads results: not compared on its percentiles alone
+/// (compare took it, exit 0), nor failing unnamed in the middle of a plot.
+#[test]
+fn a_result_whose_histogram_does_not_decode_is_refused_by_name() {
+    let dir = temp_dir("bad-histogram");
+    let good = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/v0.2.0/small-closed.json");
+    let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&good).unwrap()).unwrap();
+    doc["histograms"]["rtt_corrected"]["encoded"] = "not base64!".into();
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let svg = dir.join("out.svg");
+    let merged = dir.join("merged.json");
+    for (command, args) in [
+        ("compare", vec![good.as_path(), bad.as_path()]),
+        ("plot", vec![Path::new("-o"), svg.as_path(), bad.as_path()]),
+        ("merge", vec![Path::new("-o"), merged.as_path(), bad.as_path()]),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_wsbench-loadgen")).arg(command).args(args).output().unwrap();
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{command}: {err}");
+        assert!(err.contains("bad.json: rtt_corrected: histogram is not base64"), "{command}: {err}");
+    }
+}

@@ -90,6 +90,16 @@ pub enum ResultsError {
         /// Why the histogram does not decode.
         source: Box<ResultsError>,
     },
+    /// A result whose histogram does not decode.
+    #[error("{}: {series}: {source}", path.display())]
+    BadHistogram {
+        /// The file.
+        path: PathBuf,
+        /// The series.
+        series: &'static str,
+        /// Why it does not decode.
+        source: Box<ResultsError>,
+    },
     /// An interval log without any interval.
     #[error("{}: no interval in this log", path.display())]
     EmptyIntervalLog {
@@ -111,6 +121,7 @@ impl ResultsError {
                 | ResultsError::Invalid { .. }
                 | ResultsError::NotAnIntervalLog { .. }
                 | ResultsError::BadInterval { .. }
+                | ResultsError::BadHistogram { .. }
                 | ResultsError::EmptyIntervalLog { .. }
         )
     }

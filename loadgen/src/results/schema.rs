@@ -320,6 +320,16 @@ pub fn from_value(path: &Path, value: serde_json::Value) -> Result<RunResult, Re
     }
     let mut result: RunResult =
         serde_json::from_value(value).map_err(|source| ResultsError::Invalid { path: path.to_path_buf(), source })?;
+    // Every histogram decodes, or the file is refused here, named, for
+    // every command alike: not in the middle of a plot, nor passed over by
+    // a comparison that reads only percentiles.
+    for (&series, h) in &result.histograms {
+        h.decode().map_err(|e| ResultsError::BadHistogram {
+            path: path.to_path_buf(),
+            series: series.name(),
+            source: Box::new(e),
+        })?;
+    }
     // Series added since (write_lag) are empty in older results.
     for s in Series::ALL {
         result
