@@ -85,18 +85,24 @@ fn an_http_refusal_is_named_with_its_status() {
     rt.block_on(server.shutdown());
 }
 
-/// A wss:// echo server with a certificate made here, for `localhost`.
-fn spawn_tls_server(dir: &std::path::Path) -> (std::net::SocketAddr, std::path::PathBuf) {
+/// A wss:// echo server with a certificate made here, for `localhost`;
+/// with `is_ca`, a CA's (what `openssl req -x509` makes by default).
+fn spawn_tls_server(dir: &std::path::Path, is_ca: bool) -> (std::net::SocketAddr, std::path::PathBuf) {
     use std::sync::Arc;
 
     use futures_util::{SinkExt, StreamExt};
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    if is_ca {
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    }
+    let key_pair = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key_pair).unwrap();
     let ca_path = dir.join("cert.pem");
-    std::fs::write(&ca_path, cert.cert.pem()).unwrap();
-    let der = CertificateDer::from(cert.cert.der().to_vec());
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key_pair.serialize_der()));
+    std::fs::write(&ca_path, cert.pem()).unwrap();
+    let der = CertificateDer::from(cert.der().to_vec());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pair.serialize_der()));
     let tls = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -135,7 +141,7 @@ fn spawn_tls_server(dir: &std::path::Path) -> (std::net::SocketAddr, std::path::
 #[test]
 fn tls_with_a_test_certificate() {
     let dir = temp_dir("tls");
-    let (addr, ca) = spawn_tls_server(&dir);
+    let (addr, ca) = spawn_tls_server(&dir, false);
     let url = format!("wss://localhost:{}/ws", addr.port());
     let ca = ca.to_str().unwrap();
     // Trusted through --ca.
@@ -146,8 +152,27 @@ fn tls_with_a_test_certificate() {
     assert_clean(&r, 10);
     // Neither: the certificate is refused, in one line.
     let err = wsbench_loadgen::commands::run::run(config(&[&url, "--mode", "echo", "-q"])).err().unwrap();
-    assert!(err.to_string().contains("TLS"), "{err}");
+    assert!(err.to_string().contains("TLS") && err.to_string().contains("give that CA with --ca FILE"), "{err}");
     assert_eq!(err.exit_code(), 1);
+}
+
+/// The refusals a home-made certificate meets, in words that say what to do.
+#[test]
+fn tls_refusals_say_what_to_do() {
+    let dir = temp_dir("tls-ca");
+    // A CA's certificate as the server's own: webpki refuses it even
+    // when trusted through --ca.
+    let (addr, ca) = spawn_tls_server(&dir, true);
+    let url = format!("wss://localhost:{}/ws", addr.port());
+    let err = wsbench_loadgen::commands::run::run(config(&[&url, "--ca", ca.to_str().unwrap(), "-q"])).err().unwrap();
+    assert!(err.to_string().contains("presents a CA certificate (basicConstraints CA:TRUE)"), "{err}");
+    // A PEM cut short is named as such, not by its bytes.
+    let pem = std::fs::read_to_string(&ca).unwrap();
+    let cut = dir.join("cut.pem");
+    std::fs::write(&cut, &pem[..pem.len() - 30]).unwrap();
+    let err = wsbench_loadgen::commands::run::run(config(&[&url, "--ca", cut.to_str().unwrap(), "-q"])).err().unwrap();
+    assert!(err.to_string().contains("no -----END CERTIFICATE----- line"), "{err}");
+    assert_eq!(err.exit_code(), 2);
 }
 
 #[test]

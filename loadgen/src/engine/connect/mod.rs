@@ -35,7 +35,7 @@ pub enum ConnectFailure {
     Resources(#[source] io::Error),
     /// The TLS handshake failed (tokio-rustls carries the `rustls::Error`
     /// inside the `io::Error`).
-    #[error("TLS handshake failed: {0}")]
+    #[error("TLS handshake failed: {}", tls::handshake_words(.0))]
     Tls(#[source] io::Error),
     /// The host cannot be a TLS server name.
     #[error("TLS handshake failed: {0:?} is not a valid TLS server name")]

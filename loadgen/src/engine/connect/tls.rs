@@ -19,7 +19,7 @@ pub enum TlsSetupError {
     #[error("TLS setup: {0}")]
     Protocols(#[source] rustls::Error),
     /// The `--ca` file could not be read as PEM.
-    #[error("--ca {}: {source}", path.display())]
+    #[error("--ca {}: {}", path.display(), pem_words(source))]
     CaFile {
         /// The `--ca` file.
         path: PathBuf,
@@ -40,6 +40,39 @@ pub enum TlsSetupError {
         /// The `--ca` file.
         path: PathBuf,
     },
+}
+
+/// A PEM error in words: rustls names a missing end marker by its bytes.
+fn pem_words(e: &rustls_pki_types::pem::Error) -> String {
+    use rustls_pki_types::pem::Error as Pem;
+    match e {
+        Pem::MissingSectionEnd { end_marker } => {
+            format!("no -----END {}----- line: the PEM is cut short", String::from_utf8_lossy(end_marker).trim())
+        }
+        Pem::IllegalSectionStart { line } => format!("a bad BEGIN line: {}", String::from_utf8_lossy(line).trim()),
+        other => other.to_string(),
+    }
+}
+
+/// A failed TLS handshake in words, with what to do about the refusals a
+/// test server's home-made certificate meets most.
+pub(super) fn handshake_words(e: &std::io::Error) -> String {
+    let cause = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    let hint = match cause {
+        Some(rustls::Error::InvalidCertificate(c)) => match c {
+            rustls::CertificateError::UnknownIssuer => {
+                "; the certificate is not signed by a known CA: give that CA with --ca FILE (or --insecure, for a test server)"
+            }
+            rustls::CertificateError::NotValidForName => "; the certificate does not name the URL's host",
+            // webpki's CaUsedAsEndEntity, which rustls carries only as `Other`.
+            other if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+                "; the server presents a CA certificate (basicConstraints CA:TRUE) as its own: give the server a certificate signed by that CA, and that CA to --ca (or --insecure, for a test server)"
+            }
+            _ => "",
+        },
+        _ => "",
+    };
+    format!("{e}{hint}")
 }
 
 impl From<TlsSetupError> for Error {
