@@ -170,3 +170,28 @@ fn a_failed_run_exits_1_and_still_writes_json() {
     assert_eq!(o.status.code(), Some(1), "no reply checked is still a failure: {}", stderr(&o));
     rt.block_on(server.shutdown());
 }
+
+/// An output the command could not write is refused before it reads or
+/// runs anything, as bad usage naming the flag (exit 2), for every
+/// command that writes one.
+#[test]
+fn unwritable_outputs_are_refused_up_front_naming_the_flag() {
+    let dir = temp_dir("unwritable");
+    let result = concat!(env!("CARGO_MANIFEST_DIR"), "/../results/v0.2.0/small-closed.json");
+    let a_file = dir.join("a-file");
+    std::fs::write(&a_file, "x").unwrap();
+    let scenarios = dir.join("s.toml");
+    std::fs::write(&scenarios, "[[scenario]]\nname = \"a\"\nduration = \"1s\"\n").unwrap();
+    for (args, flag) in [
+        (vec!["plot", "-o", "/nonexistent-dir/x.svg", result], "-o /nonexistent-dir/x.svg: no directory"),
+        (vec!["merge", "-o", "/nonexistent-dir/m.json", result], "-o /nonexistent-dir/m.json: no directory"),
+        (
+            vec!["suite", "--scenarios", scenarios.to_str().unwrap(), "--out", a_file.to_str().unwrap()],
+            "not a directory",
+        ),
+    ] {
+        let o = loadgen(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(flag), "{args:?}: {}", stderr(&o));
+    }
+}

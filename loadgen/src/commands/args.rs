@@ -1,11 +1,13 @@
 //! Value parsers that clap calls for flags of several commands (and for
 //! `suite`'s TOML keys, which are `run` flags): durations, scenario names,
-//! rates, fractions, reply modes. Each refusal is one line naming the
-//! value, which clap prefixes with the flag.
+//! rates, fractions, reply modes; and the check of an output file. Each
+//! refusal is one line naming the value, which clap prefixes with the flag.
 
+use std::path::Path;
 use std::time::Duration;
 
 use crate::engine::protocol::ReplyMode;
+use crate::error::Error;
 
 /// `10s`, `500ms`, `1m30s`, or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -60,6 +62,30 @@ pub fn fraction(s: &str) -> Result<f64, String> {
 /// the engine's `ReplyMode` is a plain type, not a clap `ValueEnum`.
 pub fn reply_mode(s: &str) -> Result<ReplyMode, String> {
     s.parse()
+}
+
+/// Refuses an output file that a command could not write at its end: its
+/// directory missing, or the file not creatable. A file that did not exist
+/// is created and removed again; one that did is opened, not truncated.
+pub fn check_writable(flag: &str, path: &Path) -> Result<(), Error> {
+    let refuse = |why: String| Error::usage(format!("{flag} {}: {why}", path.display()));
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(refuse(format!("no directory {}", dir.display())));
+    }
+    if path.is_dir() {
+        return Err(refuse("is a directory".into()));
+    }
+    let existed = path.exists();
+    let opened = std::fs::OpenOptions::new().append(true).create(true).open(path);
+    match opened {
+        Ok(_) if !existed => std::fs::remove_file(path).map_err(|e| refuse(format!("cannot write it: {e}"))),
+        Ok(_) => Ok(()),
+        Err(e) => Err(refuse(format!("cannot write it: {e}"))),
+    }
 }
 
 #[cfg(test)]

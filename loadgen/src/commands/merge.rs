@@ -32,6 +32,7 @@ pub struct MergeArgs {
 /// 0 when the merged run passed, 1 when it failed (the file is written
 /// either way).
 pub fn execute(args: &MergeArgs) -> anyhow::Result<Verdict> {
+    super::args::check_writable("-o", &args.output)?;
     let inputs = args.inputs.iter().map(|p| read_json(p).map(|r| (p.clone(), r))).collect::<Result<Vec<_>, _>>()?;
     let mut merged = merge(&inputs)?;
     merged.config.json = Some(args.output.clone());

@@ -300,6 +300,7 @@ fn draw_over_time(
 
 /// Reads the inputs, draws, writes the SVG.
 pub fn execute(args: &PlotArgs) -> anyhow::Result<Verdict> {
+    super::args::check_writable("-o", &args.output)?;
     let mut results: Vec<(PathBuf, RunResult)> = Vec::new();
     let mut hlogs = Vec::new();
     for path in &args.inputs {

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::{api_args, broadcast_args, churn_args, deflate_args, RunArgs};
+use crate::commands::args::check_writable;
 use crate::engine::payload::STAMP_LEN;
 use crate::error::Error;
 use crate::results::setup::{LoadModel, RunConfig};
@@ -163,30 +164,6 @@ fn check_url_flags(args: &RunArgs) -> Result<(), Error> {
 /// the same file by another name.
 fn same_file(a: &Path, b: &Path) -> bool {
     a == b || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
-}
-
-/// Refuses an output file that the run could not write at its end: its
-/// directory missing, or the file not creatable. A file that did not exist
-/// is created and removed again; one that did is opened, not truncated.
-fn check_writable(flag: &str, path: &Path) -> Result<(), Error> {
-    let refuse = |why: String| Error::usage(format!("{flag} {}: {why}", path.display()));
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(refuse(format!("no directory {}", dir.display())));
-    }
-    if path.is_dir() {
-        return Err(refuse("is a directory".into()));
-    }
-    let existed = path.exists();
-    let opened = std::fs::OpenOptions::new().append(true).create(true).open(path);
-    match opened {
-        Ok(_) if !existed => std::fs::remove_file(path).map_err(|e| refuse(format!("cannot write it: {e}"))),
-        Ok(_) => Ok(()),
-        Err(e) => Err(refuse(format!("cannot write it: {e}"))),
-    }
 }
 
 fn parse_header(h: &str) -> Result<(String, String), Error> {

@@ -135,6 +135,9 @@ pub fn execute(args: &SuiteArgs) -> anyhow::Result<Verdict> {
         c.quiet = c.quiet || args.quiet;
         configs.push(c);
     }
+    if args.out.exists() && !args.out.is_dir() {
+        return Err(Error::usage(format!("--out {}: not a directory", args.out.display())).into());
+    }
     std::fs::create_dir_all(&args.out)
         .map_err(|e| Error::failed(format!("cannot create {}: {e}", args.out.display())))?;
 
