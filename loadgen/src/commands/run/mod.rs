@@ -131,7 +131,8 @@ pub struct RunArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16_777_216))]
     pub chunk: Option<u32>,
 
-    /// Extra handshake header, 'Name: value'. Repeatable.
+    /// Extra handshake header, 'Name: value'. Repeatable; 'Host: name'
+    /// replaces the URL's Host.
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
     pub headers: Vec<String>,
 
