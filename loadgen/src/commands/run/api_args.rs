@@ -37,6 +37,11 @@ pub(super) fn api_config(args: &RunArgs) -> Result<Option<ApiConfig>, Error> {
         }
         return Ok(None);
     }
+    if let Some(size) = args.size {
+        return Err(Error::usage(format!(
+            "--size {size} sizes wsbench's own messages; with --message, the template is the message"
+        )));
+    }
     if args.mode.is_some() {
         return Err(Error::usage(
             "--mode checks wsbench's own replies; with --message, replies are checked by --match and --expect",

@@ -9,6 +9,9 @@ use crate::engine::payload::STAMP_LEN;
 use crate::error::Error;
 use crate::results::setup::{LoadModel, RunConfig};
 
+/// `--size` when not given.
+pub const DEFAULT_SIZE: usize = 32;
+
 /// Largest message accepted by `--size`: the wsbench server's default limit.
 pub const MAX_SIZE: usize = 16 << 20;
 
@@ -26,14 +29,14 @@ pub trait FromRunArgs: Sized {
 
 impl FromRunArgs for RunConfig {
     fn from_args(args: &RunArgs) -> Result<RunConfig, Error> {
-        if args.size < STAMP_LEN {
+        let size = args.size.unwrap_or(DEFAULT_SIZE);
+        if size < STAMP_LEN {
             return Err(Error::usage(format!(
-                "--size {} is too small: a message carries a {STAMP_LEN}-byte stamp (connection id and sequence number)",
-                args.size
+                "--size {size} is too small: a message carries a {STAMP_LEN}-byte stamp (connection id and sequence number)"
             )));
         }
-        if args.size > MAX_SIZE {
-            return Err(Error::usage(format!("--size {} is larger than {MAX_SIZE} bytes", args.size)));
+        if size > MAX_SIZE {
+            return Err(Error::usage(format!("--size {size} is larger than {MAX_SIZE} bytes")));
         }
         if args.duration.is_zero() {
             return Err(Error::usage("--duration must be more than 0"));
@@ -110,7 +113,7 @@ impl FromRunArgs for RunConfig {
             local_addrs: args.local_addr.clone(),
             duration: args.duration,
             warmup: args.warmup,
-            size: args.size,
+            size,
             message_type: args.message_type.into(),
             load,
             mode: args.mode.map(|m| m.to_string()),
@@ -212,6 +215,7 @@ mod tests {
     fn refusals_name_the_flag() {
         for (args, flag) in [
             (&["--size", "4"][..], "--size"),
+            (&["--message", "{\"id\":{{seq}}}", "--match", "json:/id", "-s", "100"], "--size 100"),
             (&["-H", "nocolon"], "-H"),
             (&["-H", "Upgrade: h2c"], "-H"),
             (&["--auth-token", "a b"], "--auth-token"),

@@ -103,9 +103,10 @@ pub struct RunArgs {
     #[arg(short, long, default_value = "2s", value_parser = parse_duration)]
     pub warmup: Duration,
 
-    /// Message size in bytes (at least 20: the stamp that matches replies).
-    #[arg(short, long, default_value_t = 32)]
-    pub size: usize,
+    /// Message size in bytes (at least 20: the stamp that matches replies)
+    /// [default: 32]. Not with --message, whose template is the message.
+    #[arg(short, long)]
+    pub size: Option<usize>,
 
     /// Message type.
     #[arg(long = "type", value_enum, default_value_t = MessageTypeArg::Text)]
