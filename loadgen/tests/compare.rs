@@ -126,3 +126,37 @@ fn a_result_whose_histogram_does_not_decode_is_refused_by_name() {
         assert!(err.contains("bad.json: rtt_corrected: histogram is not base64"), "{command}: {err}");
     }
 }
+
+/// A gate that drops a scenario because its file was cut short, or holds a
+/// run of another load against the baseline, gates nothing: both are
+/// refused (exit 2), the second unless --allow-setup-change.
+#[test]
+fn a_cut_result_or_another_load_is_refused() {
+    let stored = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/v0.2.0");
+    let dir = temp_dir("cut-or-changed");
+    let new = dir.join("new");
+    std::fs::create_dir_all(&new).unwrap();
+    for entry in std::fs::read_dir(&stored).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "json") {
+            std::fs::copy(&p, new.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let whole = std::fs::read(new.join("1k-open.json")).unwrap();
+    std::fs::write(new.join("1k-open.json"), &whole[..3000]).unwrap();
+    let o = compare(&[&stored, &new], &["--fail-if-worse", "100"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stdout));
+    assert!(text(&o.stderr).contains("1k-open.json: not JSON"), "{}", text(&o.stderr));
+
+    let mut doc: serde_json::Value = serde_json::from_slice(&whole).unwrap();
+    doc["config"]["load"]["rate"] = serde_json::json!(500.0);
+    std::fs::write(new.join("1k-open.json"), serde_json::to_vec(&doc).unwrap()).unwrap();
+    let base = stored.join("1k-open.json");
+    let changed = new.join("1k-open.json");
+    let o = compare(&[&base, &changed], &["--fail-if-worse", "100"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stdout));
+    assert!(text(&o.stderr).contains("NEW ran another load than BASE (rate"), "{}", text(&o.stderr));
+    let o = compare(&[&base, &changed], &["--allow-setup-change"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("set up differently: rate"), "{}", text(&o.stdout));
+}

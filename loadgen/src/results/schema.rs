@@ -255,6 +255,13 @@ impl RunResult {
             ("messages", c.api.as_ref().map_or("stamped".into(), |a| a.messages.join("\n"))),
             ("connections", c.connections.to_string()),
             ("duration", format!("{}s", c.duration.as_secs_f64())),
+            (
+                "replies matched by",
+                c.api.as_ref().map_or("stamp".into(), |a| format!("{} {:?}", a.match_rule, a.expect)),
+            ),
+            ("deflate", c.deflate.as_ref().map_or("off".into(), |d| d.offer.clone())),
+            ("topic size", c.topic_size.map_or("none".into(), |t| t.to_string())),
+            ("churn", c.churn.as_ref().map_or("none".into(), |ch| ch.describe())),
         ]
     }
 

@@ -20,12 +20,15 @@
 //! The gate (exit 1) fails on: a throughput, p50 or p99 judged worse (the
 //! other figures are shown, not gated: see [`rows`]);
 //! a NEW run that failed its own checks (errors past its
-//! `--max-error-rate`); a scenario of BASE that NEW lacks (a gate that
-//! passes because a scenario was not run gates nothing). Scenarios only in
-//! NEW have no baseline: reported, not failed.
+//! `--max-error-rate`), with a baseline or without; a scenario of BASE that
+//! NEW lacks (a gate that passes because a scenario was not run gates
+//! nothing). Scenarios only in
+//! NEW have no baseline: reported, and failed only if their run failed.
+//! Pairs that loaded the server differently (another rate, connection
+//! count, size, mode, ...) are refused, unless `--allow-setup-change`.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 
@@ -38,6 +41,8 @@ use crate::results::schema::{self, RunResult, Status};
 pub use figures::{rows, Call, Row};
 
 mod figures;
+mod side;
+pub use side::Side;
 
 /// `compare`'s arguments.
 #[derive(Debug, Args)]
@@ -58,68 +63,18 @@ pub struct CompareArgs {
     /// --max-connect-errors); or if a scenario of BASE is missing from NEW.
     #[arg(long, value_name = "PCT", value_parser = percent)]
     pub fail_if_worse: Option<f64>,
+
+    /// Compare results that loaded the server differently (connections,
+    /// rate, size, mode, ...), which is otherwise refused (exit 2); the
+    /// differences are noted.
+    #[arg(long)]
+    pub allow_setup_change: bool,
 }
 
 fn percent(s: &str) -> Result<f64, String> {
     match s.trim_end_matches('%').parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
         _ => Err(format!("{s:?} is not a percentage (e.g. 10 for 10%)")),
-    }
-}
-
-/// The results of one side, by file.
-#[derive(Debug)]
-pub struct Side {
-    /// The file or directory given.
-    pub path: PathBuf,
-    /// Whether it is a directory (results are then paired by scenario).
-    pub is_dir: bool,
-    /// Each result, with its file.
-    pub results: Vec<(PathBuf, RunResult)>,
-}
-
-impl Side {
-    /// Reads a result, or every result of a directory (not recursing),
-    /// refusing a directory that names a scenario twice or holds none.
-    pub fn load(path: &Path) -> anyhow::Result<Side> {
-        if !path.is_dir() {
-            let r = schema::read_json(path)?;
-            return Ok(Side { path: path.to_path_buf(), is_dir: false, results: vec![(path.to_path_buf(), r)] });
-        }
-        let entries =
-            std::fs::read_dir(path).map_err(|e| Error::usage(format!("cannot read {}: {e}", path.display())))?;
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "json"))
-            .collect();
-        files.sort();
-        let mut results: Vec<(PathBuf, RunResult)> = Vec::new();
-        for file in files {
-            let bytes =
-                std::fs::read(&file).map_err(|e| Error::usage(format!("cannot read {}: {e}", file.display())))?;
-            let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else { continue };
-            if !schema::is_run_document(&value) {
-                continue;
-            }
-            let r = schema::from_value(&file, value)?;
-            if let Some((other, _)) = results.iter().find(|(_, o)| o.scenario == r.scenario) {
-                return Err(Error::usage(format!(
-                    "{}: scenario {:?} is in both {} and {}: one result per scenario",
-                    path.display(),
-                    r.scenario,
-                    other.display(),
-                    file.display()
-                ))
-                .into());
-            }
-            results.push((file, r));
-        }
-        if results.is_empty() {
-            return Err(
-                Error::usage(format!("{}: no {} result in this directory", path.display(), schema::SCHEMA)).into()
-            );
-        }
-        Ok(Side { path: path.to_path_buf(), is_dir: true, results })
     }
 }
 
@@ -143,6 +98,8 @@ pub struct Matching<'a> {
     pub only_base: Vec<&'a str>,
     /// Scenarios without a baseline.
     pub only_new: Vec<&'a str>,
+    /// Every NEW result.
+    pub new_results: &'a [(PathBuf, RunResult)],
 }
 
 /// Pairs results by scenario. Refuses (usage error) two single files of
@@ -161,7 +118,7 @@ pub fn pair<'a>(base: &'a Side, new: &'a Side) -> Result<Matching<'a>, Error> {
             )));
         }
     }
-    let mut m = Matching { pairs: Vec::new(), only_base: Vec::new(), only_new: Vec::new() };
+    let mut m = Matching { pairs: Vec::new(), only_base: Vec::new(), only_new: Vec::new(), new_results: &new.results };
     for b in &base.results {
         match new.results.iter().find(|n| n.1.scenario == b.1.scenario) {
             Some(n) => {
@@ -255,13 +212,7 @@ pub fn report(m: &Matching<'_>, fail_if_worse: Option<f64>) -> (String, Vec<Stri
                 "  (medians of the runs; the change is NEW's median over BASE's, its interval a bootstrap of the runs)"
             );
         }
-        let changed: Vec<String> = b
-            .setup()
-            .into_iter()
-            .zip(n.setup())
-            .filter(|((f, x), (_, y))| *f != "target" && x != y)
-            .map(|((f, x), (_, y))| format!("{f} {x} -> {y}"))
-            .collect();
+        let changed = setup_changes(b, n, &["target"]);
         if !changed.is_empty() {
             let _ = writeln!(s, "  note: set up differently: {}", changed.join(", "));
         }
@@ -294,7 +245,45 @@ pub fn report(m: &Matching<'_>, fail_if_worse: Option<f64>) -> (String, Vec<Stri
     if !m.only_new.is_empty() {
         let _ = writeln!(s, "\nonly in NEW (no baseline): {}", m.only_new.join(", "));
     }
+    // No baseline to hold it against, but a failed run fails all the same.
+    for (_, n) in m.new_results.iter().filter(|(_, n)| m.only_new.contains(&n.scenario.as_str())) {
+        if n.outcome.status() == Status::Fail {
+            let _ = writeln!(s, "  note: {}: the NEW run failed: {}", n.scenario, n.outcome.reasons.join("; "));
+            if fail_if_worse.is_some() {
+                failures.push(format!("{}: the NEW run failed: {}", n.scenario, n.outcome.reasons.join("; ")));
+            }
+        }
+    }
     (s, failures)
+}
+
+/// How NEW was set up differently from BASE, as "field BASE -> NEW", but
+/// for the fields `except`.
+fn setup_changes(b: &RunResult, n: &RunResult, except: &[&str]) -> Vec<String> {
+    b.setup()
+        .into_iter()
+        .zip(n.setup())
+        .filter(|((f, x), (_, y))| !except.contains(f) && x != y)
+        .map(|((f, x), (_, y))| format!("{f} {x} -> {y}"))
+        .collect()
+}
+
+/// Refuses pairs that loaded the server differently (another load, size,
+/// mode, ...): their figures measure different things, and a halved rate
+/// would hide a slower server. The target (an embedded server's port) and
+/// the duration may differ. `--allow-setup-change` compares them anyway.
+pub fn check_setups(m: &Matching<'_>) -> Result<(), Error> {
+    for p in &m.pairs {
+        let changed = setup_changes(&p.base.1, &p.new.1, &["target", "duration"]);
+        if !changed.is_empty() {
+            return Err(Error::usage(format!(
+                "{}: NEW ran another load than BASE ({}): its figures are not comparable (--allow-setup-change compares them anyway)",
+                p.scenario,
+                changed.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// NEW's errors beyond what BASE allowed, in words. The baseline sets the
@@ -326,6 +315,9 @@ pub fn execute(args: &CompareArgs) -> anyhow::Result<Verdict> {
     let base = Side::load(&args.base)?;
     let new = Side::load(&args.new)?;
     let m = pair(&base, &new)?;
+    if !args.allow_setup_change {
+        check_setups(&m)?;
+    }
     let (text, failures) = report(&m, args.fail_if_worse);
     println!("compare: BASE {} vs NEW {}", base.path.display(), new.path.display());
     print!("{text}");

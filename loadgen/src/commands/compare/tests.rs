@@ -129,12 +129,39 @@ fn a_missing_scenario_or_a_failed_run_fails_the_gate() {
     assert!(report(&m, None).1.is_empty(), "without a gate, notes only");
 }
 
+/// Another load is refused (a halved rate would hide a slower server);
+/// compared anyway on request, the differences are noted. The duration
+/// may differ.
 #[test]
-fn setup_changes_are_noted() {
+fn setup_changes_are_refused_or_noted() {
     let base = side(false, vec![result("a", 1, 10)]);
-    let new = side(false, vec![synthetic("a", &["-d", "10", "-c", "7"], (0.0, 10.0), &[1])]);
-    let (text, _) = report(&pair(&base, &new).unwrap(), None);
-    assert!(text.contains("set up differently: connections 100 -> 7"), "{text}");
+    for (args, change) in [
+        (&["-d", "10", "-c", "7"][..], "connections 100 -> 7"),
+        (&["-d", "10", "--rate", "500"], "rate none -> 500 msg/s"),
+        (&["-d", "10", "--deflate"], "deflate off -> permessage-deflate"),
+        (&["-d", "10", "--messages-per-conn", "5"], "churn none -> 5 messages per connection"),
+    ] {
+        let new = side(false, vec![synthetic("a", args, (0.0, 10.0), &[1])]);
+        let m = pair(&base, &new).unwrap();
+        let e = check_setups(&m).unwrap_err();
+        assert!(matches!(e, Error::Usage(_)) && e.to_string().contains(change), "{args:?}: {e}");
+        let (text, _) = report(&m, None);
+        assert!(text.contains("set up differently: ") && text.contains(change), "{text}");
+    }
+    let longer = side(false, vec![synthetic("a", &["-d", "20"], (0.0, 20.0), &[1])]);
+    assert!(check_setups(&pair(&base, &longer).unwrap()).is_ok());
+}
+
+/// A scenario without a baseline has nothing to be held against, but its
+/// failed run fails the gate.
+#[test]
+fn a_failed_run_without_a_baseline_fails_the_gate() {
+    let mut failed = result("c", 1, 10);
+    failed.outcome.status = Some(Status::Fail);
+    failed.outcome.reasons = vec!["10 of 20 connections failed".into()];
+    let (base, new) = (side(true, vec![result("a", 1, 10)]), side(true, vec![result("a", 1, 10), failed]));
+    let (text, fails) = report(&pair(&base, &new).unwrap(), Some(100.0));
+    assert_eq!(fails, ["c: the NEW run failed: 10 of 20 connections failed"], "{text}");
 }
 
 /// A run the loadgen limited did not fail: held against itself, unchanged,
