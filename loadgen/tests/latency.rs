@@ -73,3 +73,15 @@ fn a_saturated_servers_throughput_is_what_it_answered_in_the_window() {
     assert!((25.0..=50.0).contains(&rate), "{rate} msg/s received, from a server answering 40 msg/s");
     assert!(r.throughput.sent_msgs_per_s >= 90.0, "{:?}", r.throughput);
 }
+
+#[test]
+fn a_pipeline_cap_waiting_on_a_stalled_server_is_not_the_loadgens_limit() {
+    // Replies held for 600 ms from 400 ms on: with one message in flight
+    // per connection, the schedule's next messages wait behind the cap.
+    let server = spawn_server(Behavior::Stall { after: Duration::from_millis(400), stall: Duration::from_millis(600) });
+    let url = server.url();
+    let r = run(&[&url, "--mode", "echo", "-c", "4", "--rate", "400", "-p", "1", "-d", "2", "-w", "0", "-q"]);
+    assert!(r.histogram(Series::SendLag).percentile(99.0).unwrap() >= 300_000, "the sends waited on the stall");
+    assert!(!r.loadgen.limited && r.loadgen.findings.is_empty(), "{:?}", r.loadgen);
+    assert!(r.loadgen.held_back.iter().any(|h| h.contains("--pipeline 1 held messages back")), "{:?}", r.loadgen);
+}

@@ -138,6 +138,14 @@ pub(super) fn causes(f: &Facts<'_>) -> Causes {
                     micros(p99),
                     micros(f.max_send_lag_us)
                 ));
+            } else if let (Some(k), true) = (max_in_flight, out.findings.is_empty() && busy.is_empty()) {
+                // Messages held back by the cap wait for replies: that
+                // lateness is the server's (the corrected RTT holds it).
+                out.held_back.push(format!(
+                    "send lag p99 is {} (bound {}): --pipeline {k} held messages back until the server's replies made room (see RTT)",
+                    micros(p99),
+                    micros(f.max_send_lag_us)
+                ));
             } else {
                 out.findings.push(format!(
                     "send lag p99 is {} (bound {}): the loadgen could not send on schedule; the corrected RTTs include up to that much of its own delay",
@@ -213,6 +221,20 @@ mod tests {
         let got = causes(&f);
         assert!(got.findings[0].starts_with("send lag p99 is 27.0ms"), "{got:?}");
         assert!(!got.overloaded, "its lateness does not excuse the server's missing replies");
+    }
+
+    #[test]
+    fn a_late_send_behind_the_pipeline_cap_is_the_servers() {
+        let c = opened(10);
+        let mut f = facts(&c, &[0.01], 1000.0);
+        f.load = LoadModel::Open { rate: 1000.0, max_in_flight: Some(1) };
+        f.send_lag_p99_us = Some(1_050_000);
+        let got = causes(&f);
+        assert!(got.findings.is_empty() && !got.overloaded, "{got:?}");
+        assert!(got.held_back[0].contains("--pipeline 1 held messages back"), "{got:?}");
+        // A busy thread is still the loadgen's, cap or not.
+        f.busy = &[0.99];
+        assert!(causes(&f).findings.iter().any(|x| x.starts_with("send lag p99")), "{:?}", causes(&f));
     }
 
     #[test]
