@@ -1,6 +1,7 @@
-//! A run stopped by a signal still reports what it measured: Ctrl-C
-//! (SIGINT), and SIGTERM, which `kill`, `timeout`, `docker stop` and a CI
-//! job's time limit send. The real binaries, as processes.
+//! A run stopped by a signal, or a suite by its server's end, still reports
+//! what it measured. The signals: Ctrl-C (SIGINT), and SIGTERM, which
+//! `kill`, `timeout`, `docker stop` and a CI job's time limit send. The
+//! real binaries, as processes.
 
 mod common;
 
@@ -110,4 +111,41 @@ fn sigterm_during_a_suite_keeps_the_repeats_completed() {
     let r = read_json(&out.join("a.json")).unwrap_or_else(|e| panic!("no a.json: {e}\n{stderr}"));
     assert!(r.counters.messages_received > 0, "{:?}", r.counters);
     assert!(!out.join("a.r2.json.part").exists(), "the cut-short repeat's part is left");
+}
+
+/// A suite whose target goes away for good: the repeats completed until
+/// then are written, and the error is told (exit 1), rather than every
+/// result lost.
+#[test]
+fn a_suite_whose_server_dies_keeps_what_it_measured() {
+    let _turn = serial();
+    let server = Server::start(free_addr());
+    let dir = temp_dir("suite-server-gone");
+    let file = dir.join("scenarios.toml");
+    std::fs::write(
+        &file,
+        "[[scenario]]\nname = \"a\"\nconnections = 2\nrate = 200\nmode = \"echo\"\nduration = \"1s\"\n\
+         warmup = 0\nallow_loadgen_limit = true\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let child = Command::new(BIN)
+        .arg("suite")
+        .arg("--scenarios")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .args(["--repeat", "3", "-q", &server.url()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the second repeat", || Path::new(&out.join("a.r2.hlog")).exists());
+    server.kill();
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot reach"), "{stderr}");
+    let r = read_json(&out.join("a.json")).unwrap_or_else(|e| panic!("no a.json: {e}\n{stderr}"));
+    assert!(r.counters.messages_received > 0, "{:?}", r.counters);
 }

@@ -118,7 +118,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Scenario>, Error> {
 /// scenario's result (its runs added up) when all its runs are done; prints
 /// a summary line per scenario at the end. Exits 0 when every run passed, 1
 /// when any failed (its files are written all the same), 130 if
-/// interrupted (the runs completed until then are written).
+/// interrupted, and with the error if a run could not start (in both, the
+/// runs completed until then are written).
 pub fn execute(args: &SuiteArgs) -> anyhow::Result<Verdict> {
     let mut scenarios = load(&args.scenarios)?;
     for name in &args.only {
@@ -146,6 +147,7 @@ pub fn execute(args: &SuiteArgs) -> anyhow::Result<Verdict> {
     let mut runs: Vec<Vec<RunResult>> = vec![Vec::new(); scenarios.len()];
     let mut seconds = vec![0.0; scenarios.len()];
     let mut interrupted = false;
+    let mut stopped_by = None;
     'rounds: for k in 1..=repeats {
         for (i, config) in configs.iter().enumerate() {
             let name = &scenarios[i].name;
@@ -156,7 +158,18 @@ pub fn execute(args: &SuiteArgs) -> anyhow::Result<Verdict> {
             config.json = Some(json.clone());
             config.hlog = Some(hlog);
             let t = Instant::now();
-            let verdict = run_and_report(config).with_context(|| format!("scenario {name:?}"))?;
+            let verdict = match run_and_report(config).with_context(|| format!("scenario {name:?}")) {
+                Ok(verdict) => verdict,
+                // A run that could not start (the target gone): the runs
+                // done until then are still written, then the error told.
+                Err(e) => {
+                    if repeats > 1 {
+                        let _ = std::fs::remove_file(&json);
+                    }
+                    stopped_by = Some(e);
+                    break 'rounds;
+                }
+            };
             if verdict == Verdict::Interrupted {
                 if repeats > 1 {
                     // A cut-short run is not one of the repeats: its part goes.
@@ -192,6 +205,9 @@ pub fn execute(args: &SuiteArgs) -> anyhow::Result<Verdict> {
     );
     for l in &lines {
         println!("{l}");
+    }
+    if let Some(e) = stopped_by {
+        return Err(e);
     }
     if interrupted {
         return Ok(Verdict::Interrupted);
