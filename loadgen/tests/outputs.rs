@@ -195,3 +195,40 @@ fn unwritable_outputs_are_refused_up_front_naming_the_flag() {
         assert!(stderr(&o).contains(flag), "{args:?}: {}", stderr(&o));
     }
 }
+
+/// The interval log's seconds start where the measured window does: no
+/// interval holds half warmup and half measurement while claiming a whole
+/// second (a plot of it drew a false drop of throughput at the start).
+#[test]
+fn the_hlog_seconds_start_with_the_measured_window() {
+    let dir = temp_dir("hlog-aligned");
+    let hlog = dir.join("run.hlog");
+    let o = loadgen(
+        &["run", "-c", "4", "-r", "1000", "--mode", "echo", "-w", "0.5", "-d", "2", "-q", "--hlog"]
+            .into_iter()
+            .chain([hlog.to_str().unwrap(), "--allow-loadgen-limit"])
+            .collect::<Vec<_>>(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&hlog).unwrap();
+    let mut measured = Vec::new();
+    for entry in IntervalLogIterator::new(&bytes) {
+        if let LogEntry::Interval(i) = entry.unwrap() {
+            if i.tag().map(|t| t.as_str()) == Some("rtt_corrected") {
+                let decoded = base64_decode(i.encoded_histogram());
+                let h: hdrhistogram::Histogram<u64> =
+                    Deserializer::new().deserialize(&mut std::io::Cursor::new(decoded)).unwrap();
+                if h.len() > 0 {
+                    measured.push((i.start_timestamp().as_secs_f64(), i.duration().as_secs_f64(), h.len()));
+                }
+            }
+        }
+    }
+    // A whole second of ~1,000 replies starts at the window's start, 0.5 s
+    // in (after a ramp of under a millisecond); the warmup's interval
+    // before it holds at most what came in during the tick's own delay.
+    let first = measured.iter().position(|&(_, length, _)| (length - 1.0).abs() < 0.01).expect("a whole second");
+    let (start, _, count) = measured[first];
+    assert!((start - 0.5).abs() < 0.01 && count >= 900, "{measured:?}");
+    assert!(measured[..first].iter().all(|&(_, _, n)| n < 20), "{measured:?}");
+}

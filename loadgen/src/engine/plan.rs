@@ -88,6 +88,24 @@ impl RunPlan {
         t_ns >= self.measure_start_ns && t_ns < self.measure_end_ns
     }
 
+    /// The end of the run's interval `index` (of the live view and the
+    /// interval log), ns after the epoch. Intervals are whole seconds
+    /// aligned to the measured window's start, so that none holds part
+    /// warmup and part measurement; the first, before it, is the shorter.
+    pub fn interval_end_ns(&self, index: u64) -> u64 {
+        const SECOND: u64 = 1_000_000_000;
+        let first = match self.measure_start_ns % SECOND {
+            0 => SECOND,
+            part => part,
+        };
+        first.saturating_add(index.saturating_mul(SECOND))
+    }
+
+    /// The start of interval `index`: the end of the one before.
+    pub fn interval_start_ns(&self, index: u64) -> u64 {
+        index.checked_sub(1).map_or(0, |before| self.interval_end_ns(before))
+    }
+
     /// `ns` after the epoch, for tokio's timer.
     pub fn instant(&self, ns: u64) -> tokio::time::Instant {
         tokio::time::Instant::from_std(self.epoch + std::time::Duration::from_nanos(ns))

@@ -22,7 +22,7 @@ use crate::results::stats::{Histograms, LiveCounters, WorkerStats};
 pub struct IntervalReport {
     /// The worker (thread) index.
     pub worker: usize,
-    /// The interval covers `[index, index + 1)` seconds after the epoch.
+    /// The interval: `RunPlan::interval_start_ns(index)` to its end.
     pub index: u64,
     /// Nanoseconds after the epoch that the interval really ended.
     pub end_ns: u64,
@@ -124,14 +124,14 @@ pub fn spawn(
                     busy.set(Some((work_time(&timer).saturating_sub(cpu), wall.elapsed())));
                 })
             };
-            // Once a second, aligned to the epoch.
+            // Once a second, aligned to the measured window's start.
             let ticker = {
                 let ctx = ctx.clone();
                 let reports = reports.clone();
                 tokio::task::spawn_local(Counted(async move {
                     let mut index = 0u64;
                     loop {
-                        let end_ns = (index + 1) * 1_000_000_000;
+                        let end_ns = ctx.plan.interval_end_ns(index);
                         tokio::time::sleep_until(ctx.plan.instant(end_ns)).await;
                         // Another thread's connection found a wrong mode: stop too.
                         if ctx.plan.wrong_mode.get().is_some() {

@@ -215,7 +215,7 @@ pub(super) async fn collect(
                     stopped_ns = Some(plan.now_ns());
                 }
             }
-            let start_ns = index * 1_000_000_000;
+            let start_ns = plan.interval_start_ns(index);
             let length_ns = p.end_ns.saturating_sub(start_ns).clamp(1, 1_000_000_000);
             if let Some(log) = hlog.as_deref_mut() {
                 log.add(Duration::from_nanos(start_ns), Duration::from_nanos(length_ns), &p.histograms)
