@@ -86,7 +86,7 @@ pub fn summary(r: &RunResult) -> String {
     let k = &r.counters;
     let _ = writeln!(
         s,
-        "\nconnections: {} attempted, {} opened; messages: {} sent, {} replies (all phases)",
+        "\nconnections: {} attempted, {} opened; messages: {} sent, {} replies read (all phases, errors included)",
         k.connections_attempted, k.connections_opened, k.messages_sent_total, k.replies_received_total
     );
     if let Some(api) = &c.api {
@@ -180,4 +180,21 @@ pub fn summary(r: &RunResult) -> String {
         Status::Fail | Status::LoadgenLimit => writeln!(s, "result: {}: {}", status.label(), o.reasons.join("; ")),
     };
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::testing::synthetic;
+
+    /// The count of replies read holds duplicates and corrupt ones: the
+    /// summary says so, rather than set it beside the messages sent as if
+    /// each answered one.
+    #[test]
+    fn replies_read_are_named_as_such() {
+        let mut r = synthetic("s", &["-d", "10"], (0.0, 10.0), &[10, 20]);
+        r.counters.replies_received_total = 3;
+        r.counters.reply_errors.duplicate = 1;
+        let text = super::summary(&r);
+        assert!(text.contains("messages: 2 sent, 3 replies read (all phases, errors included)"), "{text}");
+    }
 }
