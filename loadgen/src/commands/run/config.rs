@@ -77,6 +77,13 @@ impl FromRunArgs for RunConfig {
             }
         }
         check_url_flags(args)?;
+        for &ip in &args.local_addr {
+            // An address not of this host fails every connect with "cannot
+            // assign requested address", which reads as out of ports.
+            if let Err(e) = std::net::TcpListener::bind((ip, 0)) {
+                return Err(Error::usage(format!("--local-addr {ip}: not usable as a source address here: {e}")));
+            }
+        }
         let headers = args.headers.iter().map(|h| parse_header(h)).collect::<Result<Vec<_>, _>>()?;
         if headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("host")).count() > 1 {
             return Err(Error::usage("-H Host is given more than once"));
@@ -231,6 +238,7 @@ mod tests {
             (&["--insecure"], "--insecure"),
             (&["ws://h/", "--ca", "/etc/hostname"], "--ca"),
             (&["ws://h/", "--server-threads", "2"], "--server-threads"),
+            (&["--local-addr", "127.0.0.2,192.0.2.1"], "--local-addr 192.0.2.1"),
         ] {
             let err = config(args).unwrap_err();
             assert!(matches!(err, Error::Usage(_)), "{args:?}");
