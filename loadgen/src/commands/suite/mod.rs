@@ -93,13 +93,20 @@ pub fn load(path: &Path) -> Result<Vec<Scenario>, Error> {
 /// Parses and checks scenario file `text`; `path` names it in errors.
 pub fn parse(path: &Path, text: &str) -> Result<Vec<Scenario>, Error> {
     let file: ScenarioFile = toml::from_str(text).map_err(|e| {
-        // toml's message spans lines (the source line, a caret): one line here.
+        // toml's message spans lines (the source line, a caret): one line
+        // here, naming the key of the line it points at (a bad value's
+        // message names only the value).
         let msg = e.message().trim().to_string();
-        let at = e
-            .span()
-            .map(|s| format!(" (line {})", text[..s.start.min(text.len())].lines().count().max(1)))
-            .unwrap_or_default();
-        Error::usage(format!("{}: {msg}{at}", path.display()))
+        let (mut at, mut key) = (String::new(), String::new());
+        if let Some(span) = e.span() {
+            let before = &text[..span.start.min(text.len())];
+            at = format!(" (line {})", before.lines().count().max(1));
+            let line = text[before.rfind('\n').map_or(0, |i| i + 1)..].lines().next().unwrap_or("");
+            if let Some((k, _)) = line.split_once('=').filter(|(k, _)| !msg.contains(k.trim())) {
+                key = format!("{}: ", k.trim());
+            }
+        }
+        Error::usage(format!("{}: {key}{msg}{at}", path.display()))
     })?;
     if file.scenario.is_empty() {
         return Err(Error::usage(format!("{}: no [[scenario]] in this file", path.display())));

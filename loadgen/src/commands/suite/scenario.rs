@@ -212,9 +212,17 @@ impl Scenario {
         }
         let args = scenario.run_args(url);
         let cli = Cli::try_parse_from(std::iter::once("wsbench-loadgen".to_string()).chain(args)).map_err(|e| {
+            // clap's message, to its usage lines, as one line: its first
+            // line alone can end before what it is about ("...not
+            // provided:" and the flag on the next line).
             let text = e.to_string();
-            let line = text.lines().next().unwrap_or("bad value").trim_start_matches("error: ").to_string();
-            at(line)
+            let lines: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .filter(|l| !l.is_empty())
+                .collect();
+            at(lines.join(" ").trim_start_matches("error: ").to_string())
         })?;
         let Command::Run(run) = cli.command else { unreachable!("the arguments start with `run`") };
         RunConfig::from_args(&run).map_err(|e| at(e.to_string()))

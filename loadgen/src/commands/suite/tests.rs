@@ -104,6 +104,11 @@ fn refusals_name_the_scenario_and_the_key() {
         ("[[scenarios]]\nname = \"a\"\n", "unknown field `scenarios`"),
         ("", "no [[scenario]]"),
         ("[[scenario]\n", "s.toml: "),
+        ("[[scenario]]\nname = \"a\"\nconnections = -1\n", "s.toml: connections: invalid value: integer `-1`"),
+        (
+            "[[scenario]]\nname = \"a\"\ndeflate_no_context_takeover = true\n",
+            "the following required arguments were not provided: --deflate",
+        ),
     ] {
         let e = parsed(text).and_then(|s| s.iter().try_for_each(|s| s.config(Path::new("s.toml"), None).map(drop)));
         let e = e.expect_err(text);
