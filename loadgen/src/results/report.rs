@@ -174,7 +174,7 @@ pub fn summary(r: &RunResult) -> String {
     let _ = match status {
         Status::Pass if health.limited => writeln!(
             s,
-            "result: PASS, with the loadgen as the limit (accepted by --allow-loadgen-limit): the figures are a lower bound of the server's{drops}"
+            "result: PASS, with the loadgen as the limit (accepted by --allow-loadgen-limit): the figures are bounds of the server's, throughput a lower one, latency an upper one{drops}"
         ),
         Status::Pass => writeln!(s, "result: PASS{drops}"),
         Status::Fail | Status::LoadgenLimit => writeln!(s, "result: {}: {}", status.label(), o.reasons.join("; ")),

@@ -218,7 +218,10 @@ pub fn report(m: &Matching<'_>, fail_if_worse: Option<f64>) -> (String, Vec<Stri
         }
         for (side, r) in [("BASE", b), ("NEW", n)] {
             if r.loadgen.limited {
-                let _ = writeln!(s, "  note: {side}'s loadgen was the limit: its figures are a lower bound");
+                let _ = writeln!(
+                    s,
+                    "  note: {side}'s loadgen was the limit: its throughput is a lower bound of the server's, its latencies an upper bound"
+                );
             }
             // A LOADGEN LIMIT run did not fail: its figures are a lower
             // bound (noted above), held against BASE like any other.

@@ -179,7 +179,10 @@ fn a_loadgen_limited_run_is_no_failed_run() {
     let (text, fails) = report(&m, Some(10.0));
     assert!(fails.is_empty(), "{fails:?}");
     assert!(!text.contains("run failed"), "{text}");
-    assert!(text.contains("NEW's loadgen was the limit: its figures are a lower bound"), "{text}");
+    assert!(
+        text.contains("NEW's loadgen was the limit: its throughput is a lower bound of the server's, its latencies an upper bound"),
+        "{text}"
+    );
 }
 
 /// A NEW run allowed more errors than BASE passed its own verdict, and its

@@ -141,7 +141,7 @@ pub(super) fn evaluate(
         Status::Fail
     } else if limited && !config.allow_loadgen_limit {
         reasons.push(
-            "the loadgen, not the server, was the limit: the figures are a lower bound of the server's (--allow-loadgen-limit accepts this)"
+            "the loadgen, not the server, was the limit: the figures are bounds of the server's, throughput a lower one, latency an upper one (--allow-loadgen-limit accepts this)"
                 .to_string(),
         );
         Status::LoadgenLimit
