@@ -87,3 +87,27 @@ allow_loadgen_limit = true
     assert!(err.contains("scenario \"x\"") && err.contains("--connections") && err.lines().count() == 1, "{err}");
     assert!(!dir.join("none").exists());
 }
+
+/// Results left in --out by an earlier suite would be read by compare with
+/// this run's: the suite says so.
+#[test]
+fn results_left_in_the_output_directory_are_named() {
+    let dir = temp_dir("suite-stale");
+    let file = dir.join("scenarios.toml");
+    std::fs::write(
+        &file,
+        "[[scenario]]\nname = \"now\"\nconnections = 2\nmode = \"echo\"\nduration = \"0.3s\"\nwarmup = 0\nallow_loadgen_limit = true\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let old = concat!(env!("CARGO_MANIFEST_DIR"), "/../results/v0.2.0/small-closed.json");
+    std::fs::copy(old, out.join("small-closed.json")).unwrap();
+    let o = {
+        let _turn = serial();
+        Command::new(BIN).arg("suite").arg("--scenarios").arg(&file).arg("--out").arg(&out).arg("-q").output().unwrap()
+    };
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("also holds results of scenarios not run now (small-closed)"), "{stderr}");
+}

@@ -148,6 +148,14 @@ pub fn execute(args: &SuiteArgs) -> anyhow::Result<Verdict> {
     }
     std::fs::create_dir_all(&args.out)
         .map_err(|e| Error::failed(format!("cannot create {}: {e}", args.out.display())))?;
+    let stale = others_in(&args.out, &scenarios);
+    if !stale.is_empty() {
+        eprintln!(
+            "wsbench-loadgen: warning: {} also holds results of scenarios not run now ({}): compare would read them with this run's",
+            args.out.display(),
+            stale.join(", ")
+        );
+    }
 
     let started = Instant::now();
     let repeats = args.repeat as usize;
@@ -237,6 +245,21 @@ pub fn execute(args: &SuiteArgs) -> anyhow::Result<Verdict> {
 /// interval log. A single run writes the scenario's files; a repeated one
 /// writes its result aside (`.json.part`, read back and removed: `compare`
 /// reads `*.json` only) and its log as `<name>.r<K>.hlog`.
+/// The scenarios of the results in `out` that are not among `scenarios`:
+/// left by an earlier suite (another file, or `--only`).
+fn others_in(out: &Path, scenarios: &[Scenario]) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(out) else { return Vec::new() };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter_map(|p| read_json(&p).ok().map(|r| r.scenario))
+        .filter(|name| !scenarios.iter().any(|s| &s.name == name))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 fn run_files(out: &Path, name: &str, k: usize, repeats: usize) -> (PathBuf, PathBuf) {
     if repeats == 1 {
         (out.join(format!("{name}.json")), out.join(format!("{name}.hlog")))
