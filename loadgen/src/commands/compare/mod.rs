@@ -211,6 +211,16 @@ pub fn report(m: &Matching<'_>, fail_if_worse: Option<f64>) -> (String, Vec<Stri
                 s,
                 "  (medians of the runs; the change is NEW's median over BASE's, its interval a bootstrap of the runs)"
             );
+            // With few runs, an unchanged build's runs all fall on one side
+            // by chance often enough to be called outside the noise.
+            let chance = by_chance(bn, nn);
+            if chance > 0.01 {
+                let _ = writeln!(
+                    s,
+                    "  note: with {bn} and {nn} runs, every NEW run lands past every BASE run by chance {:.1} % of the time per figure: use suite --repeat 5 or more on both sides for a gate",
+                    chance * 100.0
+                );
+            }
         }
         let changed = setup_changes(b, n, &["target"]);
         if !changed.is_empty() {
@@ -258,6 +268,12 @@ pub fn report(m: &Matching<'_>, fail_if_worse: Option<f64>) -> (String, Vec<Stri
         }
     }
     (s, failures)
+}
+
+/// The chance that `n` runs of an unchanged build all land on one given
+/// side of `b` others: 1 / C(b + n, n), the least the runs can tell apart.
+fn by_chance(b: usize, n: usize) -> f64 {
+    (1..=n).map(|i| i as f64 / (b + i) as f64).product()
 }
 
 /// How NEW was set up differently from BASE, as "field BASE -> NEW", but

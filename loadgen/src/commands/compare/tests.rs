@@ -205,3 +205,17 @@ fn errors_past_the_baselines_allowance_fail_the_gate() {
     let (_, fails) = report(&pair(&base, &base).unwrap(), Some(100.0));
     assert!(fails.is_empty(), "{fails:?}");
 }
+
+/// Three runs a side: an unchanged build lands wholly on one side 1 time
+/// in 20 per figure, and the table says so; five a side it does not.
+#[test]
+fn few_runs_are_said_to_be_few() {
+    assert!((by_chance(3, 3) - 0.05).abs() < 1e-12);
+    assert!((by_chance(5, 5) - 1.0 / 252.0).abs() < 1e-12);
+    let three = |s| side(false, vec![repeated("a", &[s, s, s])]);
+    let (text, _) = report(&pair(&three(10), &three(10)).unwrap(), Some(10.0));
+    assert!(text.contains("with 3 and 3 runs, every NEW run lands past every BASE run by chance 5.0 %"), "{text}");
+    let five = |s| side(false, vec![repeated("a", &[s, s, s, s, s])]);
+    let (text, _) = report(&pair(&five(10), &five(10)).unwrap(), Some(10.0));
+    assert!(!text.contains("by chance"), "{text}");
+}
