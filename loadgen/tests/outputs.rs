@@ -218,7 +218,7 @@ fn the_hlog_seconds_start_with_the_measured_window() {
                 let decoded = base64_decode(i.encoded_histogram());
                 let h: hdrhistogram::Histogram<u64> =
                     Deserializer::new().deserialize(&mut std::io::Cursor::new(decoded)).unwrap();
-                if h.len() > 0 {
+                if !h.is_empty() {
                     measured.push((i.start_timestamp().as_secs_f64(), i.duration().as_secs_f64(), h.len()));
                 }
             }
