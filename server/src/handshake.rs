@@ -139,7 +139,9 @@ pub(crate) fn check_upgrade<B>(req: &Request<B>, config: &Config) -> Result<Conn
     if has_body(headers) {
         return Err(Refusal::Body);
     }
-    if headers.get(header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
+    // One version, 13 (RFC 6455 11.3.5: the header appears once).
+    let mut versions = headers.get_all(header::SEC_WEBSOCKET_VERSION).iter();
+    if versions.next().map(HeaderValue::as_bytes) != Some(b"13") || versions.next().is_some() {
         return Err(Refusal::BadVersion);
     }
     if headers.get_all(header::SEC_WEBSOCKET_KEY).iter().count() > 1 {

@@ -39,8 +39,17 @@ impl ConnectionParams {
     /// left to other layers and ignored here.
     pub fn from_query(query: Option<&str>, default_mode: ReplyMode) -> Result<Self, BadParam> {
         let mut params = ConnectionParams { mode: default_mode, chunk: DEFAULT_CHUNK };
+        let mut seen = [false; 2];
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            // Given twice, which one holds would be this parser's choice,
+            // not the client's: refused.
+            if let Some(i) = ["mode", "chunk"].iter().position(|&n| n == name) {
+                if std::mem::replace(&mut seen[i], true) {
+                    let name = if i == 0 { "mode" } else { "chunk" };
+                    return Err(BadParam { name, message: "given more than once".into() });
+                }
+            }
             match name {
                 "mode" => {
                     params.mode = value.parse().map_err(|message| BadParam { name: "mode", message })?;
@@ -78,6 +87,10 @@ mod tests {
     #[test]
     fn names_the_bad_parameter() {
         assert_eq!(ConnectionParams::from_query(Some("mode=shout"), ReplyMode::Reply).unwrap_err().name, "mode");
+        for twice in ["mode=echo&mode=json", "chunk=7&mode=echo&chunk=7"] {
+            let e = ConnectionParams::from_query(Some(twice), ReplyMode::Reply).unwrap_err();
+            assert_eq!(e.message, "given more than once", "{twice}");
+        }
         for chunk in ["0", "-1", "x", "", "99999999999"] {
             let q = format!("chunk={chunk}");
             assert_eq!(ConnectionParams::from_query(Some(&q), ReplyMode::Reply).unwrap_err().name, "chunk");

@@ -33,6 +33,14 @@ async fn bad_key_and_version_get_400() {
     let (s, body) = status_of(Config::default(), &bad_version).await;
     assert_eq!(s, 400, "{body}");
     assert!(body.to_ascii_lowercase().contains("sec-websocket-version: 13"), "{body}");
+    // Given twice, in either order (13 first was let through).
+    for extra in ["Sec-WebSocket-Version: 8\r\n", "Sec-WebSocket-Version: 13\r\n"] {
+        let (s, body) = status_of(Config::default(), &upgrade_request("/upgradews", extra)).await;
+        assert_eq!(s, 400, "{extra}: {body}");
+    }
+    let (s, body) = status_of(Config::default(), &upgrade_request("/upgradews?mode=echo&mode=json", "")).await;
+    assert_eq!(s, 400, "{body}");
+    assert!(body.contains("`mode`: given more than once"), "{body}");
     let bad_key = upgrade_request("/upgradews", "").replace(KEY, "c2hvcnQ=");
     let (s, body) = status_of(Config::default(), &bad_key).await;
     assert_eq!(s, 400, "{body}");
