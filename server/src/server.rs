@@ -72,7 +72,7 @@ impl Server {
         let listener = listen(config.listen)?;
         let (http_shutdown_tx, http_shutdown) = watch::channel(false);
         let metrics = Arc::new(Metrics::default());
-        let topics = Arc::new(Topics::new(metrics.clone(), config.max_backpressure));
+        let topics = Arc::new(Topics::new(metrics.clone(), config.max_backpressure, config.max_memory));
         // A shard per runtime thread, so that parking spreads like the tasks.
         let threads = tokio::runtime::Handle::current().metrics().num_workers();
         let parking = if config.park_idle { Some(Parking::new(threads, metrics.clone())?) } else { None };

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -134,6 +135,34 @@ async fn a_member_that_does_not_read_is_cut_off_and_the_topic_goes_on() {
     // Its close cannot be written either: dropped at the write timeout.
     until("the stuck member gone", TIMEOUT, || server.metrics().snapshot().broadcast.members == 2).await;
     assert!(started.elapsed() < Duration::from_secs(25));
+    server.shutdown().await;
+}
+
+/// A published frame is charged to --max-memory while a member holds it.
+/// Members alone in their topics that never read held every frame they
+/// published outside the budget (a review saw 542 MiB against 256 MiB,
+/// the gauge at 0).
+#[tokio::test]
+async fn published_frames_are_held_within_the_memory_budget() {
+    let server =
+        start(Config { max_memory: 24 << 20, write_timeout: Duration::from_secs(30), ..Config::default() }).await;
+    let addr = server.local_addr();
+    let message = client_frame(0x82, &vec![5u8; 8 << 20]);
+    let mut held = Vec::new();
+    for topic in ["a", "b"] {
+        let mut s = raw_ws(addr, &format!("?mode=broadcast&topic={topic}")).await;
+        s.write_all(&message).await.unwrap();
+        held.push(s);
+    }
+    // Both frames published, neither read: charged, 8 MiB each.
+    until("two frames held", TIMEOUT, || server.metrics().memory_held() >= 16 << 20).await;
+    // A third is past the budget: its publisher gets 1013, not its frame.
+    let mut third = raw_ws(addr, "?mode=broadcast&topic=c").await;
+    third.write_all(&message).await.unwrap();
+    assert_eq!(expect_close(&mut third).await.close_code(), Some(1013));
+    assert!(server.metrics().memory_held() <= 24 << 20);
+    drop(held);
+    until("frames released", TIMEOUT, || server.metrics().memory_held() == 0).await;
     server.shutdown().await;
 }
 

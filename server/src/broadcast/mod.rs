@@ -27,7 +27,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
 
-use bytes::BytesMut;
+use bytes::Bytes;
 
 use wsbench_proto::{encode_header, MessageKind, MAX_HEADER};
 
@@ -67,11 +67,33 @@ pub fn topic_from_query(query: Option<&str>) -> Result<Box<str>, BadParam> {
     Ok(value.into())
 }
 
+/// A published frame's bytes, charged to the memory budget until the
+/// last member's copy of the `Bytes` is dropped (written, or the member
+/// gone).
+struct ChargedFrame {
+    bytes: Vec<u8>,
+    metrics: Arc<Metrics>,
+}
+
+impl AsRef<[u8]> for ChargedFrame {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for ChargedFrame {
+    fn drop(&mut self) {
+        self.metrics.release(self.bytes.len());
+    }
+}
+
 /// Every topic of the server.
 pub struct Topics {
     state: Mutex<TopicsState>,
     metrics: Arc<Metrics>,
     max_backpressure: usize,
+    /// `--max-memory`: each frame is charged once while any member holds it.
+    max_memory: usize,
 }
 
 #[derive(Default)]
@@ -100,8 +122,8 @@ pub struct TooSlow;
 
 impl Topics {
     /// No topics; members are bounded by `max_backpressure` queued bytes.
-    pub fn new(metrics: Arc<Metrics>, max_backpressure: usize) -> Self {
-        Topics { state: Mutex::default(), metrics, max_backpressure }
+    pub fn new(metrics: Arc<Metrics>, max_backpressure: usize, max_memory: usize) -> Self {
+        Topics { state: Mutex::default(), metrics, max_backpressure, max_memory }
     }
 
     /// Joins topic `name`, creating it if it has no members.
@@ -181,15 +203,20 @@ impl Membership {
     }
 
     /// Encodes one message as a frame, once, and queues it to every member
-    /// (this one included) that is not too slow. Never waits.
-    pub fn publish(&self, kind: MessageKind, payload: &[u8]) {
+    /// (this one included) that is not too slow. Never waits. The frame is
+    /// charged to `--max-memory` once, until its last member let it go:
+    /// false, and nothing queued, when the budget cannot take it.
+    pub fn publish(&self, kind: MessageKind, payload: &[u8]) -> bool {
         let mut head = [0u8; MAX_HEADER];
         let n = encode_header(&mut head, true, kind.opcode(), payload.len(), None);
-        let mut frame = BytesMut::with_capacity(n + payload.len());
-        frame.extend_from_slice(&head[..n]);
-        frame.extend_from_slice(payload);
-        let frame = frame.freeze();
-        let len = frame.len();
+        let len = n + payload.len();
+        if !self.topics.metrics.try_hold(len, self.topics.max_memory) {
+            return false;
+        }
+        let mut bytes = Vec::with_capacity(len);
+        bytes.extend_from_slice(&head[..n]);
+        bytes.extend_from_slice(payload);
+        let frame = Bytes::from_owner(ChargedFrame { bytes, metrics: self.topics.metrics.clone() });
         self.published.set(self.published.get() + len);
         let max = self.topics.max_backpressure;
         let mut queued_to = 0;
@@ -210,6 +237,7 @@ impl Membership {
             queued_to += 1;
         }
         self.topics.metrics.broadcast.published(queued_to);
+        true
     }
 
     /// Releases what the last take queued (it has been written: takes come

@@ -33,7 +33,7 @@ fn topic_names_are_bounded_and_plain() {
 #[test]
 fn every_member_gets_each_frame_once_and_topics_go_with_their_last_member() {
     let metrics = Arc::new(Metrics::default());
-    let topics = Arc::new(Topics::new(metrics.clone(), 1 << 20));
+    let topics = Arc::new(Topics::new(metrics.clone(), 1 << 20, usize::MAX));
     let mut a = topics.join("t".into());
     let mut b = topics.join("t".into());
     let mut c = topics.join("other".into());
@@ -58,7 +58,7 @@ fn every_member_gets_each_frame_once_and_topics_go_with_their_last_member() {
 #[test]
 fn a_member_past_its_backpressure_is_cut_off_not_waited_for() {
     let metrics = Arc::new(Metrics::default());
-    let topics = Arc::new(Topics::new(metrics.clone(), 100));
+    let topics = Arc::new(Topics::new(metrics.clone(), 100, usize::MAX));
     let mut reader = topics.join("t".into());
     let mut idle = topics.join("t".into());
     for _ in 0..3 {
@@ -79,4 +79,27 @@ fn a_member_past_its_backpressure_is_cut_off_not_waited_for() {
     reader.publish(MessageKind::Binary, &[1; 300]);
     assert_eq!(take(&mut reader, usize::MAX).1.len(), 304);
     assert_eq!(metrics.broadcast.snapshot().slow_disconnects, 1);
+}
+
+/// A frame is charged to the memory budget once, however many members
+/// hold it, until the last lets it go; one the budget cannot take is not
+/// published (its publisher gets 1013). A member alone in its topic that
+/// never reads held every frame it published, outside the budget.
+#[test]
+fn frames_are_charged_once_until_the_last_member_lets_go() {
+    let metrics = Arc::new(Metrics::default());
+    let topics = Arc::new(Topics::new(metrics.clone(), 1 << 20, 1000));
+    let mut a = topics.join("t".into());
+    let mut b = topics.join("t".into());
+    assert!(a.publish(MessageKind::Binary, &[1; 600]));
+    let held = metrics.memory_held();
+    assert!((600..700).contains(&held), "charged once for two members: {held}");
+    assert!(!a.publish(MessageKind::Binary, &[2; 600]), "past the budget");
+    assert_eq!(metrics.memory_held(), held, "a refused frame holds nothing");
+    let (_, got) = take(&mut a, 1 << 20);
+    assert_eq!(got.len(), held);
+    assert_eq!(metrics.memory_held(), held, "b still holds it");
+    let (_, got) = take(&mut b, 1 << 20);
+    assert_eq!(got.len(), held);
+    assert_eq!(metrics.memory_held(), 0, "written by both: released");
 }

@@ -20,7 +20,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         frame_start: usize,
         payload: Range<usize>,
     ) -> Result<(), Closing> {
-        if self.publish(kind, &self.buf[payload.clone()]) {
+        if self.publish(kind, &self.buf[payload.clone()])? {
             self.answered(false, payload);
             return Ok(());
         }
@@ -67,7 +67,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.assembly.extend_from_slice(&self.buf[part]);
         if fin {
             let len = self.assembly.len();
-            if self.publish(kind, &self.assembly) {
+            if self.publish(kind, &self.assembly)? {
                 // Published: nothing to answer.
             } else if self.responder.mode() == ReplyMode::Json && len > JSON_WHOLE {
                 let json = self.responder.json_begin(&mut self.out, kind, &self.assembly);

@@ -10,6 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use wsbench_proto::MessageKind;
 
+use super::buffers::OUT_OF_MEMORY;
 use super::{Closing, Connection};
 use crate::broadcast::{Membership, TooSlow};
 
@@ -34,14 +35,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// Publishes a whole message to the topic, if a member: true when it did
-    /// (and nothing is to be answered).
-    pub(super) fn publish(&self, kind: MessageKind, message: &[u8]) -> bool {
+    /// (and nothing is to be answered); 1013 when the memory budget cannot
+    /// take its frame.
+    pub(super) fn publish(&self, kind: MessageKind, message: &[u8]) -> Result<bool, Closing> {
         match &self.broadcast {
-            Some(membership) => {
-                membership.publish(kind, message);
-                true
+            Some(membership) if membership.publish(kind, message) => Ok(true),
+            Some(_) => {
+                self.budget.metrics.memory_refused();
+                Err(OUT_OF_MEMORY)
             }
-            None => false,
+            None => Ok(false),
         }
     }
 
