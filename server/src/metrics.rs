@@ -63,6 +63,8 @@ pub struct Metrics {
 struct LimitCounters {
     /// Bytes charged to the --max-memory budget now.
     memory_held: AtomicU64,
+    /// The most charged at once since the last [`Metrics::take_memory_peak`].
+    memory_peak: AtomicU64,
     memory_refusals: AtomicU64,
     idle_timeouts: AtomicU64,
     message_timeouts: AtomicU64,
@@ -188,7 +190,15 @@ impl Metrics {
             self.limits.memory_held.fetch_sub(bytes, Relaxed);
             return false;
         }
+        self.limits.memory_peak.fetch_max(before + bytes, Relaxed);
         true
+    }
+
+    /// The most charged at once since the last call, which starts the next
+    /// span at what is charged now.
+    pub fn take_memory_peak(&self) -> usize {
+        let now = self.limits.memory_held.load(Relaxed);
+        self.limits.memory_peak.swap(now, Relaxed).max(now) as usize
     }
 
     /// Refunds `bytes` charged with [`try_hold`](Self::try_hold).

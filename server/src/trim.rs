@@ -13,6 +13,12 @@
 //! the last second. Parking counts: each parked connection frees its task
 //! and its future (~1 KB), which glibc would otherwise keep resident.
 //! Other allocators return memory on their own; there this does nothing.
+//!
+//! Large messages are the other peak: a few peers sending 16 MiB messages
+//! raise the heap by hundreds of MB without any burst of connections, and
+//! it stayed there once they were gone. So the heap is also trimmed once
+//! the memory budget's charge has fallen by [`RELEASED`] from its peak
+//! since the last look.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +32,18 @@ const TICK: Duration = Duration::from_secs(1);
 /// Connections opened or closed that make a burst worth a trim.
 const BURST: u64 = 256;
 
-/// Runs until aborted: trims the heap after each burst of connections.
+/// Bytes of message and reply buffers given back since their peak that
+/// make a trim worth it.
+const RELEASED: usize = 32 << 20;
+
+/// Whether buffers charged to the budget were given back in bulk: from
+/// `peak` (the most held since the last look) to `now`.
+fn buffers_released(peak: usize, now: usize) -> bool {
+    peak.saturating_sub(now) >= RELEASED
+}
+
+/// Runs until aborted: trims the heap after each burst of connections, or
+/// of large buffers.
 pub(crate) async fn after_bursts(metrics: Arc<Metrics>) {
     let churn = || {
         let s = metrics.snapshot();
@@ -38,7 +55,8 @@ pub(crate) async fn after_bursts(metrics: Arc<Metrics>) {
     let mut state = Churn::new(churn());
     loop {
         interval.tick().await;
-        if state.burst_ended(churn()) {
+        let released = buffers_released(metrics.take_memory_peak(), metrics.memory_held());
+        if state.burst_ended(churn()) || released {
             release_free_memory();
         }
     }
@@ -103,6 +121,19 @@ mod tests {
         assert!(!churn.burst_ended(10_000), "still going");
         assert!(churn.burst_ended(10_010), "over");
         assert!(!churn.burst_ended(10_020));
+    }
+
+    #[test]
+    fn buffers_given_back_in_bulk_are_trimmed() {
+        let metrics = Metrics::default();
+        assert!(metrics.try_hold(48 << 20, usize::MAX));
+        metrics.release(40 << 20);
+        let peak = metrics.take_memory_peak();
+        assert_eq!(peak, 48 << 20);
+        assert!(buffers_released(peak, metrics.memory_held()), "40 MiB given back");
+        // The next span starts at what is held now: nothing more released.
+        assert!(!buffers_released(metrics.take_memory_peak(), metrics.memory_held()));
+        assert!(!buffers_released(10 << 20, 1 << 20), "under RELEASED");
     }
 
     #[test]
