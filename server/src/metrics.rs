@@ -69,6 +69,7 @@ struct LimitCounters {
     idle_timeouts: AtomicU64,
     message_timeouts: AtomicU64,
     write_timeouts: AtomicU64,
+    close_unanswered: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -107,6 +108,10 @@ pub struct MetricsSnapshot {
     pub message_timeouts: u64,
     /// Connections dropped by `--write-timeout`.
     pub write_timeouts: u64,
+    /// Connections dropped because the peer sent nothing after the
+    /// server's close (no close frame, no end of stream) within the linger
+    /// (2 s, at most `--write-timeout`).
+    pub close_unanswered: u64,
     /// Mode `broadcast`.
     pub broadcast: BroadcastSnapshot,
 }
@@ -233,6 +238,11 @@ impl Metrics {
         self.limits.write_timeouts.fetch_add(1, Relaxed);
     }
 
+    /// Counts a connection dropped with its close unanswered by the peer.
+    pub fn close_unanswered(&self) {
+        self.limits.close_unanswered.fetch_add(1, Relaxed);
+    }
+
     fn sum(&self, counter: impl Fn(&Shard) -> &AtomicU64) -> u64 {
         self.shards.iter().map(|s| counter(s).load(Relaxed)).sum()
     }
@@ -257,6 +267,7 @@ impl Metrics {
             idle_timeouts: self.limits.idle_timeouts.load(Relaxed),
             message_timeouts: self.limits.message_timeouts.load(Relaxed),
             write_timeouts: self.limits.write_timeouts.load(Relaxed),
+            close_unanswered: self.limits.close_unanswered.load(Relaxed),
             broadcast: self.broadcast.snapshot(),
         }
     }
@@ -299,6 +310,12 @@ impl MetricsSnapshot {
         metric("idle_timeouts_total", "counter", "Connections closed by --idle-timeout.", self.idle_timeouts);
         metric("message_timeouts_total", "counter", "Connections closed by --message-timeout.", self.message_timeouts);
         metric("write_timeouts_total", "counter", "Connections dropped by --write-timeout.", self.write_timeouts);
+        metric(
+            "close_unanswered_total",
+            "counter",
+            "Connections dropped with the server's close unanswered by the peer.",
+            self.close_unanswered,
+        );
         s.push_str("# HELP wsbench_closes_sent_total Close frames sent, by code (0: other).\n");
         s.push_str("# TYPE wsbench_closes_sent_total counter\n");
         for (code, n) in &self.closes_sent {

@@ -285,3 +285,27 @@ async fn a_pipeline_whose_reads_end_mid_frame_is_not_timed_out() {
     let _writer = write.await.unwrap();
     assert_eq!(server.metrics().snapshot().message_timeouts, 0);
 }
+
+/// A peer that never answers the server's close is dropped after the
+/// linger and counted as such; one that answers is not. (A review found
+/// such drops counted nowhere, where the README pointed at the write
+/// timeouts.)
+#[tokio::test]
+async fn a_close_the_peer_never_answers_is_counted_when_dropped() {
+    let server = start(limits(Config::default())).await;
+    let addr = server.local_addr();
+    let mut answers = raw_ws(addr, "?mode=echo").await;
+    answers.write_all(&[0x81, 0x02, b'h', b'i']).await.unwrap(); // unmasked: 1002
+    assert_eq!(expect_close(&mut answers).await.close_code(), Some(1002));
+    answers.write_all(&client_frame(0x88, &1002u16.to_be_bytes())).await.unwrap();
+    until("the answered close done", Duration::from_secs(5), || server.metrics().snapshot().connections_open == 0)
+        .await;
+    let mut silent = raw_ws(addr, "?mode=echo").await;
+    silent.write_all(&[0x81, 0x02, b'h', b'i']).await.unwrap();
+    assert_eq!(expect_close(&mut silent).await.close_code(), Some(1002));
+    until("the unanswered close dropped", Duration::from_secs(5), || server.metrics().snapshot().connections_open == 0)
+        .await;
+    assert_eq!(server.metrics().snapshot().close_unanswered, 1);
+    assert_eq!(scrape(addr, "wsbench_close_unanswered_total").await, 1);
+    drop(silent);
+}

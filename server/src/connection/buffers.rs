@@ -257,14 +257,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// Reads and discards until EOF or an error (a closing connection
-    /// waiting for the peer to close).
-    pub(super) async fn drain(&mut self) {
+    /// waiting for the peer to close); `heard` is set once the peer sent
+    /// anything (its close frame, mostly).
+    pub(super) async fn drain(&mut self, heard: &mut bool) {
         let mut buf = take_buffer();
         loop {
             buf.clear();
             if !matches!(self.io.read_buf(&mut buf).await, Ok(n) if n > 0) {
                 break;
             }
+            *heard = true;
         }
         return_buffer(buf);
     }

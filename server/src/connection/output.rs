@@ -97,7 +97,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.out.release();
         let _ = self.charge_to(self.held());
         let _ = timeout_at(deadline, self.io.shutdown()).await;
-        let _ = timeout_at(deadline.min(Instant::now() + CLOSE_LINGER), self.drain()).await;
+        // Silent to the end of the linger (no close frame, no end of the
+        // stream): the close went unanswered. A peer that answered but
+        // keeps its side open is let go the same way, uncounted.
+        let mut heard = false;
+        let lingered = timeout_at(deadline.min(Instant::now() + CLOSE_LINGER), self.drain(&mut heard)).await;
+        if lingered.is_err() && !heard {
+            self.budget.metrics.close_unanswered();
+        }
         ending
     }
 }
