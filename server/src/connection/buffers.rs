@@ -37,7 +37,7 @@ pub(super) const RETAINED: usize = 64 << 10;
 /// Bytes a connection may hold without charging the budget.
 const FREE_BYTES: usize = 16 << 10;
 /// Unit of the budget's charges and refunds.
-const GRAIN: usize = 64 << 10;
+pub(super) const GRAIN: usize = 64 << 10;
 /// Capacity of the pooled read buffers: under [`FREE_BYTES`], so taking
 /// and returning one never touches the budget.
 const POOLED: usize = 8 << 10;

@@ -32,7 +32,7 @@ use std::ops::Range;
 use wsbench_proto::deflate::{Agreement, Compressor, Decompressor, InflateError};
 use wsbench_proto::{parse_header, MessageKind, OpCode, Role};
 
-use super::buffers::OUT_OF_MEMORY;
+use super::buffers::{GRAIN, OUT_OF_MEMORY};
 use super::{Closing, Connection};
 use crate::outbox::Outbox;
 use crate::reply::Payload;
@@ -185,7 +185,6 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<S> {
         part: Range<usize>,
     ) -> Result<(), Closing> {
         let compressed = self.decoder.compressed();
-        let room = self.memory_room();
         let state = self.deflate.as_mut().expect("a deflate connection");
         if first {
             state.message.clear();
@@ -200,8 +199,15 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<S> {
             // The budget bounds the inflated size as the message size does:
             // a bomb of a few KB must not pin hundreds of MB past
             // --max-memory. Past what it can take now: 1013, as for any
-            // buffer the budget refuses.
-            let limit = self.limits.max_message_size.min(room);
+            // buffer the budget refuses. Reserved before it inflates:
+            // threads inflating at once each read the same room, and
+            // together passed the budget (a review: 503 MiB against 256).
+            // The charge brought up to date first, then the room (less a
+            // grain, which the charge rounds up to) is what it may take.
+            self.charge_to(self.held())?;
+            let limit = self.limits.max_message_size.min(self.memory_room().saturating_sub(GRAIN));
+            self.charge_to(self.held() + limit)?;
+            let state = self.deflate.as_mut().expect("a deflate connection");
             match state.inflate(limit) {
                 Err(InflateError::TooBig) if limit < self.limits.max_message_size => {
                     self.budget.metrics.memory_refused();
@@ -216,6 +222,7 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<S> {
                 });
             }
         }
+        let state = self.deflate.as_ref().expect("a deflate connection");
         let len = if state.compressed { state.inflated.len() } else { state.message.len() };
         // Charged before they are made: the buffers as they are (the
         // message, inflated), the reply written out whole (not zero-copy
