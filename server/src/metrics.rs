@@ -199,6 +199,19 @@ impl Metrics {
         true
     }
 
+    /// Takes up to `want` bytes of what is left under `max`, at once, and
+    /// returns how many it took (give them back with
+    /// [`release`](Self::release)). A reservation for an allocation whose
+    /// size is not known yet; not memory, so not in the high-water mark.
+    pub fn hold_up_to(&self, want: usize, max: usize) -> usize {
+        let mut took = 0;
+        let _ = self.limits.memory_held.fetch_update(Relaxed, Relaxed, |held| {
+            took = (max as u64).saturating_sub(held).min(want as u64);
+            Some(held + took)
+        });
+        took as usize
+    }
+
     /// The most charged at once since the last call, which starts the next
     /// span at what is charged now.
     pub fn take_memory_peak(&self) -> usize {

@@ -136,6 +136,20 @@ mod tests {
         assert!(!buffers_released(10 << 20, 1 << 20), "under RELEASED");
     }
 
+    /// A reservation takes what is left, at once, and is no peak.
+    #[test]
+    fn reservations_take_what_is_left_and_are_no_peak() {
+        let metrics = Metrics::default();
+        assert!(metrics.try_hold(10 << 20, 64 << 20));
+        metrics.take_memory_peak();
+        assert_eq!(metrics.hold_up_to(40 << 20, 64 << 20), 40 << 20);
+        assert_eq!(metrics.hold_up_to(40 << 20, 64 << 20), 14 << 20, "the rest, not the same room again");
+        assert_eq!(metrics.hold_up_to(1, 64 << 20), 0);
+        assert_eq!(metrics.take_memory_peak(), 64 << 20, "held now, at the next look");
+        metrics.release(54 << 20);
+        assert_eq!(metrics.memory_held(), 10 << 20);
+    }
+
     #[test]
     fn churn_that_never_pauses_is_trimmed_every_sustained_ticks() {
         let mut churn = Churn::new(0);

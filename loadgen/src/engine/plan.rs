@@ -89,16 +89,14 @@ impl RunPlan {
     }
 
     /// The end of the run's interval `index` (of the live view and the
-    /// interval log), ns after the epoch. Intervals are whole seconds
-    /// aligned to the measured window's start, so that none holds part
-    /// warmup and part measurement; the first, before it, is the shorter.
+    /// interval log), ns after the epoch: see [`interval_end_ns`].
     pub fn interval_end_ns(&self, index: u64) -> u64 {
-        const SECOND: u64 = 1_000_000_000;
-        let first = match self.measure_start_ns % SECOND {
-            0 => SECOND,
-            part => part,
-        };
-        first.saturating_add(index.saturating_mul(SECOND))
+        interval_end_ns(self.measure_start_ns, index)
+    }
+
+    /// The interval that time `t_ns` falls in.
+    pub fn interval_index(&self, t_ns: u64) -> u64 {
+        interval_index(self.measure_start_ns, t_ns)
     }
 
     /// The start of interval `index`: the end of the one before.
@@ -179,4 +177,47 @@ pub struct WorkerCtx {
     pub churn: RefCell<crate::results::churn::ChurnCounts>,
     /// `--mode broadcast`: the books of this thread's topics.
     pub topics: super::broadcast::WorkerTopics,
+}
+
+const SECOND: u64 = 1_000_000_000;
+
+/// The end of interval `index` of a run whose measured window starts at
+/// `measure_start_ns`. Intervals are whole seconds aligned to the window's
+/// start, so that none holds part warmup and part measurement; the first,
+/// before it, is the shorter.
+fn interval_end_ns(measure_start_ns: u64, index: u64) -> u64 {
+    let first = match measure_start_ns % SECOND {
+        0 => SECOND,
+        part => part,
+    };
+    first.saturating_add(index.saturating_mul(SECOND))
+}
+
+/// The interval that `t_ns` falls in, for [`interval_end_ns`]'s intervals.
+fn interval_index(measure_start_ns: u64, t_ns: u64) -> u64 {
+    let first = interval_end_ns(measure_start_ns, 0);
+    if t_ns < first {
+        0
+    } else {
+        (t_ns - first) / SECOND + 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_are_seconds_aligned_to_the_window() {
+        let half = SECOND / 2;
+        assert_eq!((interval_end_ns(half, 0), interval_end_ns(half, 1)), (half, half + SECOND));
+        assert_eq!(interval_end_ns(2 * SECOND, 0), SECOND, "a whole first second");
+        for start in [0, half, 2 * SECOND, 1_234_567_891] {
+            for t in (0..5 * SECOND).step_by(7_777_777) {
+                let i = interval_index(start, t);
+                let begin = i.checked_sub(1).map_or(0, |b| interval_end_ns(start, b));
+                assert!(begin <= t && t < interval_end_ns(start, i), "start {start}, t {t}: interval {i}");
+            }
+        }
+    }
 }

@@ -153,7 +153,8 @@ pub fn spawn(
         });
         let now_ns = plan.now_ns();
         let mut st = ctx.stats.borrow_mut();
-        let _ = reports.send(Report::Interval(Box::new(interval(worker, now_ns / 1_000_000_000, now_ns, &mut st))));
+        let index = plan.interval_index(now_ns);
+        let _ = reports.send(Report::Interval(Box::new(interval(worker, index, now_ns, &mut st))));
         // The measured window's CPU when the run reached its end; the
         // thread's whole life when it stopped early.
         let (cpu, wall) =

@@ -233,13 +233,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.buf.capacity() + self.assembly.capacity() + self.out.capacity() + self.deflate_held()
     }
 
-    /// How many bytes more the budget could take now: a snapshot (other
-    /// connections charge too), to bound an allocation before making it;
-    /// the charge after it is checked again.
-    pub(super) fn memory_room(&self) -> usize {
-        self.limits.max_memory.saturating_sub(self.budget.metrics.memory_held())
-    }
-
     /// Adjusts this connection's charge to the budget to cover `bytes`.
     pub(super) fn charge_to(&mut self, bytes: usize) -> Result<(), Closing> {
         let wanted = if bytes <= FREE_BYTES { 0 } else { bytes.next_multiple_of(GRAIN) };

@@ -199,16 +199,19 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Connection<S> {
             // The budget bounds the inflated size as the message size does:
             // a bomb of a few KB must not pin hundreds of MB past
             // --max-memory. Past what it can take now: 1013, as for any
-            // buffer the budget refuses. Reserved before it inflates:
-            // threads inflating at once each read the same room, and
-            // together passed the budget (a review: 503 MiB against 256).
-            // The charge brought up to date first, then the room (less a
-            // grain, which the charge rounds up to) is what it may take.
+            // buffer the budget refuses. The room is taken, at once, before
+            // it inflates, and given back after: threads inflating at once
+            // each read the same room, and together passed the budget (a
+            // review: 503 MiB against 256). Less a grain, which the exact
+            // charge after rounds up to.
             self.charge_to(self.held())?;
-            let limit = self.limits.max_message_size.min(self.memory_room().saturating_sub(GRAIN));
-            self.charge_to(self.held() + limit)?;
+            let want = self.limits.max_message_size;
+            let limit = self.budget.metrics.hold_up_to(want, self.limits.max_memory.saturating_sub(GRAIN));
             let state = self.deflate.as_mut().expect("a deflate connection");
-            match state.inflate(limit) {
+            let inflated = state.inflate(limit);
+            self.budget.metrics.release(limit);
+            let state = self.deflate.as_mut().expect("a deflate connection");
+            match inflated {
                 Err(InflateError::TooBig) if limit < self.limits.max_message_size => {
                     self.budget.metrics.memory_refused();
                     return Err(OUT_OF_MEMORY);

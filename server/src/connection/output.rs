@@ -72,7 +72,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     async fn close_now(&mut self, closing: Closing) -> Ending {
+        // Whatever a failed message left charged is given back before the
+        // close frame waits on a peer that may not read.
+        let _ = self.charge_to(self.held());
         let deadline = Instant::now() + self.limits.write_timeout;
+        let server_closed = matches!(closing, Closing::Fail { .. });
         let (code, ending) = match closing {
             Closing::Answer(code) => (code, Ending::ClosedByPeer(code)),
             Closing::Fail { code, reason } => (Some(code), Ending::Failed { code, reason }),
@@ -97,12 +101,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.out.release();
         let _ = self.charge_to(self.held());
         let _ = timeout_at(deadline, self.io.shutdown()).await;
-        // Silent to the end of the linger (no close frame, no end of the
-        // stream): the close went unanswered. A peer that answered but
-        // keeps its side open is let go the same way, uncounted.
+        // The server's close, and the peer silent to the end of a linger
+        // it had time for (no close frame, no end of the stream): the close
+        // went unanswered. A peer that answered but keeps its side open is
+        // let go the same way, uncounted.
+        let linger_end = deadline.min(Instant::now() + CLOSE_LINGER);
+        let had_time = linger_end > Instant::now();
         let mut heard = false;
-        let lingered = timeout_at(deadline.min(Instant::now() + CLOSE_LINGER), self.drain(&mut heard)).await;
-        if lingered.is_err() && !heard {
+        let lingered = timeout_at(linger_end, self.drain(&mut heard)).await;
+        if lingered.is_err() && !heard && server_closed && had_time {
             self.budget.metrics.close_unanswered();
         }
         ending

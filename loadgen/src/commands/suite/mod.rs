@@ -241,10 +241,6 @@ pub fn execute(args: &SuiteArgs) -> anyhow::Result<Verdict> {
     Ok(Verdict::Passed)
 }
 
-/// Where run `k` of `repeats` of scenario `name` writes its result and its
-/// interval log. A single run writes the scenario's files; a repeated one
-/// writes its result aside (`.json.part`, read back and removed: `compare`
-/// reads `*.json` only) and its log as `<name>.r<K>.hlog`.
 /// The scenarios of the results in `out` that are not among `scenarios`:
 /// left by an earlier suite (another file, or `--only`).
 fn others_in(out: &Path, scenarios: &[Scenario]) -> Vec<String> {
@@ -260,6 +256,10 @@ fn others_in(out: &Path, scenarios: &[Scenario]) -> Vec<String> {
     names
 }
 
+/// Where run `k` of `repeats` of scenario `name` writes its result and its
+/// interval log. A single run writes the scenario's files; a repeated one
+/// writes its result aside (`.json.part`, read back and removed: `compare`
+/// reads `*.json` only) and its log as `<name>.r<K>.hlog`.
 fn run_files(out: &Path, name: &str, k: usize, repeats: usize) -> (PathBuf, PathBuf) {
     if repeats == 1 {
         (out.join(format!("{name}.json")), out.join(format!("{name}.hlog")))
