@@ -47,15 +47,20 @@ pub const MAX_TOPIC_LEN: usize = 128;
 /// 1 to [`MAX_TOPIC_LEN`] bytes of `A-Z a-z 0-9 - . _ ~` (URL-unreserved,
 /// so no decoding is needed and a name reads the same in logs).
 pub fn topic_from_query(query: Option<&str>) -> Result<Box<str>, BadParam> {
-    let value = query
+    let mut values = query
         .unwrap_or("")
         .split('&')
         .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
-        .find(|(name, _)| *name == "topic")
+        .filter(|(name, _)| *name == "topic")
         .map(|(_, value)| value);
-    let Some(value) = value else {
+    let Some(value) = values.next() else {
         return Ok(DEFAULT_TOPIC.into());
     };
+    // Given twice, which one holds would be this parser's choice, as for
+    // `mode` and `chunk`: refused.
+    if values.next().is_some() {
+        return Err(BadParam { name: "topic", message: "given more than once".into() });
+    }
     let valid = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
     if value.is_empty() || value.len() > MAX_TOPIC_LEN || !value.bytes().all(valid) {
         let shown: String = value.chars().take(40).collect();

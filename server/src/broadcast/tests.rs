@@ -25,7 +25,7 @@ fn topic_names_are_bounded_and_plain() {
     assert_eq!(&*topic_from_query(Some("mode=broadcast&topic=run-1.a_b~")).unwrap(), "run-1.a_b~");
     let long = "t".repeat(MAX_TOPIC_LEN);
     assert_eq!(&*topic_from_query(Some(&format!("topic={long}"))).unwrap(), long);
-    for bad in ["topic=", "topic", "topic=a%20b", "topic=a/b", &format!("topic={long}x")] {
+    for bad in ["topic=", "topic", "topic=a%20b", "topic=a/b", &format!("topic={long}x"), "topic=a&topic=b"] {
         assert_eq!(topic_from_query(Some(bad)).unwrap_err().name, "topic", "{bad}");
     }
 }
