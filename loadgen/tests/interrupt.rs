@@ -81,10 +81,11 @@ fn ctrl_c_stops_a_run_which_reports_what_it_measured() {
     a_signalled_run_reports("-INT", "interrupt-int");
 }
 
-#[test]
-fn sigterm_during_a_suite_keeps_the_repeats_completed() {
-    let _turn = serial();
-    let dir = temp_dir("interrupt-suite");
+/// A suite of one scenario "a" (1 s, 3 repeats, `extra` arguments after),
+/// started in a fresh directory and waited for until its second repeat has
+/// begun (its interval log open); the child, and its --out directory.
+fn suite_in_its_second_repeat(name: &str, extra: &[&str]) -> (Child, std::path::PathBuf) {
+    let dir = temp_dir(name);
     let file = dir.join("scenarios.toml");
     std::fs::write(
         &file,
@@ -100,12 +101,19 @@ fn sigterm_during_a_suite_keeps_the_repeats_completed() {
         .arg("--out")
         .arg(&out)
         .args(["--repeat", "3", "-q"])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The second repeat has begun (its interval log is open).
     wait_for("the second repeat", || Path::new(&out.join("a.r2.hlog")).exists());
+    (child, out)
+}
+
+#[test]
+fn sigterm_during_a_suite_keeps_the_repeats_completed() {
+    let _turn = serial();
+    let (child, out) = suite_in_its_second_repeat("interrupt-suite", &[]);
     let (code, stderr) = signal_and_wait(child, "-TERM");
     assert_eq!(code, Some(130), "{stderr}");
     let r = read_json(&out.join("a.json")).unwrap_or_else(|e| panic!("no a.json: {e}\n{stderr}"));
@@ -120,27 +128,7 @@ fn sigterm_during_a_suite_keeps_the_repeats_completed() {
 fn a_suite_whose_server_dies_keeps_what_it_measured() {
     let _turn = serial();
     let server = Server::start(free_addr());
-    let dir = temp_dir("suite-server-gone");
-    let file = dir.join("scenarios.toml");
-    std::fs::write(
-        &file,
-        "[[scenario]]\nname = \"a\"\nconnections = 2\nrate = 200\nmode = \"echo\"\nduration = \"1s\"\n\
-         warmup = 0\nallow_loadgen_limit = true\n",
-    )
-    .unwrap();
-    let out = dir.join("out");
-    let child = Command::new(BIN)
-        .arg("suite")
-        .arg("--scenarios")
-        .arg(&file)
-        .arg("--out")
-        .arg(&out)
-        .args(["--repeat", "3", "-q", &server.url()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for("the second repeat", || Path::new(&out.join("a.r2.hlog")).exists());
+    let (child, out) = suite_in_its_second_repeat("suite-server-gone", &[&server.url()]);
     server.kill();
     let o = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
